@@ -1,0 +1,158 @@
+/* test.c - the harness's main(): runs every registered test in a forked child with a
+ * time limit, prints TAP, and exits non-zero when any test failed. */
+#include "test.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/err.h"
+#include "util/cleanup.h"
+#include "util/path.h"
+
+#define MAX_TESTS 512
+
+static struct {
+	const char *name;
+	test_fn *fn;
+	const char *file;
+} tests[MAX_TESTS];
+static size_t ntests;
+static char tmpdir[256];
+
+void test_register(const char *name, test_fn *fn, const char *file)
+{
+	if (ntests >= MAX_TESTS) {
+		(void) fprintf(stderr, "too many tests\n");
+		abort();
+	}
+	tests[ntests].name = name;
+	tests[ntests].fn = fn;
+	tests[ntests].file = file;
+	ntests++;
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void) fprintf(stderr, "# %s:%d: ", file, line);
+	va_start(ap, fmt);
+	(void) vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	(void) fprintf(stderr, "\n");
+	(void) fflush(stderr);
+	_exit(1);
+}
+
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+	char reason[512];
+	int fd;
+
+	va_start(ap, fmt);
+	(void) vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	/* The parent prints the reason on the TAP line: hand it over through a file. */
+	fd = open(path_join(tmpdir, ".skip"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		(void) !write(fd, reason, strlen(reason));
+		(void) close(fd);
+	}
+	_exit(77);
+}
+
+const char *test_tmpdir(void)
+{
+	return tmpdir;
+}
+
+static unsigned timeout_seconds(void)
+{
+	const char *e = getenv("MAYFLY_TEST_TIMEOUT");
+	long v = e ? strtol(e, NULL, 10) : 0;
+	return v > 0 ? (unsigned) v : 300;
+}
+
+int main(int argc, char **argv)
+{
+	const char *filter = getenv("MAYFLY_TEST_FILTER");
+	bool strict = getenv("MAYFLY_TEST_STRICT") && strcmp(getenv("MAYFLY_TEST_STRICT"), "1") == 0;
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	size_t nrun = 0;
+	int failed = 0;
+
+	(void) argc;
+	(void) argv;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (size_t i = 0; i < ntests; i++)
+		if (!filter || strstr(tests[i].name, filter))
+			nrun++;
+	printf("1..%zu\n", nrun);
+	nrun = 0;
+	for (size_t i = 0; i < ntests; i++) {
+		struct err err = { 0 };
+		struct timespec t0, t1;
+		int status = 0;
+		pid_t pid;
+
+		if (filter && !strstr(tests[i].name, filter))
+			continue;
+		nrun++;
+		(void) snprintf(tmpdir, sizeof(tmpdir), "%s/mayfly-test-XXXXXX", base);
+		if (!mkdtemp(tmpdir)) {
+			printf("not ok %zu - %s # mkdtemp: %s\n", nrun, tests[i].name, strerror(errno));
+			failed++;
+			continue;
+		}
+		(void) chmod(tmpdir, 0755);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		pid = fork();
+		if (pid == 0) {
+			(void) setpgid(0, 0);
+			alarm(timeout_seconds());
+			tests[i].fn();
+			(void) fflush(NULL);
+			_exit(0);
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		(void) kill(-pid, SIGKILL); /* whatever the test left running in its group */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double ms = (double) (t1.tv_sec - t0.tv_sec) * 1e3 +
+			    (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			printf("ok %zu - %s (%.0f ms)\n", nrun, tests[i].name, ms);
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+			char reason[512] = "no reason given";
+			cleanup_close int fd = open(path_join(tmpdir, ".skip"), O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				ssize_t n = read(fd, reason, sizeof(reason) - 1);
+				reason[n > 0 ? n : 0] = '\0';
+			}
+			if (strict) {
+				printf("not ok %zu - %s # skipped under MAYFLY_TEST_STRICT: %s\n", nrun,
+				       tests[i].name, reason);
+				failed++;
+			} else
+				printf("ok %zu - %s # SKIP %s\n", nrun, tests[i].name, reason);
+		} else {
+			if (WIFSIGNALED(status))
+				printf("not ok %zu - %s # killed by signal %d%s\n", nrun, tests[i].name,
+				       WTERMSIG(status),
+				       WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+			else
+				printf("not ok %zu - %s # exit %d\n", nrun, tests[i].name,
+				       WEXITSTATUS(status));
+			failed++;
+		}
+		if (rm_rf_at(AT_FDCWD, tmpdir, &err) < 0)
+			printf("# cleanup of test dir: %s\n", err.msg);
+	}
+	return failed ? 1 : 0;
+}
