@@ -57,6 +57,9 @@ BENCH_SRCS := $(wildcard benchmarks/*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 HEADERS := $(wildcard runner/*/*.h)
 
+# Test objects are intermediate files: keep them, so a rebuild is incremental.
+.SECONDARY:
+
 .PHONY: all deps deps-test demo test check check-unit check-integ check-fuzz bench install \
 	uninstall format check-format tidy cppcheck check-headers fuzz clean tests
 
@@ -111,8 +114,9 @@ check-integ: $(BUILD)/mayfly $(INTEG_BINS)
 
 # The README's test command: everything, with one summary line at the end.
 test: deps-test
-	@$(MAKE) --no-print-directory SAN=address,undefined BUILD=build-san tests
-	@$(MAKE) --no-print-directory tests
+	@echo "mayfly: building (plain, and with ASan+UBSan for the unit tests)"
+	@$(MAKE) -s --no-print-directory SAN=address,undefined BUILD=build-san tests
+	@$(MAKE) -s --no-print-directory tests
 	@MAYFLY_BIN=$(abspath build/mayfly) tests/tools/run-tests \
 		$(UNIT_SRCS:%.c=build-san/%) $(FUZZ_SRCS:%.c=build-san/%-replay) \
 		$(INTEG_SRCS:%.c=build/%)

@@ -5,6 +5,8 @@
  * sandbox is a single syscall. */
 #pragma once
 
+#include <stddef.h>
+
 struct err;
 struct sc_policy; /* opaque */
 
@@ -18,6 +20,14 @@ enum sc_flags {
  * the caller (free with sc_policy_free()); on failure it is untouched. */
 int sc_policy_new(unsigned flags, struct sc_policy **ret_policy, struct err *err);
 struct sc_policy *sc_policy_free(struct sc_policy *p); /* NULL-safe, returns NULL */
+
+/* The compiled program's bytes (borrowed), and a policy made back from them: compiling
+ * takes milliseconds, so callers may cache the bytes (keyed by flags and the binary that
+ * compiled them). sc_policy_from_bpf() checks only that the bytes are a whole program of
+ * a valid length: the cache must be as trusted as the binary. */
+const void *sc_policy_bpf(const struct sc_policy *p, size_t *ret_len);
+int sc_policy_from_bpf(unsigned flags, const void *bpf, size_t len,
+		       struct sc_policy **ret_policy, struct err *err);
 
 /* Install the compiled filter on the calling thread. PR_SET_NO_NEW_PRIVS must already be
  * set (or the caller must hold CAP_SYS_ADMIN in its user namespace). Async-signal-safe:

@@ -116,7 +116,7 @@ int write_file_at(int dirfd, const char *path, const char *content, struct err *
 }
 
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
-			 mode_t mode, struct err *err)
+			 mode_t mode, unsigned flags, struct err *err)
 {
 	char tmp[4096];
 	cleanup_close int fd = -1;
@@ -128,7 +128,7 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 	if (fd < 0)
 		return err_set(err, errno, "create '%s'", tmp);
 	r = fd_write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && (flags & WRITE_DURABLE) && fsync(fd) < 0)
 		r = -errno;
 	if (r < 0) {
 		(void) unlinkat(dirfd, tmp, 0);
@@ -139,7 +139,8 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 		(void) unlinkat(dirfd, tmp, 0);
 		return err_set(err, -r, "rename '%s' to '%s'", tmp, name);
 	}
-	(void) fsync(dirfd == AT_FDCWD ? -1 : dirfd);
+	if ((flags & WRITE_DURABLE) && dirfd != AT_FDCWD)
+		(void) fsync(dirfd);
 	return 0;
 }
 

@@ -18,9 +18,13 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t
 		 struct err *err);
 /* Write a small string to an existing file (sysfs, cgroupfs, /proc/<pid>/uid_map). */
 int write_file_at(int dirfd, const char *path, const char *content, struct err *err);
-/* Replace dirfd/name atomically: write name.tmp.<pid>, fsync, rename, fsync dir. */
+enum write_flags {
+	WRITE_DURABLE = 1 << 0, /* fsync the file and its directory: survives a power loss */
+};
+/* Replace dirfd/name atomically: write name.tmp.<pid>, (fsync,) rename (, fsync dir).
+ * Readers see the old or the new content, never a mix. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
-			 mode_t mode, struct err *err);
+			 mode_t mode, unsigned flags, struct err *err);
 /* Close every fd >= lowest except those in keep[] (close_range, /proc fallback). */
 int fd_close_all(int lowest, const int *keep, size_t nkeep);
 int fd_set_cloexec(int fd, int on);

@@ -19,8 +19,29 @@ static bool probe_in_child(int flags, bool overlay)
 	int status;
 
 	if (pid == 0) {
+		uid_t uid = geteuid();
+		gid_t gid = getegid();
 		if (unshare(flags) < 0)
 			_exit(1);
+		if (flags & CLONE_NEWUSER) {
+			/* Map ourselves, as mayfly does: an unmapped id may create nothing. */
+			char map[64];
+			int fd = open("/proc/self/setgroups", O_WRONLY);
+			if (fd >= 0) {
+				(void) !write(fd, "deny", 4);
+				close(fd);
+			}
+			snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+			fd = open("/proc/self/uid_map", O_WRONLY);
+			if (fd < 0 || write(fd, map, strlen(map)) < 0)
+				_exit(1);
+			close(fd);
+			snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+			fd = open("/proc/self/gid_map", O_WRONLY);
+			if (fd < 0 || write(fd, map, strlen(map)) < 0)
+				_exit(1);
+			close(fd);
+		}
 		if (overlay) {
 			char lower[] = "/tmp/mayfly-need-XXXXXX";
 			if (!mkdtemp(lower))
@@ -83,6 +104,6 @@ void need(unsigned needs)
 		if (fd >= 0)
 			close(fd);
 		if (!strstr(buf, "memory"))
-			test_skip("needs cgroup v2 with the memory controller (this host has v1)");
+			test_skip_host("needs cgroup v2 with the memory controller (this host has v1)");
 	}
 }

@@ -17,6 +17,9 @@ void test_register(const char *name, test_fn *fn, const char *file);
 void test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A skip for what this host lacks rather than a privilege (cgroup v2 on a v1 host):
+ * not turned into a failure by MAYFLY_TEST_STRICT. */
+void test_skip_host(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #define TEST(name)                                                                         \
 	static void test_##name(void);                                                     \

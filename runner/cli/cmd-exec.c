@@ -1,0 +1,352 @@
+/* cmd-exec.c - `mayfly exec`: flags to a sandbox_spec, run it, report, exit with the
+ * job's status (or 124 TTL, 125 mayfly failed, 126 cannot execute, 127 not found). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "jail/jail.h"
+#include "sandbox/sandbox.h"
+#include "seccomp/seccomp.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/fd.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static const char exec_usage[] =
+	"usage: mayfly exec [OPTIONS] [--] COMMAND [ARG]...\n"
+	"\n"
+	"Run COMMAND in a new sandbox that exists only for it: new user, mount, pid, net,\n"
+	"ipc, uts and cgroup namespaces, read-only system dirs, no network but loopback,\n"
+	"no capabilities, a seccomp filter, and limits. Exits with COMMAND's status.\n"
+	"\n"
+	"limits:\n"
+	"  --memory SIZE        memory limit, no swap (e.g. 512M, 2G; default: none)\n"
+	"  --pids N             process limit (default 4096)\n"
+	"  --cpus N             cpu limit (e.g. 1.5; default: none)\n"
+	"  --disk SIZE          size of the writable space: /tmp, $HOME, /workspace, /run\n"
+	"                       (a tmpfs; default 2G)\n"
+	"  --ttl DURATION       kill everything at this age (e.g. 90s, 30m, 1h; default 1h)\n"
+	"environment:\n"
+	"  --env NAME=VALUE     set a variable (repeatable); --env NAME copies mayfly's\n"
+	"  --env-file FILE      NAME=VALUE lines ('#' comments, blank lines ignored)\n"
+	"  --bind SRC:DST[:ro]  bind a host path into the sandbox (repeatable; rw unless :ro)\n"
+	"  --workdir DIR        where COMMAND starts (default /workspace)\n"
+	"  --user root|UID      run as root or UID inside (default 1000, 'runner'); never\n"
+	"                       privileged on the host\n"
+	"  --rootfs DIR|TAR     root file system from an image directory or tarball\n"
+	"                       (default: the host's /usr, /bin, /lib..., read-only)\n"
+	"  --hostname NAME      (default 'mayfly')\n"
+	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
+	"  --allow-perf         let the job use perf_event_open (profilers)\n"
+	"output:\n"
+	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
+	"  -h, --help           this text\n"
+	"\n"
+	"exit status: COMMAND's; 128+N if it was killed by signal N; 124 the TTL fired;\n"
+	"125 mayfly failed; 126 COMMAND cannot be executed; 127 COMMAND not found.\n";
+
+enum {
+	OPT_MEMORY = 256, OPT_PIDS, OPT_CPUS, OPT_DISK, OPT_TTL, OPT_ENV, OPT_ENV_FILE,
+	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
+	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF,
+};
+
+static const struct option options[] = {
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "pids", required_argument, NULL, OPT_PIDS },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "ttl", required_argument, NULL, OPT_TTL },
+	{ "env", required_argument, NULL, OPT_ENV },
+	{ "env-file", required_argument, NULL, OPT_ENV_FILE },
+	{ "bind", required_argument, NULL, OPT_BIND },
+	{ "workdir", required_argument, NULL, OPT_WORKDIR },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "rootfs", required_argument, NULL, OPT_ROOTFS },
+	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "allow-ptrace", no_argument, NULL, OPT_ALLOW_PTRACE },
+	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static bool env_name_ok(const char *s, size_t n)
+{
+	if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+static int add_env(struct sandbox_spec *spec, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq) {
+		const char *v = getenv(arg);
+		if (!env_name_ok(arg, strlen(arg)))
+			return cli_usage_error("exec", "--env '%s': expected NAME=VALUE or NAME",
+					       arg);
+		if (v) {
+			cleanup_free char *kv = xasprintf("%s=%s", arg, v);
+			strv_push(&spec->env, kv);
+		}
+		return 0;
+	}
+	if (!env_name_ok(arg, (size_t) (eq - arg)))
+		return cli_usage_error("exec", "--env '%.*s': not a valid variable name",
+				       (int) (eq - arg), arg);
+	strv_push(&spec->env, arg);
+	return 0;
+}
+
+static int add_env_file(struct sandbox_spec *spec, const char *path)
+{
+	cleanup_free char *text = NULL;
+	struct err err = { 0 };
+	unsigned lineno = 0;
+
+	if (read_file_at(AT_FDCWD, path, 1 << 20, &text, NULL, &err) < 0)
+		return cli_usage_error("exec", "--env-file: %s", err.msg);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		line += strspn(line, " \t");
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (str_startswith(line, "export "))
+			line += strlen("export ");
+		char *eq = strchr(line, '=');
+		if (!eq || !env_name_ok(line, (size_t) (eq - line)))
+			return cli_usage_error("exec", "--env-file '%s' line %u: expected "
+						       "NAME=VALUE", path, lineno);
+		size_t n = strlen(line);
+		if (n > 0 && line[n - 1] == '\r')
+			line[n - 1] = '\0';
+		strv_push(&spec->env, line);
+	}
+	return 0;
+}
+
+static int add_bind(struct sandbox_spec *spec, const char *arg)
+{
+	cleanup_free char *copy = xstrdup(arg);
+	char *src = copy, *dst = strchr(copy, ':'), *mode;
+	char real[PATH_MAX];
+	bool ro = false;
+
+	if (!dst)
+		return cli_usage_error("exec", "--bind '%s': expected SRC:DST[:ro]", arg);
+	*dst++ = '\0';
+	mode = strchr(dst, ':');
+	if (mode) {
+		*mode++ = '\0';
+		if (strcmp(mode, "ro") == 0)
+			ro = true;
+		else if (strcmp(mode, "rw") != 0)
+			return cli_usage_error("exec", "--bind '%s': mode must be 'ro' or 'rw'",
+					       arg);
+	}
+	if (!*src || !*dst)
+		return cli_usage_error("exec", "--bind '%s': expected SRC:DST[:ro]", arg);
+	if (!realpath(src, real)) {
+		log_error("exec: --bind '%s': source '%s': %s", arg, src, strerror(errno));
+		return CLI_EXIT_USAGE;
+	}
+	spec->binds = xrealloc(spec->binds, (spec->n_binds + 1) * sizeof(*spec->binds));
+	spec->binds[spec->n_binds].src = xstrdup(real);
+	spec->binds[spec->n_binds].dst = xstrdup(dst);
+	spec->binds[spec->n_binds].ro = ro;
+	spec->n_binds++;
+	return 0;
+}
+
+static void print_warning(void *userdata, const char *msg)
+{
+	(void) userdata;
+	log_warn("%s", msg);
+}
+
+static void print_json(const struct sandbox_result *res, const char *error)
+{
+	struct json_w *w = json_w_new();
+	cleanup_free char *text = NULL;
+
+	json_w_obj_open(w, NULL);
+	json_w_str(w, "id", res->id[0] ? res->id : NULL);
+	json_w_i64(w, "exit_code", res->exit_code);
+	json_w_bool(w, "ttl_expired", res->ttl_expired);
+	json_w_bool(w, "oom_killed", res->oom_killed);
+	json_w_bool(w, "destroyed", res->destroyed);
+	json_w_i64(w, "setup_us", (int64_t) (res->setup_ms * 1000));
+	json_w_i64(w, "run_us", (int64_t) (res->run_ms * 1000));
+	json_w_i64(w, "teardown_us", (int64_t) (res->teardown_ms * 1000));
+	json_w_str(w, "error", error);
+	json_w_obj_close(w);
+	text = json_w_done(w);
+	(void) fprintf(stderr, "%s\n", text);
+}
+
+static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
+		 const char **state_dir)
+{
+	struct err err = { 0 };
+	int c, r;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		r = 0;
+		switch (c) {
+		case OPT_MEMORY:
+			r = str_parse_size(optarg, &spec->memory_bytes, &err);
+			break;
+		case OPT_DISK:
+			r = str_parse_size(optarg, &spec->disk_bytes, &err);
+			if (r == 0 && spec->disk_bytes < (1ULL << 20))
+				r = err_set(&err, EINVAL, "--disk: at least 1M");
+			break;
+		case OPT_PIDS:
+			if (safe_atou(optarg, &spec->pids) < 0 || spec->pids == 0)
+				return cli_usage_error("exec", "--pids '%s': expected a positive "
+							       "number", optarg);
+			break;
+		case OPT_CPUS:
+			r = str_parse_cpus(optarg, &spec->cpu_millis, &err);
+			break;
+		case OPT_TTL:
+			r = str_parse_duration(optarg, &spec->ttl_ms, &err);
+			break;
+		case OPT_ENV:
+			if ((r = add_env(spec, optarg)) != 0)
+				return r;
+			break;
+		case OPT_ENV_FILE:
+			if ((r = add_env_file(spec, optarg)) != 0)
+				return r;
+			break;
+		case OPT_BIND:
+			if ((r = add_bind(spec, optarg)) != 0)
+				return r;
+			break;
+		case OPT_WORKDIR:
+			free(spec->workdir);
+			spec->workdir = xstrdup(optarg);
+			break;
+		case OPT_USER: {
+			unsigned uid;
+			if (strcmp(optarg, "root") == 0)
+				spec->uid = 0;
+			else if (safe_atou(optarg, &uid) == 0)
+				spec->uid = uid;
+			else
+				return cli_usage_error("exec", "--user '%s': use 'root' or a "
+							       "numeric uid", optarg);
+			break;
+		}
+		case OPT_ROOTFS: {
+			char real[PATH_MAX];
+			if (!realpath(optarg, real)) {
+				log_error("exec: --rootfs '%s': %s", optarg, strerror(errno));
+				return CLI_EXIT_USAGE;
+			}
+			free(spec->rootfs);
+			spec->rootfs = xstrdup(real);
+			break;
+		}
+		case OPT_HOSTNAME:
+			free(spec->hostname);
+			spec->hostname = xstrdup(optarg);
+			break;
+		case OPT_JSON:
+			*json = true;
+			break;
+		case OPT_STATE_DIR:
+			*state_dir = optarg;
+			break;
+		case OPT_ALLOW_PTRACE:
+			spec->seccomp_flags |= SC_ALLOW_PTRACE;
+			break;
+		case OPT_ALLOW_PERF:
+			spec->seccomp_flags |= SC_ALLOW_PERF;
+			break;
+		case 'h':
+			(void) fputs(exec_usage, stdout);
+			return -1;
+		case ':':
+			return cli_usage_error("exec", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage_error("exec", "unknown option '%s'", argv[optind - 1]);
+		}
+		if (r < 0) {
+			log_error("exec: %s", err.msg);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("exec", "no command given: put it after '--', e.g. "
+					       "'mayfly exec -- make test'");
+	spec->argv = strv_copy(argv + optind);
+	return 0;
+}
+
+int cmd_exec(const struct cli_global *g, int argc, char **argv)
+{
+	struct sandbox_spec spec = { .uid = SANDBOX_DEFAULT_UID, .pids = SANDBOX_DEFAULT_PIDS };
+	struct sandbox_result res;
+	struct err err = { 0 };
+	const char *state_override = g->state_dir;
+	cleanup_free char *state = NULL;
+	bool json = false;
+	int r;
+
+	r = parse(&spec, argc, argv, &json, &state_override);
+	if (r != 0) {
+		sandbox_spec_release(&spec);
+		return r < 0 ? 0 : r;
+	}
+	state = sandbox_state_dir(state_override);
+	struct sandbox_env env = {
+		.state_dir = state,
+		.warn = print_warning,
+		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
+	};
+	r = sandbox_run(&spec, &env, &res, &err);
+	if (r < 0)
+		log_error("%s", err.msg);
+	else if (res.ttl_expired) {
+		char d[32];
+		str_format_duration(spec.ttl_ms ? spec.ttl_ms : SANDBOX_DEFAULT_TTL_MS, d,
+				    sizeof(d));
+		log_error("sandbox %s: TTL of %s reached: every process in it was killed", res.id,
+			  d);
+	} else if (res.destroyed)
+		log_error("sandbox %s: destroyed by 'mayfly destroy'", res.id);
+	else if (res.oom_killed) {
+		char m[32];
+		str_format_size(spec.memory_bytes, m, sizeof(m));
+		log_error("sandbox %s: out of memory: the kernel killed a process (--memory %s)",
+			  res.id, m);
+	}
+	if (json)
+		print_json(&res, r < 0 ? err.msg : NULL);
+	sandbox_spec_release(&spec);
+	return res.exit_code;
+}

@@ -1,0 +1,68 @@
+/* jail.h - the walls of one sandbox: namespaces (user, mount, pid, net, ipc, uts, cgroup),
+ * id maps, the root file system (read-only host system dirs or an image, a minimal /dev,
+ * a masked /proc, one size-limited scratch tmpfs for /tmp, $HOME and /workspace),
+ * pivot_root, capabilities, no_new_privs, seccomp, and mayfly's pid-1 init inside.
+ *
+ * jail_spawn() clones the child, writes its id maps and leaves it waiting; the caller
+ * puts it into its cgroup, then jail_start() lets it build the walls and exec the job,
+ * and reports whether that worked. The child (pid 1 inside) is the init: it exits with
+ * the job's status (128+N for a signal) once the job has exited, killing what is left.
+ * Never logs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct err;
+struct sc_policy;
+struct jail; /* opaque */
+
+struct jail_bind {
+	char *src; /* host path */
+	char *dst; /* absolute path inside */
+	bool ro;
+};
+
+struct jail_config {
+	char *const *argv;             /* the job's command; borrowed */
+	char *const *envp;             /* the job's whole environment; borrowed */
+	const char *workdir;           /* absolute path inside */
+	const char *hostname;
+	const char *rootfs;            /* NULL: the host's system dirs; else an image dir */
+	const struct jail_bind *binds; /* borrowed */
+	size_t n_binds;
+	uint64_t disk_bytes;           /* size of the scratch tmpfs */
+	const char *root_mnt;          /* an empty host directory to build the root on */
+	uid_t uid;                     /* the job's uid and gid inside */
+	gid_t gid;
+	/* Root mode maps inside [0, JAIL_ID_COUNT) to [host_base, +JAIL_ID_COUNT); rootless
+	 * maps the single id `uid` to the caller's own uid and gid. */
+	bool map_range;
+	uid_t host_base;
+	const struct sc_policy *seccomp; /* borrowed */
+	int stdio[3];                    /* the job's stdin, stdout, stderr; borrowed */
+};
+
+#define JAIL_ID_COUNT 65536
+
+/* Where a failure happened, so callers can pick an exit status. */
+enum jail_stage {
+	JAIL_STAGE_SETUP = 1, /* building the walls */
+	JAIL_STAGE_EXEC = 2,  /* finding or executing the command */
+};
+
+/* Clone the child into new namespaces and write its id maps. It waits for jail_start().
+ * On success *ret belongs to the caller (jail_free kills a child not yet started). */
+int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err);
+pid_t jail_pid(const struct jail *j);
+/* Let the child build the walls and exec the job; returns once the job's exec succeeded
+ * or something failed (then err holds the child's message and *ret_stage says where;
+ * the child has exited). After success the caller owns the pid: reap it. */
+int jail_start(struct jail *j, enum jail_stage *ret_stage, struct err *err);
+/* Frees the handle; a child that was spawned but never started is killed and reaped. */
+struct jail *jail_free(struct jail *j);
+
+#include "util/cleanup.h"
+DEFINE_CLEANUP(struct jail *, jail_free)

@@ -1,0 +1,54 @@
+/* internal.h - shared by the sandbox module's files: state.c (state dir, slots, clocks),
+ * journal.c (one record per live sandbox), run.c (the life of one sandbox) and gc.c
+ * (ps, destroy, gc). */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox/sandbox.h"
+
+struct err;
+
+/* One live sandbox, as <state>/sandboxes/<id>/journal.json records it. The directory's
+ * "lock" file is flock()ed by the owning mayfly for the sandbox's whole life: a lock that
+ * can be taken means the owner is gone and the entry is garbage. */
+struct journal_rec {
+	char id[17];
+	pid_t owner;           /* the mayfly process */
+	pid_t init_pid;        /* pid 1 of the sandbox, as the host sees it */
+	uint64_t init_start;   /* its start time (/proc/<pid>/stat field 22): pid reuse guard */
+	int64_t created_ms;
+	int64_t deadline_ms;
+	char *cgroup;          /* cg_paths(), or NULL */
+	char *command;
+};
+
+int state_prepare(const char *state, struct err *err);
+/* Make a new sandbox directory with a random id, locked by *ret_lock_fd. */
+int journal_begin(const char *state, char ret_id[17], int *ret_lock_fd, struct err *err);
+int journal_write(const char *state, const struct journal_rec *rec, struct err *err);
+int journal_read(const char *state, const char *id, struct journal_rec *rec, struct err *err);
+void journal_rec_release(struct journal_rec *rec);
+int journal_remove(const char *state, const char *id, struct err *err);
+/* Whether the owner of entry id still holds its lock. */
+bool journal_is_live(const char *state, const char *id);
+
+/* A slot number unique among live sandboxes (its lock held by *ret_fd): picks the host
+ * uid range of a root-mode sandbox, so no two sandboxes share host ids. */
+int slot_acquire(const char *state, unsigned *ret_slot, int *ret_fd, struct err *err);
+#define SLOT_MAX      16000
+#define SLOT_UID_BASE 0x40000000u /* far above /etc/subuid ranges and real users */
+
+uint64_t proc_start_time(pid_t pid); /* 0 if gone */
+int64_t wall_ms(void);
+double mono_ms(void);
+
+/* The job's whole environment: defaults, then spec->env on top. A new vector. */
+char **spec_build_env(const struct sandbox_spec *spec, const char *id);
+/* The job's uid/gid and its home directory inside. */
+const char *spec_home(const struct sandbox_spec *spec);
+
+struct sc_policy;
+/* The seccomp policy for flags, from <state>/cache when it was compiled by this binary. */
+int policy_get(const char *state, unsigned flags, struct sc_policy **ret, struct err *err);

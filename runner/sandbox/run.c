@@ -1,0 +1,362 @@
+/* run.c - the life of one sandbox: check, journal, cgroup, walls, job, wait (with TTL and
+ * signal forwarding), teardown. Every step after the journal entry exists is undone by
+ * teardown(), here or, if mayfly is killed, by `mayfly gc`. */
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "cgroup/cgroup.h"
+#include "jail/jail.h"
+#include "sandbox/internal.h"
+#include "seccomp/seccomp.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/fd.h"
+#include "util/path.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define FORCE_AFTER_SIGNALS 3 /* the third SIGINT/SIGTERM kills the sandbox outright */
+
+static void warn(const struct sandbox_env *env, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void warn(const struct sandbox_env *env, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!env->warn)
+		return;
+	va_start(ap, fmt);
+	(void) vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	env->warn(env->userdata, msg);
+}
+
+/* Root mode: we may map a range of host ids that no real user has. Under `unshare -r`
+ * or as a plain user we own one id only: rootless mode. */
+static bool can_map_range(void)
+{
+	cleanup_free char *map = NULL;
+	struct err err = { 0 };
+	const uint64_t lo = SLOT_UID_BASE, hi = lo + (uint64_t) SLOT_MAX * JAIL_ID_COUNT;
+
+	if (geteuid() != 0)
+		return false;
+	if (read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map, NULL, &err) < 0)
+		return false;
+	for (char *line = map; line && *line;) {
+		unsigned long long in, out, count;
+		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 && in <= lo &&
+		    in + count >= hi)
+			return true;
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return false;
+}
+
+struct run {
+	const struct sandbox_env *env;
+	char id[17];
+	int lock_fd;
+	int slot_fd;
+	struct cg *cg;
+	struct sc_policy *policy;
+	char **envp;
+	char *image_dir;
+	bool have_entry;
+};
+
+static int teardown(struct run *run, struct err *err)
+{
+	int r = 0;
+
+	if (run->cg && cg_destroy(run->cg, err) < 0)
+		r = err_wrap(err, "sandbox %s: remove cgroup", run->id);
+	run->cg = cg_free(run->cg);
+	if (run->have_entry) {
+		struct err e2 = { 0 };
+		if (journal_remove(run->env->state_dir, run->id, &e2) < 0 && r == 0) {
+			*err = e2;
+			r = err_wrap(err, "sandbox %s: remove journal", run->id);
+		}
+		run->have_entry = false;
+	}
+	run->lock_fd = safe_close(run->lock_fd);
+	run->slot_fd = safe_close(run->slot_fd);
+	run->policy = sc_policy_free(run->policy);
+	run->envp = strv_free(run->envp);
+	free(run->image_dir);
+	run->image_dir = NULL;
+	return r;
+}
+
+static int setup_cgroup(struct run *run, const struct sandbox_spec *spec, struct err *err)
+{
+	struct cg_limits lim = {
+		.memory_bytes = spec->memory_bytes,
+		.pids = spec->pids,
+		.cpu_millis = spec->cpu_millis,
+	};
+	cleanup_free char *missing = NULL;
+	struct err e2 = { 0 };
+	int r;
+
+	r = cg_create(NULL, NULL, run->id, &lim, &run->cg, &missing, &e2);
+	if (r == -EACCES || r == -EROFS || r == -ENOENT || r == -EPERM) {
+		warn(run->env,
+		     "sandbox %s: limits not applied: memory, pids, cpu (no writable cgroup: %s); "
+		     "the TTL and the other walls still hold; see docs/cgroups.md",
+		     run->id, e2.msg);
+		return 0;
+	}
+	if (r < 0) {
+		*err = e2;
+		return err_wrap(err, "sandbox %s: cgroup", run->id);
+	}
+	if (missing)
+		warn(run->env, "sandbox %s: limits not applied: %s (controller not available); "
+			       "see docs/cgroups.md", run->id, missing);
+	return 0;
+}
+
+static char *command_line(char *const *argv)
+{
+	cleanup_free char *s = strv_join(argv, " ");
+	if (strlen(s) > 200)
+		s[200] = '\0';
+	return TAKE_PTR(s);
+}
+
+/* Wait for pid (the sandbox's init) while forwarding signals and watching the TTL. */
+static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t *sigs,
+		    struct sandbox_result *res, int *ret_status, struct err *err)
+{
+	cleanup_close int sfd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	cleanup_close int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+	unsigned terminations = 0;
+
+	if (sfd < 0)
+		return err_set(err, errno, "signalfd");
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = pidfd, .events = POLLIN } };
+		double left = deadline - mono_ms();
+		int status;
+		pid_t w;
+
+		if (left <= 0) {
+			res->ttl_expired = true;
+			(void) kill(pid, SIGKILL);
+			if (run->cg) {
+				struct err e2 = { 0 };
+				(void) cg_kill(run->cg, &e2);
+			}
+		}
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid) {
+			*ret_status = status;
+			return 0;
+		}
+		if (w < 0 && errno != EINTR)
+			return err_set(err, errno, "wait for the sandbox");
+		if (res->ttl_expired) {
+			while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+				;
+			*ret_status = status;
+			return w == pid ? 0 : err_set(err, errno, "wait for the sandbox");
+		}
+		int n = poll(pfd, pidfd >= 0 ? 2 : 1, left > 2e9 ? -1 : (int) left + 1);
+		if (n < 0 && errno != EINTR)
+			return err_set(err, errno, "poll");
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+				int sig = (int) si.ssi_signo;
+				if (sig == SIGCHLD)
+					continue;
+				if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+					terminations++;
+				if (terminations >= FORCE_AFTER_SIGNALS) {
+					warn(run->env, "sandbox %s: killed after %u termination "
+						       "signals", run->id, terminations);
+					(void) kill(pid, SIGKILL);
+				} else
+					(void) kill(pid, sig);
+			}
+		}
+	}
+}
+
+static int run_inner(struct run *run, const struct sandbox_spec *spec,
+		     struct sandbox_result *res, double t0, struct err *err)
+{
+	const struct sandbox_env *env = run->env;
+	cleanup_free char *root_mnt = path_join(env->state_dir, "root");
+	cleanup_free char *cmdline = command_line(spec->argv);
+	CLEANUP(jail_freep) struct jail *j = NULL;
+	struct journal_rec rec = { 0 };
+	enum jail_stage stage = JAIL_STAGE_SETUP;
+	unsigned slot = 0;
+	bool map_range = can_map_range();
+	uint64_t ttl = spec->ttl_ms ? spec->ttl_ms : SANDBOX_DEFAULT_TTL_MS;
+	sigset_t sigs, old;
+	int status = 0;
+	pid_t pid = 0;
+	int r;
+
+	if (spec->rootfs) {
+		struct stat st;
+		if (stat(spec->rootfs, &st) == 0 && S_ISREG(st.st_mode)) {
+			cleanup_free char *cache = path_join(env->state_dir, "images");
+			r = arc_unpack_image(spec->rootfs, cache, &run->image_dir, err);
+			if (r < 0)
+				return err_wrap(err, "--rootfs");
+		}
+	}
+	r = journal_begin(env->state_dir, run->id, &run->lock_fd, err);
+	if (r < 0)
+		return r;
+	run->have_entry = true;
+	memcpy(res->id, run->id, sizeof(res->id));
+	if (map_range) {
+		r = slot_acquire(env->state_dir, &slot, &run->slot_fd, err);
+		if (r < 0)
+			return r;
+	}
+	r = setup_cgroup(run, spec, err);
+	if (r < 0)
+		return r;
+	r = policy_get(env->state_dir, spec->seccomp_flags, &run->policy, err);
+	if (r < 0)
+		return err_wrap(err, "sandbox %s: seccomp", run->id);
+	run->envp = spec_build_env(spec, run->id);
+
+	memcpy(rec.id, run->id, sizeof(rec.id));
+	rec.owner = getpid();
+	rec.created_ms = wall_ms();
+	rec.deadline_ms = rec.created_ms + (int64_t) ttl;
+	rec.cgroup = run->cg ? (char *) cg_paths(run->cg) : NULL;
+	rec.command = cmdline;
+	r = journal_write(env->state_dir, &rec, err);
+	if (r < 0)
+		return r;
+
+	struct jail_config cfg = {
+		.argv = spec->argv,
+		.envp = run->envp,
+		.workdir = spec->workdir ? spec->workdir : "/workspace",
+		.hostname = spec->hostname ? spec->hostname : "mayfly",
+		.rootfs = run->image_dir ? run->image_dir : spec->rootfs,
+		.binds = spec->binds,
+		.n_binds = spec->n_binds,
+		.disk_bytes = spec->disk_bytes ? spec->disk_bytes : SANDBOX_DEFAULT_DISK,
+		.root_mnt = root_mnt,
+		.uid = spec->uid,
+		.gid = spec->uid,
+		.map_range = map_range,
+		.host_base = SLOT_UID_BASE + slot * JAIL_ID_COUNT,
+		.seccomp = run->policy,
+		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
+	};
+
+	sigemptyset(&sigs);
+	for (int s = 0, list[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
+				   SIGCHLD };
+	     s < 8; s++)
+		sigaddset(&sigs, list[s]);
+	(void) sigprocmask(SIG_BLOCK, &sigs, &old);
+
+	r = jail_spawn(&cfg, &j, err);
+	if (r == 0) {
+		pid = jail_pid(j);
+		rec.init_pid = pid;
+		rec.init_start = proc_start_time(pid);
+		r = journal_write(env->state_dir, &rec, err);
+	}
+	if (r == 0 && run->cg)
+		r = cg_attach(run->cg, jail_pid(j), err);
+	if (r == 0) {
+		r = jail_start(j, &stage, err);
+		if (r < 0) {
+			if (stage == JAIL_STAGE_EXEC)
+				res->exit_code = err->code == ENOENT ? SANDBOX_EXIT_NOTFOUND
+								     : SANDBOX_EXIT_NOEXEC;
+			(void) err_wrap(err, "sandbox %s", run->id);
+		}
+	}
+	if (r < 0) {
+		(void) sigprocmask(SIG_SETMASK, &old, NULL);
+		return r;
+	}
+	res->setup_ms = mono_ms() - t0;
+	double t_exec = mono_ms();
+	r = wait_job(run, pid, t0 + (double) ttl, &sigs, res, &status, err);
+	(void) sigprocmask(SIG_SETMASK, &old, NULL);
+	res->run_ms = mono_ms() - t_exec;
+	if (r < 0)
+		return r;
+	if (WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		res->exit_code = 128 + WTERMSIG(status);
+	if (res->ttl_expired)
+		res->exit_code = SANDBOX_EXIT_TTL;
+	if (run->cg && cg_oom_killed(run->cg))
+		res->oom_killed = true;
+	{
+		cleanup_free char *mark = xasprintf("%s/sandboxes/%s/destroyed", env->state_dir,
+						    run->id);
+		res->destroyed = access(mark, F_OK) == 0;
+	}
+	return 0;
+}
+
+int sandbox_run(const struct sandbox_spec *spec, const struct sandbox_env *env,
+		struct sandbox_result *res, struct err *err)
+{
+	struct run run = { .env = env, .lock_fd = -1, .slot_fd = -1 };
+	double t0 = mono_ms();
+	struct err e2 = { 0 };
+	unsigned cleaned = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = SANDBOX_EXIT_FAILURE;
+	r = sandbox_spec_check(spec, err);
+	if (r < 0)
+		return r;
+	r = state_prepare(env->state_dir, err);
+	if (r < 0)
+		return r;
+	/* Every start finishes what a killed mayfly left behind. */
+	if (sandbox_gc(env->state_dir, &cleaned, &e2) < 0)
+		warn(env, "gc: %s", e2.msg);
+	else if (cleaned)
+		warn(env, "cleaned up %u sandbox%s left behind by a mayfly that was killed",
+		     cleaned, cleaned == 1 ? "" : "es");
+	r = run_inner(&run, spec, res, t0, err);
+	double t_end = mono_ms();
+	e2 = (struct err){ 0 };
+	/* The job has run: a teardown problem is reported, not turned into its status
+	 * (gc retries what is left). */
+	if (teardown(&run, &e2) < 0)
+		warn(env, "%s", e2.msg);
+	res->teardown_ms = mono_ms() - t_end;
+	return r;
+}

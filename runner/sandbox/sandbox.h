@@ -1,0 +1,97 @@
+/* sandbox.h - the life of one sandbox: a spec, then plan, walls, job, teardown; the
+ * journal that lets `mayfly gc` finish what a killed mayfly left; ps, destroy and gc.
+ * Front ends build a struct sandbox_spec and call sandbox_run(); they never touch
+ * namespaces. Never logs errors (returns them); warnings go to the caller's callback. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct err;
+struct jail_bind;
+
+struct sandbox_spec {
+	char **argv;            /* the command */
+	char **env;             /* K=V added to the defaults (PATH, HOME, ...) */
+	char *workdir;          /* NULL: /workspace */
+	char *hostname;         /* NULL: "mayfly" */
+	char *rootfs;           /* NULL: the host's system dirs; a directory or a tarball */
+	struct jail_bind *binds;
+	size_t n_binds;
+	uint64_t memory_bytes;  /* 0: no limit */
+	unsigned pids;          /* 0: no limit */
+	unsigned cpu_millis;    /* 0: no limit */
+	uint64_t disk_bytes;    /* size of the writable scratch; 0: the default */
+	uint64_t ttl_ms;        /* 0: the default */
+	uid_t uid;              /* the job's user inside (SANDBOX_DEFAULT_UID unless set) */
+	unsigned seccomp_flags; /* enum sc_flags */
+};
+
+#define SANDBOX_DEFAULT_UID    1000
+#define SANDBOX_DEFAULT_DISK   (2ULL << 30)
+#define SANDBOX_DEFAULT_PIDS   4096
+#define SANDBOX_DEFAULT_TTL_MS (3600ULL * 1000)
+
+/* Exit statuses of `mayfly exec` that are mayfly's own (see docs/mayfly.1). */
+enum sandbox_exit {
+	SANDBOX_EXIT_TTL = 124,       /* the TTL fired: everything in the sandbox was killed */
+	SANDBOX_EXIT_FAILURE = 125,   /* mayfly could not make the sandbox */
+	SANDBOX_EXIT_NOEXEC = 126,    /* the command exists but cannot be executed */
+	SANDBOX_EXIT_NOTFOUND = 127,  /* the command was not found in the sandbox */
+};
+
+struct sandbox_result {
+	char id[17];
+	int exit_code;        /* the job's status, or one of enum sandbox_exit */
+	bool ttl_expired;
+	bool oom_killed;
+	bool destroyed;       /* by `mayfly destroy` */
+	double setup_ms;      /* mayfly start to the job's exec */
+	double run_ms;        /* exec to the job's end */
+	double teardown_ms;   /* the job's end to everything gone */
+};
+
+typedef void sandbox_warn_fn(void *userdata, const char *msg);
+
+struct sandbox_env {
+	const char *state_dir;   /* resolved; see sandbox_state_dir() */
+	sandbox_warn_fn *warn;   /* warnings (limits not applied, ...); may be NULL */
+	void *userdata;
+	int stdio[3];            /* the job's stdin, stdout, stderr; borrowed */
+};
+
+/* The state directory: override, else $MAYFLY_STATE_DIR, else /var/lib/mayfly for root,
+ * else $XDG_STATE_HOME/mayfly (~/.local/state/mayfly). A new string. */
+char *sandbox_state_dir(const char *override);
+
+/* Check a spec against this host (limits that exceed it, binds, rootfs, user) before
+ * anything is created. Errors say what, where and what to do. */
+int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err);
+void sandbox_spec_release(struct sandbox_spec *spec);
+
+/* Run spec's command in a new sandbox and tear it all down. Returns 0 once the job ran
+ * (its status in res->exit_code, whatever it was); < 0 when mayfly failed, with
+ * res->exit_code set to 125, 126 or 127 and err saying why. Signals SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH received meanwhile go to the job. */
+int sandbox_run(const struct sandbox_spec *spec, const struct sandbox_env *env,
+		struct sandbox_result *res, struct err *err);
+
+/* Live sandboxes, for `mayfly ps`. */
+struct sandbox_info {
+	char id[17];
+	char *command;
+	int64_t created_ms;  /* wall clock, ms since the epoch */
+	int64_t deadline_ms; /* wall clock */
+	uint64_t memory_bytes;
+	pid_t pid;           /* the mayfly that owns it */
+};
+int sandbox_list(const char *state_dir, struct sandbox_info **ret, size_t *ret_n,
+		 struct err *err);
+void sandbox_info_free(struct sandbox_info *v, size_t n);
+/* Kill sandbox `id` now (its mayfly then reports it and exits); -ENOENT if unknown. */
+int sandbox_destroy(const char *state_dir, const char *id, struct err *err);
+/* Finish the teardown of every sandbox whose mayfly is gone: kill, remove its cgroup,
+ * its journal and scratch. *ret_n: how many were cleaned. */
+int sandbox_gc(const char *state_dir, unsigned *ret_n, struct err *err);

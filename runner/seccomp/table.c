@@ -1,0 +1,480 @@
+/* table.c - the policy as data: which syscalls a job may make and what every other one
+ * answers. policy.c compiles it, docs/seccomp.md explains it, the unit tests check the
+ * compiled program against it. The allowlist follows Docker's default profile (what
+ * compilers, interpreters, git, databases and shells use), minus the must-block table of
+ * docs/security.md §4.2, plus the ordinary file and futex syscalls added since. */
+#include "seccomp/internal.h"
+
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+/* clang-format off */
+#define ALLOW(name)     { #name, SC_RULE_ALLOW, 0 }
+#define ALLOW_NR(n, nr) { #n, SC_RULE_ALLOW, nr }
+#define BY_ARGS(name)   { #name, SC_RULE_ARGS, 0 }
+#define DENY(name)      { #name, SC_RULE_EPERM, 0 }
+#define DENY_NR(n, nr)  { #n, SC_RULE_EPERM, nr }
+#define NOSYS_NR(n, nr) { #n, SC_RULE_ENOSYS, nr }
+#define IF_PTRACE(name) { #name, SC_RULE_PTRACE, 0 }
+#define IF_PERF(name)   { #name, SC_RULE_PERF, 0 }
+/* clang-format on */
+
+const struct sc_syscall sc_syscall_table[] = {
+	/* Files, directories, metadata. */
+	ALLOW(access),
+	ALLOW(chdir),
+	ALLOW(chmod),
+	ALLOW(chown),
+	ALLOW(close),
+	ALLOW_NR(close_range, 436),
+	ALLOW(copy_file_range),
+	ALLOW(creat),
+	ALLOW(dup),
+	ALLOW(dup2),
+	ALLOW(dup3),
+	ALLOW(faccessat),
+	ALLOW_NR(faccessat2, 439),
+	ALLOW(fadvise64),
+	ALLOW(fallocate),
+	ALLOW(fchdir),
+	ALLOW(fchmod),
+	ALLOW(fchmodat),
+	ALLOW_NR(fchmodat2, 452),
+	ALLOW(fchown),
+	ALLOW(fchownat),
+	ALLOW(fcntl),
+	ALLOW(fdatasync),
+	ALLOW(fgetxattr),
+	ALLOW_NR(file_getattr, 468),
+	ALLOW_NR(file_setattr, 469),
+	ALLOW(flistxattr),
+	ALLOW(flock),
+	ALLOW(fremovexattr),
+	ALLOW(fsetxattr),
+	ALLOW(fstat),
+	ALLOW(fstatfs),
+	ALLOW(fsync),
+	ALLOW(ftruncate),
+	ALLOW(futimesat),
+	ALLOW(getcwd),
+	ALLOW(getdents),
+	ALLOW(getdents64),
+	ALLOW(getxattr),
+	ALLOW_NR(getxattrat, 464),
+	ALLOW(lchown),
+	ALLOW(lgetxattr),
+	ALLOW(link),
+	ALLOW(linkat),
+	ALLOW(listxattr),
+	ALLOW_NR(listxattrat, 465),
+	ALLOW(llistxattr),
+	ALLOW(lremovexattr),
+	ALLOW(lseek),
+	ALLOW(lsetxattr),
+	ALLOW(lstat),
+	ALLOW(mkdir),
+	ALLOW(mkdirat),
+	ALLOW(mknod),
+	ALLOW(mknodat),
+	ALLOW(name_to_handle_at),
+	ALLOW(newfstatat),
+	ALLOW(open),
+	ALLOW(openat),
+	ALLOW_NR(openat2, 437),
+	ALLOW(pread64),
+	ALLOW(preadv),
+	ALLOW(preadv2),
+	ALLOW(pwrite64),
+	ALLOW(pwritev),
+	ALLOW(pwritev2),
+	ALLOW(read),
+	ALLOW(readahead),
+	ALLOW(readlink),
+	ALLOW(readlinkat),
+	ALLOW(readv),
+	ALLOW(removexattr),
+	ALLOW_NR(removexattrat, 466),
+	ALLOW(rename),
+	ALLOW(renameat),
+	ALLOW(renameat2),
+	ALLOW(rmdir),
+	ALLOW(sendfile),
+	ALLOW(setxattr),
+	ALLOW_NR(setxattrat, 463),
+	ALLOW(splice),
+	ALLOW(stat),
+	ALLOW(statfs),
+	ALLOW(statx),
+	ALLOW(symlink),
+	ALLOW(symlinkat),
+	ALLOW(sync),
+	ALLOW(sync_file_range),
+	ALLOW(syncfs),
+	ALLOW(tee),
+	ALLOW(truncate),
+	ALLOW(umask),
+	ALLOW(unlink),
+	ALLOW(unlinkat),
+	ALLOW(utime),
+	ALLOW(utimensat),
+	ALLOW(utimes),
+	ALLOW(vmsplice),
+	ALLOW(write),
+	ALLOW(writev),
+
+	/* Waiting and events: poll, epoll, inotify, fanotify_mark (useless without
+	 * fanotify_init), eventfd, timerfd, signalfd, libaio. */
+	ALLOW(epoll_create),
+	ALLOW(epoll_create1),
+	ALLOW(epoll_ctl),
+	ALLOW(epoll_ctl_old),
+	ALLOW(epoll_pwait),
+	ALLOW_NR(epoll_pwait2, 441),
+	ALLOW(epoll_wait),
+	ALLOW(epoll_wait_old),
+	ALLOW(eventfd),
+	ALLOW(eventfd2),
+	ALLOW(fanotify_mark),
+	ALLOW(inotify_add_watch),
+	ALLOW(inotify_init),
+	ALLOW(inotify_init1),
+	ALLOW(inotify_rm_watch),
+	ALLOW(io_cancel),
+	ALLOW(io_destroy),
+	ALLOW(io_getevents),
+	ALLOW(io_pgetevents),
+	ALLOW(io_setup),
+	ALLOW(io_submit),
+	ALLOW(pause),
+	ALLOW(pipe),
+	ALLOW(pipe2),
+	ALLOW(poll),
+	ALLOW(ppoll),
+	ALLOW(pselect6),
+	ALLOW(select),
+	ALLOW(signalfd),
+	ALLOW(signalfd4),
+	ALLOW(timerfd_create),
+	ALLOW(timerfd_gettime),
+	ALLOW(timerfd_settime),
+
+	/* Memory. */
+	ALLOW(brk),
+	ALLOW_NR(cachestat, 451),
+	ALLOW(madvise),
+	ALLOW_NR(map_shadow_stack, 453),
+	ALLOW(membarrier),
+	ALLOW(memfd_create),
+	ALLOW_NR(memfd_secret, 447),
+	ALLOW(mincore),
+	ALLOW(mlock),
+	ALLOW(mlock2),
+	ALLOW(mlockall),
+	ALLOW(mmap),
+	ALLOW(mprotect),
+	ALLOW(mremap),
+	ALLOW_NR(mseal, 462),
+	ALLOW(msync),
+	ALLOW(munlock),
+	ALLOW(munlockall),
+	ALLOW(munmap),
+	ALLOW(pkey_alloc),
+	ALLOW(pkey_free),
+	ALLOW(pkey_mprotect),
+	ALLOW(remap_file_pages),
+
+	/* Processes, threads, signals: everything mayfly's init and a shell need. clone is
+	 * decided by its flags; fork and vfork cannot make namespaces. */
+	ALLOW(arch_prctl),
+	ALLOW(capget),
+	ALLOW(capset),
+	BY_ARGS(clone),
+	ALLOW(execve),
+	ALLOW(execveat),
+	ALLOW(exit),
+	ALLOW(exit_group),
+	ALLOW(fork),
+	ALLOW(futex),
+	ALLOW_NR(futex_requeue, 456),
+	ALLOW_NR(futex_wait, 455),
+	ALLOW_NR(futex_waitv, 449),
+	ALLOW_NR(futex_wake, 454),
+	ALLOW(get_robust_list),
+	ALLOW(get_thread_area),
+	ALLOW(getegid),
+	ALLOW(geteuid),
+	ALLOW(getgid),
+	ALLOW(getgroups),
+	ALLOW(getpgid),
+	ALLOW(getpgrp),
+	ALLOW(getpid),
+	ALLOW(getppid),
+	ALLOW(getpriority),
+	ALLOW(getresgid),
+	ALLOW(getresuid),
+	ALLOW(getrlimit),
+	ALLOW(getrusage),
+	ALLOW(getsid),
+	ALLOW(gettid),
+	ALLOW(getuid),
+	ALLOW(ioprio_get),
+	ALLOW(ioprio_set),
+	ALLOW(kill),
+	ALLOW_NR(landlock_add_rule, 445),
+	ALLOW_NR(landlock_create_ruleset, 444),
+	ALLOW_NR(landlock_restrict_self, 446),
+	ALLOW_NR(pidfd_open, 434),
+	ALLOW_NR(pidfd_send_signal, 424),
+	ALLOW(prctl),
+	ALLOW(prlimit64),
+	ALLOW_NR(process_mrelease, 448),
+	ALLOW(restart_syscall),
+	ALLOW(rseq),
+	ALLOW(rt_sigaction),
+	ALLOW(rt_sigpending),
+	ALLOW(rt_sigprocmask),
+	ALLOW(rt_sigqueueinfo),
+	ALLOW(rt_sigreturn),
+	ALLOW(rt_sigsuspend),
+	ALLOW(rt_sigtimedwait),
+	ALLOW(rt_tgsigqueueinfo),
+	ALLOW(sched_get_priority_max),
+	ALLOW(sched_get_priority_min),
+	ALLOW(sched_getaffinity),
+	ALLOW(sched_getattr),
+	ALLOW(sched_getparam),
+	ALLOW(sched_getscheduler),
+	ALLOW(sched_rr_get_interval),
+	ALLOW(sched_setaffinity),
+	ALLOW(sched_setattr),
+	ALLOW(sched_setparam),
+	ALLOW(sched_setscheduler),
+	ALLOW(sched_yield),
+	ALLOW(seccomp),
+	ALLOW(set_robust_list),
+	ALLOW(set_thread_area),
+	ALLOW(set_tid_address),
+	ALLOW(setfsgid),
+	ALLOW(setfsuid),
+	ALLOW(setgid),
+	ALLOW(setgroups),
+	ALLOW(setpgid),
+	ALLOW(setpriority),
+	ALLOW(setregid),
+	ALLOW(setresgid),
+	ALLOW(setresuid),
+	ALLOW(setreuid),
+	ALLOW(setrlimit),
+	ALLOW(setsid),
+	ALLOW(setuid),
+	ALLOW(sigaltstack),
+	ALLOW(tgkill),
+	ALLOW(tkill),
+	ALLOW(vfork),
+	ALLOW(wait4),
+	ALLOW(waitid),
+
+	/* Time (reading it), timers. */
+	ALLOW(alarm),
+	ALLOW(clock_getres),
+	ALLOW(clock_gettime),
+	ALLOW(clock_nanosleep),
+	ALLOW(getitimer),
+	ALLOW(gettimeofday),
+	ALLOW(nanosleep),
+	ALLOW(setitimer),
+	ALLOW(time),
+	ALLOW(timer_create),
+	ALLOW(timer_delete),
+	ALLOW(timer_getoverrun),
+	ALLOW(timer_gettime),
+	ALLOW(timer_settime),
+	ALLOW(times),
+
+	/* Sockets: socket and socketpair are decided by family (and type). */
+	ALLOW(accept),
+	ALLOW(accept4),
+	ALLOW(bind),
+	ALLOW(connect),
+	ALLOW(getpeername),
+	ALLOW(getsockname),
+	ALLOW(getsockopt),
+	ALLOW(listen),
+	ALLOW(recvfrom),
+	ALLOW(recvmmsg),
+	ALLOW(recvmsg),
+	ALLOW(sendmmsg),
+	ALLOW(sendmsg),
+	ALLOW(sendto),
+	ALLOW(setsockopt),
+	ALLOW(shutdown),
+	BY_ARGS(socket),
+	BY_ARGS(socketpair),
+
+	/* System V and POSIX IPC (PostgreSQL), all in the job's IPC namespace. */
+	ALLOW(mq_getsetattr),
+	ALLOW(mq_notify),
+	ALLOW(mq_open),
+	ALLOW(mq_timedreceive),
+	ALLOW(mq_timedsend),
+	ALLOW(mq_unlink),
+	ALLOW(msgctl),
+	ALLOW(msgget),
+	ALLOW(msgrcv),
+	ALLOW(msgsnd),
+	ALLOW(semctl),
+	ALLOW(semget),
+	ALLOW(semop),
+	ALLOW(semtimedop),
+	ALLOW(shmat),
+	ALLOW(shmctl),
+	ALLOW(shmdt),
+	ALLOW(shmget),
+
+	/* The rest: ioctl minus terminal injection, personality limited to Docker's list;
+	 * the host name is the job's own UTS namespace (the kernel still wants
+	 * CAP_SYS_ADMIN). */
+	ALLOW(getcpu),
+	ALLOW(getrandom),
+	BY_ARGS(ioctl),
+	BY_ARGS(personality),
+	ALLOW(setdomainname),
+	ALLOW(sethostname),
+	ALLOW(sysinfo),
+	ALLOW(uname),
+
+	/* Must block (docs/security.md §4.2). Keyring: not namespaced. */
+	DENY(add_key),
+	DENY(keyctl),
+	DENY(request_key),
+	/* Kernel code: eBPF, modules, kexec, reboot. */
+	DENY(bpf),
+	DENY(create_module),
+	DENY(delete_module),
+	DENY(finit_module),
+	DENY(init_module),
+	DENY(kexec_file_load),
+	DENY(kexec_load),
+	DENY(reboot),
+	/* Mounts. The new mount API answers ENOSYS, as if the kernel were older. */
+	DENY(chroot),
+	DENY(mount),
+	DENY(pivot_root),
+	DENY(umount),
+	DENY(umount2),
+	NOSYS_NR(fsconfig, 431),
+	NOSYS_NR(fsmount, 432),
+	NOSYS_NR(fsopen, 430),
+	NOSYS_NR(fspick, 433),
+	NOSYS_NR(mount_setattr, 442),
+	NOSYS_NR(move_mount, 429),
+	NOSYS_NR(open_tree, 428),
+	NOSYS_NR(open_tree_attr, 467),
+	/* Namespaces; clone3's flags are behind a pointer seccomp cannot read, so libc
+	 * falls back to clone, whose flags it can. */
+	NOSYS_NR(clone3, 435),
+	DENY(setns),
+	DENY(unshare),
+	/* Other processes' memory and files (ptrace family: opt-in). */
+	DENY(kcmp),
+	DENY_NR(pidfd_getfd, 438),
+	DENY_NR(process_madvise, 440),
+	IF_PTRACE(process_vm_readv),
+	IF_PTRACE(process_vm_writev),
+	IF_PTRACE(ptrace),
+	/* Host information, profiling (perf: opt-in). */
+	DENY(fanotify_init),
+	DENY(lookup_dcookie),
+	IF_PERF(perf_event_open),
+	DENY(syslog),
+	/* Breakouts and exploit helpers. io_uring's operations are invisible to seccomp. */
+	NOSYS_NR(io_uring_enter, 426),
+	NOSYS_NR(io_uring_register, 427),
+	NOSYS_NR(io_uring_setup, 425),
+	DENY(open_by_handle_at),
+	DENY(userfaultfd),
+	/* The clock is not namespaced. */
+	DENY(adjtimex),
+	DENY(clock_adjtime),
+	DENY(clock_settime),
+	DENY(settimeofday),
+	DENY(stime),
+	/* Host-wide state. */
+	DENY(acct),
+	DENY(quotactl),
+	DENY_NR(quotactl_fd, 443),
+	DENY(swapoff),
+	DENY(swapon),
+	DENY(vhangup),
+	/* NUMA and page placement. */
+	DENY(get_mempolicy),
+	DENY(mbind),
+	DENY(migrate_pages),
+	DENY(move_pages),
+	DENY(set_mempolicy),
+	DENY_NR(set_mempolicy_home_node, 450),
+	/* I/O privilege, LDT, 16-bit code. */
+	DENY(ioperm),
+	DENY(iopl),
+	DENY(modify_ldt),
+	DENY(vm86),
+	DENY(vm86old),
+	/* Obsolete, unimplemented, or relabelling the job's own LSM context. */
+	DENY(_sysctl),
+	DENY(afs_syscall),
+	DENY(get_kernel_syms),
+	DENY(getpmsg),
+	DENY_NR(lsm_set_self_attr, 460),
+	DENY(nfsservctl),
+	DENY(putpmsg),
+	DENY(query_module),
+	DENY(security),
+	DENY(sysfs),
+	DENY(tuxcall),
+	DENY(uselib),
+	DENY(ustat),
+	DENY(vserver),
+};
+const size_t sc_syscall_table_len = ARRAY_SIZE(sc_syscall_table);
+
+/* clone(2) flags that make a namespace, one EPERM rule each. CLONE_NEWTIME (0x80) is
+ * missing on purpose: in clone(2) that bit belongs to the exit signal, and a time
+ * namespace can only come from unshare or clone3, both blocked. */
+static const uint64_t clone_ns_flags[] = {
+	CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,    CLONE_NEWUSER,
+	CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP,
+};
+const struct sc_values sc_clone_ns_flags = { clone_ns_flags, ARRAY_SIZE(clone_ns_flags) };
+
+/* socket(2) families (Flatpak's list): local, IP, and netlink for `ip` and getaddrinfo.
+ * Everything else (AF_PACKET, AF_ALG, AF_VSOCK, AF_KEY, ...) answers EAFNOSUPPORT, as
+ * from a kernel built without it. */
+static const uint64_t socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+const struct sc_values sc_socket_families = { socket_families, ARRAY_SIZE(socket_families) };
+
+/* Socket types for AF_INET and AF_INET6; SOCK_RAW and the old SOCK_PACKET (an AF_PACKET
+ * socket in disguise) answer EPERM, as without CAP_NET_RAW. ICMP "ping" sockets are
+ * SOCK_DGRAM and stay allowed. */
+static const uint64_t socket_inet_types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET };
+const struct sc_values sc_socket_inet_types = { socket_inet_types, ARRAY_SIZE(socket_inet_types) };
+
+/* socketpair(2) creates sockets of its family before failing, so it gets the narrowest
+ * list: only AF_UNIX implements it in any common use. */
+static const uint64_t socketpair_families[] = { AF_UNIX };
+const struct sc_values sc_socketpair_families = { socketpair_families,
+						  ARRAY_SIZE(socketpair_families) };
+
+/* ioctl(2) requests that push input into a terminal (TIOCSTI) or reach the console
+ * (TIOCLINUX): a job could type commands into the shell that started it. */
+static const uint64_t ioctl_denied[] = { TIOCSTI, TIOCLINUX };
+const struct sc_values sc_ioctl_denied = { ioctl_denied, ARRAY_SIZE(ioctl_denied) };
+
+/* personality(2) values Docker allows: PER_LINUX, PER_LINUX32, UNAME26, PER_LINUX32 |
+ * UNAME26, and 0xffffffff, which only queries. */
+static const uint64_t personality_allowed[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
+const struct sc_values sc_personality_allowed = { personality_allowed,
+						  ARRAY_SIZE(personality_allowed) };

@@ -1,0 +1,171 @@
+/* run.c - see run.h. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	*buf = realloc(*buf, *len + n + 1);
+	if (!*buf)
+		abort();
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+void run_argv(char *const *argv, char *const *extra_env, unsigned timeout_s,
+	      struct run_result *res)
+{
+	int out[2], err[2];
+	size_t olen = 0, elen = 0;
+	double t0 = now_ms(), deadline = t0 + timeout_s * 1000.0;
+	pid_t pid;
+	int status;
+
+	memset(res, 0, sizeof(*res));
+	res->out = calloc(1, 1);
+	res->err = calloc(1, 1);
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		test_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		for (size_t i = 0; extra_env && extra_env[i]; i++)
+			putenv(extra_env[i]);
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = err[0], .events = POLLIN } };
+	int open_fds = 2;
+	while (open_fds > 0) {
+		double left = deadline - now_ms();
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			printf("# run: '%s' timed out after %u s\n", argv[0], timeout_s);
+			break;
+		}
+		if (poll(p, 2, (int) left + 1) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++) {
+			char buf[65536];
+			ssize_t n;
+			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(p[i].fd, buf, sizeof(buf));
+			if (n <= 0) {
+				close(p[i].fd);
+				p[i].fd = -1;
+				open_fds--;
+				continue;
+			}
+			if (i == 0)
+				append(&res->out, &olen, buf, (size_t) n);
+			else
+				append(&res->err, &elen, buf, (size_t) n);
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	res->ms = now_ms() - t0;
+}
+
+void run_result_free(struct run_result *res)
+{
+	free(res->out);
+	free(res->err);
+	res->out = res->err = NULL;
+}
+
+const char *mayfly_bin(void)
+{
+	static char path[PATH_MAX];
+	const char *e = getenv("MAYFLY_BIN");
+
+	if (e && *e)
+		return e;
+	if (!path[0] && !realpath("build/mayfly", path))
+		test_skip("no mayfly binary: set MAYFLY_BIN or run from the repository after "
+			  "'make'");
+	return path;
+}
+
+const char *test_state_dir(void)
+{
+	static char dir[PATH_MAX];
+
+	/* Not created here: mayfly makes it, with the modes it needs. */
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "%s/state", test_tmpdir());
+	return dir;
+}
+
+void run_sandbox_sh(const char *const *opts, const char *script, struct run_result *res)
+{
+	const char *argv[64];
+	size_t n = 0;
+
+	argv[n++] = mayfly_bin();
+	argv[n++] = "--state-dir";
+	argv[n++] = test_state_dir();
+	argv[n++] = "exec";
+	for (size_t i = 0; opts && opts[i] && n < 56; i++)
+		argv[n++] = opts[i];
+	argv[n++] = "--";
+	argv[n++] = "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = script;
+	argv[n] = NULL;
+	run_argv((char *const *) argv, NULL, 60, res);
+}
+
+int sandbox_sh(const char *fmt, ...)
+{
+	struct run_result res;
+	char script[8192];
+	va_list ap;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(script, sizeof(script), fmt, ap);
+	va_end(ap);
+	run_sandbox_sh(NULL, script, &res);
+	status = res.status;
+	if (status != 0)
+		printf("# script: %s\n# status %d\n# stdout: %s\n# stderr: %s\n", script, status,
+		       res.out, res.err);
+	run_result_free(&res);
+	return status;
+}

@@ -1,0 +1,31 @@
+/* run.h - run a program (usually `mayfly`) from a test and capture what it did. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct run_result {
+	int status;  /* exit status, or 128+N when killed by signal N */
+	char *out;   /* all of stdout, NUL-terminated (caller frees via run_result_free) */
+	char *err;   /* all of stderr */
+	double ms;   /* wall time */
+};
+
+/* Run argv (argv[0] searched in PATH) with stdin from /dev/null, capturing stdout and
+ * stderr, killed (SIGKILL) after timeout_s seconds. extra_env: NULL-terminated "K=V"
+ * strings added to the environment, or NULL. Aborts the test on fork/pipe failure. */
+void run_argv(char *const *argv, char *const *extra_env, unsigned timeout_s,
+	      struct run_result *res);
+void run_result_free(struct run_result *res);
+
+/* The mayfly under test: $MAYFLY_BIN, else build/mayfly; skips the test when missing. */
+const char *mayfly_bin(void);
+/* A fresh state dir path under the test's tmpdir (mayfly creates it). */
+const char *test_state_dir(void);
+/* Run `mayfly --state-dir <test state> exec [opts...] -- sh -c SCRIPT`, where opts is a
+ * NULL-terminated list (may be NULL). Timeout 60 s. */
+void run_sandbox_sh(const char *const *opts, const char *script, struct run_result *res);
+/* printf-style shorthand: run a script in a default sandbox, return its exit status;
+ * its stdout and stderr are printed as TAP comments when it is not 0. */
+int sandbox_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
