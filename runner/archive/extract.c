@@ -150,7 +150,7 @@ static int walk_parents(int rootfd, const char *name, struct stat *ret_st, const
 			*ret_st = st;
 			return 0;
 		}
-		if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+		if (!S_ISDIR(st.st_mode)) {
 			arc_printable(path, bad, badsize);
 			*ret_why = S_ISLNK(st.st_mode) ? "is a symlink (extraction never follows "
 							 "links); rebuild the image without it"
@@ -196,8 +196,9 @@ static int check_tree(int rootfd, const char *shown, const char *name, const cha
 		return err_set(err, EINVAL, "entry '%s': '%s' %s", shown, bad, why);
 	if (r < 0)
 		return err_set(err, -r, "entry '%s': %s", shown, why);
-	/* SECURITY: a directory stays a directory. libarchive fixes directory modes and
-	 * times up at the end, by name; had a symlink replaced the directory meanwhile... */
+	/* SECURITY: a directory stays a directory. libarchive sets directory modes and
+	 * times at the end, by name: had a symlink replaced one meanwhile, that chmod would
+	 * follow it out of the image (CVE-2021-31566 was this, inside libarchive). */
 	if (r == 0 && S_ISDIR(st.st_mode) && !is_dir)
 		return err_set(err, EINVAL,
 			       "entry '%s' would replace a directory; rebuild the image without "

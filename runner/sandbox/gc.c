@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/archive.h"
 #include "cgroup/cgroup.h"
 #include "sandbox/internal.h"
 #include "util/cleanup.h"
@@ -109,6 +110,12 @@ int sandbox_gc(const char *state, unsigned *ret_n, struct err *err)
 		n += (unsigned) k;
 	}
 	(void) closedir(d);
+	if (r == 0) {
+		/* Half-unpacked images of killed mayflies too. */
+		cleanup_free char *images = path_join(state, "images");
+		struct err e2 = { 0 };
+		(void) arc_gc(images, &e2);
+	}
 	*ret_n = n;
 	return r;
 }
