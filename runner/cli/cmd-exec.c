@@ -48,7 +48,8 @@ static const char exec_usage[] =
 	"  --hostname NAME      (default 'mayfly')\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
 	"  --allow-perf         let the job use perf_event_open (profilers)\n"
-	"output:\n"
+	"terminal and output:\n"
+	"  -t, --tty            give the job a terminal (made inside the sandbox)\n"
 	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -78,6 +79,7 @@ static const struct option options[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "allow-ptrace", no_argument, NULL, OPT_ALLOW_PTRACE },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
+	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -212,7 +214,7 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ht", options, NULL)) != -1) {
 		r = 0;
 		switch (c) {
 		case OPT_MEMORY:
@@ -287,6 +289,9 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		case OPT_ALLOW_PERF:
 			spec->seccomp_flags |= SC_ALLOW_PERF;
 			break;
+		case 't':
+			spec->tty = true;
+			break;
 		case 'h':
 			(void) fputs(exec_usage, stdout);
 			return -1;
@@ -304,6 +309,17 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		return cli_usage_error("exec", "no command given: put it after '--', e.g. "
 					       "'mayfly exec -- make test'");
 	spec->argv = strv_copy(argv + optind);
+	if (spec->tty) {
+		/* Programs on a terminal want to know which; an explicit --env wins. */
+		bool have = false;
+		for (size_t i = 0; spec->env && spec->env[i]; i++)
+			have |= str_startswith(spec->env[i], "TERM=");
+		if (!have) {
+			cleanup_free char *term = xasprintf("TERM=%s", getenv("TERM") ? getenv("TERM")
+										: "xterm");
+			strv_push(&spec->env, term);
+		}
+	}
 	return 0;
 }
 

@@ -68,16 +68,21 @@ static int exec_in_path(char *const *argv, char *const *envp, struct err *err)
 		       path);
 }
 
-int jail_exec_job(const struct jail_config *cfg, int report_fd, enum jail_stage *ret_stage,
-		  struct err *err)
+int jail_exec_job(const struct jail_config *cfg, const char *tty, int report_fd,
+		  enum jail_stage *ret_stage, struct err *err)
 {
 	*ret_stage = JAIL_STAGE_SETUP;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; !tty && i < 3; i++)
 		if (cfg->stdio[i] != i && dup2(cfg->stdio[i], i) < 0)
 			return err_set(err, errno, "set up standard stream %d", i);
 	for (int i = 0; i < 3; i++)
 		if (cfg->stdio[i] > 2)
 			(void) close(cfg->stdio[i]); /* EBADF when two were the same: fine */
+	if (tty) {
+		int r = jail_console_attach(tty, err);
+		if (r < 0)
+			return r;
+	}
 	if (chdir(cfg->workdir) < 0)
 		return err_set(err, errno, "workdir '%s' in the sandbox", cfg->workdir);
 	*ret_stage = JAIL_STAGE_EXEC;
@@ -107,8 +112,11 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 	 * from a signalfd and pass them on. */
 	(void) sigprocmask(SIG_BLOCK, &all, NULL);
 
-	int keep[5] = { report_fd, lifeline_fd };
+	int keep[6] = { report_fd, lifeline_fd };
 	size_t nkeep = 2;
+	char tty[64] = "";
+	if (cfg->console_fd >= 0)
+		keep[nkeep++] = cfg->console_fd;
 	for (int i = 0; i < 3; i++)
 		if (cfg->stdio[i] > 2)
 			keep[nkeep++] = cfg->stdio[i];
@@ -119,6 +127,11 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 	struct pollfd life = { .fd = lifeline_fd, .events = POLLIN };
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || poll(&life, 1, 0) != 0)
 		_exit(125);
+	if (cfg->console_fd >= 0) {
+		if (jail_console_open(cfg->console_fd, tty, sizeof(tty), &err) < 0)
+			jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
+		(void) close(cfg->console_fd);
+	}
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	if (sfd < 0) {
 		(void) err_set(&err, errno, "signalfd");
@@ -135,7 +148,7 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 
 		(void) sigprocmask(SIG_SETMASK, &none, NULL);
 		(void) setsid();
-		(void) jail_exec_job(cfg, report_fd, &stage, &err);
+		(void) jail_exec_job(cfg, tty[0] ? tty : NULL, report_fd, &stage, &err);
 		jail_child_fail(report_fd, stage, &err,
 				stage == JAIL_STAGE_EXEC ? (err.code == ENOENT ? 127 : 126) : 125);
 	}

@@ -21,14 +21,20 @@ int jail_setup_root(const struct jail_config *cfg, struct err *err);
  * ids, no_new_privs, and install the seccomp filter. */
 int jail_harden(const struct jail_config *cfg, const int *keep, size_t nkeep, struct err *err);
 /* The job process (already hardened): its stdio, session, workdir, then exec with a PATH
- * search in the job's environment. Only returns on failure, with *ret_stage set. */
-int jail_exec_job(const struct jail_config *cfg, int report_fd, enum jail_stage *ret_stage,
-		  struct err *err);
+ * search in the job's environment; tty: the terminal to attach (-t) or NULL. Only returns
+ * on failure, with *ret_stage set. */
+int jail_exec_job(const struct jail_config *cfg, const char *tty, int report_fd,
+		  enum jail_stage *ret_stage, struct err *err);
 /* Pid 1: harden, fork the job, forward signals, reap, exit with the job's status; die
  * with everything when lifeline_fd (the read end of a pipe mayfly holds open) hangs up.
  * Never returns. */
 void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd)
 	__attribute__((noreturn));
+/* -t, in pid 1: make a terminal in the sandbox's devpts, send its master to mayfly over
+ * console_fd, and return the slave's path. */
+int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *err);
+/* -t, in the job (a session leader): the slave becomes its stdio and controlling tty. */
+int jail_console_attach(const char *slave, struct err *err);
 /* Send a failure report and _exit(code). */
 void jail_child_fail(int report_fd, enum jail_stage stage, const struct err *err, int code)
 	__attribute__((noreturn));

@@ -43,6 +43,10 @@ struct jail_config {
 	uid_t host_base;
 	const struct sc_policy *seccomp; /* borrowed */
 	int stdio[3];                    /* the job's stdin, stdout, stderr; borrowed */
+	/* -t: a unix socket (borrowed) on which pid 1 sends the master of a pseudo-terminal
+	 * it made in the sandbox's own devpts; the job gets the terminal as its stdio and
+	 * controlling tty. -1: no terminal. */
+	int console_fd;
 };
 
 #define JAIL_ID_COUNT 65536
@@ -61,6 +65,8 @@ pid_t jail_pid(const struct jail *j);
  * or something failed (then err holds the child's message and *ret_stage says where;
  * the child has exited). After success the caller owns the pid: reap it. */
 int jail_start(struct jail *j, enum jail_stage *ret_stage, struct err *err);
+/* With cfg->console_fd: receive the terminal's master (after jail_start() succeeded). */
+int jail_recv_console(int console_fd, int *ret_master, struct err *err);
 /* Frees the handle; a child that was spawned but never started is killed and reaped. */
 struct jail *jail_free(struct jail *j);
 

@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "archive/archive.h"
@@ -72,6 +75,10 @@ static bool can_map_range(void)
 
 struct run {
 	const struct sandbox_env *env;
+	int console[2];     /* -t: socket pair for the terminal's master */
+	int master;         /* -t: the terminal's master */
+	bool raw;           /* -t: stdin's terminal is in raw mode, restore saved */
+	struct termios saved;
 	char id[17];
 	int lock_fd;
 	int slot_fd;
@@ -97,6 +104,12 @@ static int teardown(struct run *run, struct err *err)
 		}
 		run->have_entry = false;
 	}
+	if (run->raw)
+		(void) tcsetattr(run->env->stdio[0], TCSADRAIN, &run->saved);
+	run->raw = false;
+	run->console[0] = safe_close(run->console[0]);
+	run->console[1] = safe_close(run->console[1]);
+	run->master = safe_close(run->master);
 	run->lock_fd = safe_close(run->lock_fd);
 	run->slot_fd = safe_close(run->slot_fd);
 	run->policy = sc_policy_free(run->policy);
@@ -143,6 +156,36 @@ static char *command_line(char *const *argv)
 	return TAKE_PTR(s);
 }
 
+/* -t: our terminal (if stdin is one) goes raw, and the sandbox's terminal gets its size. */
+static void tty_setup(struct run *run)
+{
+	int in = run->env->stdio[0];
+	struct winsize ws;
+	struct termios raw;
+
+	if (ioctl(in, TIOCGWINSZ, &ws) == 0 || ioctl(run->env->stdio[1], TIOCGWINSZ, &ws) == 0)
+		(void) ioctl(run->master, TIOCSWINSZ, &ws);
+	if (!isatty(in) || tcgetattr(in, &run->saved) < 0)
+		return;
+	raw = run->saved;
+	cfmakeraw(&raw);
+	if (tcsetattr(in, TCSADRAIN, &raw) == 0)
+		run->raw = true;
+}
+
+/* Copy what is readable from `from` to `to`; false once `from` is finished. */
+static bool relay(int from, int to)
+{
+	char buf[16384];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	if (n <= 0)
+		return false; /* EOF, or EIO: the terminal's last user is gone */
+	return fd_write_all(to, buf, (size_t) n) == 0;
+}
+
 /* Wait for pid (the sandbox's init) while forwarding signals and watching the TTL. */
 static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t *sigs,
 		    struct sandbox_result *res, int *ret_status, struct err *err)
@@ -153,9 +196,15 @@ static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t 
 
 	if (sfd < 0)
 		return err_set(err, errno, "signalfd");
+	bool in_open = run->master >= 0;
+	if (run->master >= 0)
+		(void) fcntl(run->master, F_SETFL, O_NONBLOCK);
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
-					 { .fd = pidfd, .events = POLLIN } };
+		struct pollfd pfd[4] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = pidfd, .events = POLLIN },
+					 { .fd = run->master, .events = POLLIN },
+					 { .fd = in_open ? run->env->stdio[0] : -1,
+					   .events = POLLIN } };
 		double left = deadline - mono_ms();
 		int status;
 		pid_t w;
@@ -170,6 +219,10 @@ static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t 
 		}
 		w = waitpid(pid, &status, WNOHANG);
 		if (w == pid) {
+			/* What the job wrote last is still in the terminal. */
+			while (run->master >= 0 && relay(run->master, run->env->stdio[1]))
+				if (poll(&pfd[2], 1, 0) <= 0)
+					break;
 			*ret_status = status;
 			return 0;
 		}
@@ -181,15 +234,28 @@ static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t 
 			*ret_status = status;
 			return w == pid ? 0 : err_set(err, errno, "wait for the sandbox");
 		}
-		int n = poll(pfd, pidfd >= 0 ? 2 : 1, left > 2e9 ? -1 : (int) left + 1);
+		if (pidfd < 0)
+			pfd[1].fd = -1;
+		int n = poll(pfd, 4, left > 2e9 ? -1 : (int) left + 1);
 		if (n < 0 && errno != EINTR)
 			return err_set(err, errno, "poll");
+		if (n > 0 && pfd[2].revents && !relay(run->master, run->env->stdio[1]))
+			pfd[2].fd = -1;
+		if (n > 0 && pfd[3].revents && !relay(run->env->stdio[0], run->master))
+			in_open = false;
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
 				int sig = (int) si.ssi_signo;
 				if (sig == SIGCHLD)
 					continue;
+				if (sig == SIGWINCH && run->master >= 0) {
+					/* The kernel tells the job when its terminal resizes. */
+					struct winsize ws;
+					if (ioctl(run->env->stdio[0], TIOCGWINSZ, &ws) == 0)
+						(void) ioctl(run->master, TIOCSWINSZ, &ws);
+					continue;
+				}
 				if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
 					terminations++;
 				if (terminations >= FORCE_AFTER_SIGNALS) {
@@ -273,7 +339,13 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.host_base = SLOT_UID_BASE + slot * JAIL_ID_COUNT,
 		.seccomp = run->policy,
 		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
+		.console_fd = -1,
 	};
+	if (spec->tty) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, run->console) < 0)
+			return err_set(err, errno, "socketpair for the terminal");
+		cfg.console_fd = run->console[1];
+	}
 
 	sigemptyset(&sigs);
 	for (int s = 0, list[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
@@ -304,6 +376,17 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		(void) sigprocmask(SIG_SETMASK, &old, NULL);
 		return r;
 	}
+	if (spec->tty) {
+		run->console[1] = safe_close(run->console[1]);
+		r = jail_recv_console(run->console[0], &run->master, err);
+		if (r < 0) {
+			(void) sigprocmask(SIG_SETMASK, &old, NULL);
+			(void) kill(pid, SIGKILL);
+			(void) waitpid(pid, NULL, 0);
+			return err_wrap(err, "sandbox %s", run->id);
+		}
+		tty_setup(run);
+	}
 	res->setup_ms = mono_ms() - t0;
 	double t_exec = mono_ms();
 	r = wait_job(run, pid, t0 + (double) ttl, &sigs, res, &status, err);
@@ -330,7 +413,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 int sandbox_run(const struct sandbox_spec *spec, const struct sandbox_env *env,
 		struct sandbox_result *res, struct err *err)
 {
-	struct run run = { .env = env, .lock_fd = -1, .slot_fd = -1 };
+	struct run run = { .env = env, .lock_fd = -1, .slot_fd = -1, .master = -1,
+			   .console = { -1, -1 } };
 	double t0 = mono_ms();
 	struct err e2 = { 0 };
 	unsigned cleaned = 0;

@@ -27,6 +27,7 @@ struct sandbox_spec {
 	uint64_t ttl_ms;        /* 0: the default */
 	uid_t uid;              /* the job's user inside (SANDBOX_DEFAULT_UID unless set) */
 	unsigned seccomp_flags; /* enum sc_flags */
+	bool tty;               /* -t: a terminal made inside, relayed to stdio */
 };
 
 #define SANDBOX_DEFAULT_UID    1000

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pty.h>
 #include <unistd.h>
 
 #include "need.h"
@@ -407,4 +408,39 @@ TEST(help_and_version)
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "unknown command 'frobnicate'");
 	run_result_free(&res);
+}
+
+TEST(exec_tty_gives_the_job_a_terminal_of_its_own)
+{
+	struct winsize ws = { .ws_row = 40, .ws_col = 100 };
+	char out[8192] = "";
+	size_t len = 0;
+	int master, status;
+	pid_t pid;
+
+	NEED(USERNS);
+	pid = forkpty(&master, NULL, NULL, &ws);
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		execl(mayfly_bin(), "mayfly", "--state-dir", test_state_dir(), "exec", "-t", "--",
+		      "sh", "-c",
+		      "tty; test -t 0 && test -t 1 && echo tty-ok; stty size; echo $TERM; exit 7",
+		      (char *) NULL);
+		_exit(127);
+	}
+	for (;;) {
+		ssize_t n = read(master, out + len, sizeof(out) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t) n;
+	}
+	out[len] = '\0';
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 7);
+	/* The sandbox's own devpts: its first terminal, not one of the host's. */
+	CHECK_STR_CONTAINS(out, "/dev/pts/0\r\n");
+	CHECK_STR_CONTAINS(out, "tty-ok\r\n");
+	CHECK_STR_CONTAINS(out, "40 100\r\n");
+	close(master);
 }
