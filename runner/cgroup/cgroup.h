@@ -26,9 +26,10 @@ enum cg_version cg_detect(const char *root, const char *proc_self_cgroup);
 
 /* Create the cgroup for sandbox `name` below mayfly's own cgroup ("<own>/mayfly/<name>",
  * or "/mayfly/<name>" at the top when root) and apply the limits. When a limit cannot be
- * applied (no controller, no delegation) creation still succeeds if `required` is false
+ * applied (no controller, no delegation) creation still succeeds
  * and *ret_missing gets a comma-separated list of what was not applied (caller frees; NULL
- * when everything applied). -EACCES/-EROFS/-ENOENT when no cgroup can be made at all.
+ * when everything applied). Every limit is optional in that sense: callers decide from
+ * *ret_missing. -EACCES/-EROFS/-ENOENT when no cgroup can be made at all.
  * root/proc_self_cgroup: NULL for the real ones. */
 int cg_create(const char *root, const char *proc_self_cgroup, const char *name,
 	      const struct cg_limits *lim, struct cg **ret_cg, char **ret_missing,
@@ -49,6 +50,11 @@ int cg_memory_current(const struct cg *cg, uint64_t *ret_bytes, struct err *err)
 /* True when the kernel OOM-killed something in this cgroup. */
 bool cg_oom_killed(const struct cg *cg);
 struct cg *cg_free(struct cg *cg); /* frees the handle only, NULL-safe, returns NULL */
+
+/* v1 hosts, as root: make moving a process into a cgroup take microseconds instead of an
+ * RCU grace period, host-wide, until reboot (see tune.c). mnt: an empty directory to
+ * mount on, in a private mount namespace. -EOPNOTSUPP before Linux 6.0. */
+int cg_favor_dynmods(const char *mnt, struct err *err);
 
 #include "util/cleanup.h"
 DEFINE_CLEANUP(struct cg *, cg_free)

@@ -119,6 +119,34 @@ static int teardown(struct run *run, struct err *err)
 	return r;
 }
 
+/* Once per boot, on cgroup v1 as root: cheap moves into cgroups (see cgroup/tune.c).
+ * MAYFLY_CGROUP_FAVORDYNMODS=0 opts out. */
+static void favor_dynmods_once(const struct sandbox_env *env)
+{
+	cleanup_free char *boot = NULL, *marker = NULL, *mnt = NULL, *cache = NULL;
+	const char *opt = getenv("MAYFLY_CGROUP_FAVORDYNMODS");
+	struct err e2 = { 0 };
+	int fd;
+
+	if ((opt && strcmp(opt, "0") == 0) || geteuid() != 0 ||
+	    cg_detect(NULL, NULL) != CG_V1)
+		return;
+	if (read_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id", 64, &boot, NULL, &e2) < 0)
+		return;
+	boot[strcspn(boot, "\n")] = '\0';
+	marker = xasprintf("%s/cache/favordynmods-%s", env->state_dir, boot);
+	if (access(marker, F_OK) == 0)
+		return;
+	mnt = path_join(env->state_dir, "root");
+	if (cg_favor_dynmods(mnt, &e2) < 0 && e2.code != EOPNOTSUPP)
+		return; /* try again next time */
+	cache = path_join(env->state_dir, "cache");
+	(void) mkdir_p(cache, 0700, &e2);
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		(void) close(fd);
+}
+
 static int setup_cgroup(struct run *run, const struct sandbox_spec *spec, struct err *err)
 {
 	struct cg_limits lim = {
@@ -130,6 +158,7 @@ static int setup_cgroup(struct run *run, const struct sandbox_spec *spec, struct
 	struct err e2 = { 0 };
 	int r;
 
+	favor_dynmods_once(run->env);
 	r = cg_create(NULL, NULL, run->id, &lim, &run->cg, &missing, &e2);
 	if (r == -EACCES || r == -EROFS || r == -ENOENT || r == -EPERM) {
 		warn(run->env,
