@@ -5,6 +5,7 @@
  * is as trusted as the binary itself. */
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,10 +20,31 @@
 #include "util/err.h"
 #include "util/fd.h"
 #include "util/path.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #define POLICY_MAX_BYTES (64 * 1024)
+
+/* Policies compiled by other builds of mayfly will not be used again: remove them. key:
+ * the binary's part of our file names ("-<dev>-<ino>-..."). */
+static void prune_other_binaries(int dfd, const char *key)
+{
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			(void) close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (str_startswith(de->d_name, "seccomp-") && str_endswith(de->d_name, ".bpf") &&
+		    !strstr(de->d_name, key))
+			(void) unlinkat(dfd, de->d_name, 0);
+	(void) closedir(d);
+}
 
 int policy_get(const char *state, unsigned flags, struct sc_policy **ret, struct err *err)
 {
@@ -54,7 +76,8 @@ int policy_get(const char *state, unsigned flags, struct sc_policy **ret, struct
 	if (dfd >= 0) {
 		struct err e2 = { 0 };
 		const void *bpf = sc_policy_bpf(*ret, &len);
-		(void) write_file_atomic_at(dfd, name, bpf, len, 0600, 0, &e2);
+		if (write_file_atomic_at(dfd, name, bpf, len, 0600, 0, &e2) == 0)
+			prune_other_binaries(dfd, strchr(name + strlen("seccomp-"), '-'));
 	}
 	return 0;
 }
