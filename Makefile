@@ -38,6 +38,8 @@ ALL_CFLAGS := -std=gnu17 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Irunner \
 	-DMAYFLY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_HARD := -pie -Wl,-z,relro,-z,now
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# mayfly itself loads libarchive only when it unpacks an image (runner/archive/dl.h).
+MAYFLY_LIBS := $(shell pkg-config --libs libseccomp libsodium libcjson 2>/dev/null)
 ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_HARD += -fsanitize=$(SAN)
@@ -74,7 +76,7 @@ $(BUILD)/libmayfly.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/mayfly: $(BUILD)/runner/cli/main.o $(BUILD)/libmayfly.a
-	$(CC) $(LDFLAGS_HARD) $^ $(LIBS) -o $@
+	$(CC) $(LDFLAGS_HARD) -Wl,--as-needed $^ $(MAYFLY_LIBS) -o $@
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a
 	@mkdir -p $(@D)

@@ -7,6 +7,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include "archive/dl.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -394,7 +395,11 @@ static void *job_main(void *userdata)
 static int run_job(struct job *j, struct err *err)
 {
 	pthread_t thread;
-	int r = pthread_create(&thread, NULL, job_main, j);
+	int r = arc_dl_load(err);
+
+	if (r < 0)
+		return r;
+	r = pthread_create(&thread, NULL, job_main, j);
 
 	if (r != 0)
 		return err_set(err, r, "start the extraction thread");
