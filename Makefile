@@ -27,7 +27,7 @@ PKGS := libseccomp libarchive libsodium libcjson
 # Debian packages the build, the tests and the benchmarks need.
 DEB_BUILD := gcc make pkg-config libc6-dev libseccomp-dev libarchive-dev libsodium-dev \
 	libcjson-dev libgit2-dev libcurl4-openssl-dev libyaml-dev
-DEB_TEST := iproute2 util-linux procps bubblewrap crun python3
+DEB_TEST := iproute2 util-linux procps bubblewrap crun python3 tar gzip
 DEB_DEMO := util-linux
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wmissing-prototypes \
@@ -119,7 +119,7 @@ test: deps-test
 	@echo "mayfly: building (plain, and with ASan+UBSan for the unit tests)"
 	@$(MAKE) -s --no-print-directory SAN=address,undefined BUILD=build-san tests
 	@$(MAKE) -s --no-print-directory tests
-	@MAYFLY_BIN=$(abspath build/mayfly) tests/tools/run-tests \
+	@MAYFLY_BIN=$(abspath build/mayfly) tests/tools/run-tests --rootless \
 		$(UNIT_SRCS:%.c=build-san/%) $(FUZZ_SRCS:%.c=build-san/%-replay) \
 		$(INTEG_SRCS:%.c=build/%)
 

@@ -138,8 +138,16 @@ int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err
 	rep_r = p[0];
 	rep_w = p[1];
 
+	/* Rootless, we may write the child's id maps only while it is dumpable (otherwise
+	 * its /proc files belong to root), and it inherits that from us: be dumpable for
+	 * the clone. The child turns it off again in jail_run_init(). */
+	int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (!cfg->map_range && dumpable == 0)
+		(void) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	/* A raw clone behaves like fork(): the child continues on a copy of our stack. */
 	pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid != 0 && !cfg->map_range && dumpable == 0)
+		(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (pid < 0) {
 		r = -errno;
 		if (r == -EPERM || r == -EINVAL || r == -ENOSPC || r == -EUSERS)

@@ -16,6 +16,7 @@
 #include "need.h"
 #include "run.h"
 #include "test.h"
+#include "util/str.h"
 
 /* Entries in <state>/sandboxes: live or left behind. */
 static int count_entries(const char *state)
@@ -84,7 +85,9 @@ TEST(exec_streams_stdout_and_stderr_apart)
 	run_sandbox_sh(NULL, "echo to-out; echo to-err >&2", &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "to-out\n");
-	CHECK_STR_EQ(res.err, "to-err\n");
+	/* Rootless, a warning about limits may come first. */
+	CHECK(str_endswith(res.err, "to-err\n"));
+	CHECK_STR_NOT_CONTAINS(res.err, "to-out");
 	run_result_free(&res);
 }
 
