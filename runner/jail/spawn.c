@@ -96,7 +96,7 @@ static int write_maps(pid_t pid, const struct jail_config *cfg, struct err *err)
 
 	if (cfg->map_range) {
 		(void) snprintf(map, sizeof(map), "0 %u %u\n", (unsigned) cfg->host_base,
-				JAIL_ID_COUNT);
+				(unsigned) JAIL_ID_COUNT);
 		(void) snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
 		r = write_file_at(AT_FDCWD, path, map, err);
 		if (r < 0)

@@ -191,6 +191,11 @@ int sandbox_destroy(const char *state, const char *id, struct err *err)
 	/* Tell its mayfly why, then kill: the mayfly reports it and tears down. */
 	mark = xasprintf("%s/sandboxes/%s/destroyed", state, id);
 	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = err_set(err, errno, "sandbox %s: create '%s'", id, mark);
+		journal_rec_release(&rec);
+		return r;
+	}
 	kill_init(&rec);
 	r = kill_cgroup(&rec, false, err);
 	journal_rec_release(&rec);
