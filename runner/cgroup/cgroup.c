@@ -308,3 +308,16 @@ bool cg_oom_killed(const struct cg *cg)
 	}
 	return false;
 }
+
+int cg_open_dir_fd(const struct cg *cg, int *ret_fd, struct err *err)
+{
+	int fd;
+
+	if (cg->version != CG_V2 || cg->ndirs != 1)
+		return -EOPNOTSUPP;
+	fd = open(cg->dirs[0].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", cg->dirs[0].path);
+	*ret_fd = fd;
+	return 0;
+}

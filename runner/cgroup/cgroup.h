@@ -41,6 +41,9 @@ const char *cg_paths(const struct cg *cg);
 enum cg_version cg_version_of(const struct cg *cg);
 
 int cg_attach(const struct cg *cg, pid_t pid, struct err *err);
+/* cgroup v2: an O_PATH fd of the sandbox's cgroup directory, for clone3(CLONE_INTO_CGROUP)
+ * (a child born inside needs no migration). -EOPNOTSUPP on v1. Caller closes it. */
+int cg_open_dir_fd(const struct cg *cg, int *ret_fd, struct err *err);
 /* SIGKILL every process inside (cgroup.kill on v2 >= 5.14, else freeze and kill until
  * empty); returns when the cgroup is empty or after ~2 s with -EBUSY. */
 int cg_kill(const struct cg *cg, struct err *err);

@@ -47,6 +47,9 @@ struct jail_config {
 	 * it made in the sandbox's own devpts; the job gets the terminal as its stdio and
 	 * controlling tty. -1: no terminal. */
 	int console_fd;
+	/* cgroup v2: an fd of the sandbox's cgroup directory (borrowed), so the child is born
+	 * in it (clone3 CLONE_INTO_CGROUP) and never migrates; -1: the caller attaches it. */
+	int cgroup_fd;
 };
 
 #define JAIL_ID_COUNT 65536
@@ -61,6 +64,8 @@ enum jail_stage {
  * On success *ret belongs to the caller (jail_free kills a child not yet started). */
 int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err);
 pid_t jail_pid(const struct jail *j);
+/* Whether the child was born in cfg->cgroup_fd's cgroup (else the caller attaches it). */
+bool jail_born_in_cgroup(const struct jail *j);
 /* Let the child build the walls and exec the job; returns once the job's exec succeeded
  * or something failed (then err holds the child's message and *ret_stage says where;
  * the child has exited). After success the caller owns the pid: reap it. */

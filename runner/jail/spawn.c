@@ -25,8 +25,14 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
 struct jail {
 	pid_t pid;
+	bool in_cgroup; /* born there by CLONE_INTO_CGROUP */
 	int go_fd;     /* write end of the life line: one byte lets the child go; it stays
 			* open while we live, and its hang-up tells pid 1 we are gone */
 	int report_fd; /* read end of the child's reports */
@@ -144,8 +150,22 @@ int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err
 	int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 	if (!cfg->map_range && dumpable == 0)
 		(void) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-	/* A raw clone behaves like fork(): the child continues on a copy of our stack. */
-	pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	/* A raw clone behaves like fork(): the child continues on a copy of our stack. With a
+	 * cgroup v2 fd, clone3 puts it straight into its cgroup: moving a process there later
+	 * waits for an RCU grace period (milliseconds); being born there costs nothing. */
+	bool in_cgroup = false;
+	pid = -1;
+	if (cfg->cgroup_fd >= 0) {
+		struct {
+			uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+				stack_size, tls, set_tid, set_tid_size, cgroup;
+		} args = { .flags = flags | CLONE_INTO_CGROUP_FLAG, .exit_signal = SIGCHLD,
+			   .cgroup = (uint64_t) cfg->cgroup_fd };
+		pid = (pid_t) syscall(SYS_clone3, &args, sizeof(args));
+		in_cgroup = pid >= 0;
+	}
+	if (pid < 0)
+		pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid != 0 && !cfg->map_range && dumpable == 0)
 		(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (pid < 0) {
@@ -164,6 +184,7 @@ int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err
 
 	struct jail *j = xcalloc(1, sizeof(*j));
 	j->pid = pid;
+	j->in_cgroup = in_cgroup;
 	j->go_fd = TAKE_FD(go_w);
 	j->report_fd = TAKE_FD(rep_r);
 	r = write_maps(pid, cfg, err);
@@ -178,6 +199,11 @@ int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err
 pid_t jail_pid(const struct jail *j)
 {
 	return j->pid;
+}
+
+bool jail_born_in_cgroup(const struct jail *j)
+{
+	return j->in_cgroup;
 }
 
 int jail_start(struct jail *j, enum jail_stage *ret_stage, struct err *err)

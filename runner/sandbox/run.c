@@ -369,7 +369,12 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.seccomp = run->policy,
 		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
 		.console_fd = -1,
+		.cgroup_fd = -1,
 	};
+	cleanup_close int cg_fd = -1;
+	if (run->cg && cg_open_dir_fd(run->cg, &cg_fd, err) == 0)
+		cfg.cgroup_fd = cg_fd;
+	err_clear(err);
 	if (spec->tty) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, run->console) < 0)
 			return err_set(err, errno, "socketpair for the terminal");
