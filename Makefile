@@ -82,7 +82,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib $(LDFLAGS_HARD) $< $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(LIBS) -o $@
 
-$(BUILD)/tests/integ/%: tests/integ/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a
+$(BUILD)/tests/integ/%: tests/integ/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(wildcard tests/integ/probes/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib $(LDFLAGS_HARD) $< $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(LIBS) -o $@
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "jail/jail.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -56,12 +57,26 @@ static const struct {
 	{ "gc", cmd_gc },
 };
 
+extern char **environ;
+
+/* The span of our argv and environment strings, which the kernel lays out back to back. */
+static void note_cmdline_area(int argc, char **argv)
+{
+	char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+
+	for (char **e = environ; e && *e; e++)
+		if (*e >= end && *e < end + 65536 * 4)
+			end = *e + strlen(*e) + 1;
+	jail_note_cmdline_area(argv[0], (size_t) (end - argv[0]));
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_global g = { 0 };
 	struct rlimit core = { 0, 0 };
 	int i = 1;
 
+	note_cmdline_area(argc, argv);
 	/* mayfly will hold secrets: no core dumps, no ptrace by the same user. */
 	(void) setrlimit(RLIMIT_CORE, &core);
 	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -89,6 +89,27 @@ int jail_exec_job(const struct jail_config *cfg, const char *tty, int report_fd,
 	return exec_in_path(cfg->argv, cfg->envp, err);
 }
 
+static char *cmdline_area;
+static size_t cmdline_len;
+
+void jail_note_cmdline_area(char *start, size_t len)
+{
+	cmdline_area = start;
+	cmdline_len = len;
+}
+
+/* What the job can see of pid 1 through /proc/1/cmdline: a name, not mayfly's flags
+ * (host paths, --env values). */
+static void wipe_cmdline(void)
+{
+	static const char title[] = "mayfly-init";
+
+	if (!cmdline_area || cmdline_len < sizeof(title))
+		return;
+	memset(cmdline_area, 0, cmdline_len);
+	memcpy(cmdline_area, title, sizeof(title));
+}
+
 static int status_to_code(int status)
 {
 	if (WIFEXITED(status))
@@ -105,6 +126,7 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 	pid_t job;
 
 	(void) clearenv();
+	wipe_cmdline();
 	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	sigfillset(&all);
 	sigemptyset(&none);

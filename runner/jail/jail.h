@@ -70,6 +70,10 @@ bool jail_born_in_cgroup(const struct jail *j);
  * or something failed (then err holds the child's message and *ret_stage says where;
  * the child has exited). After success the caller owns the pid: reap it. */
 int jail_start(struct jail *j, enum jail_stage *ret_stage, struct err *err);
+/* The process's original argv and environment strings (contiguous on Linux), which a
+ * forked pid 1 still carries and /proc/1/cmdline and /proc/1/environ show: pid 1 wipes
+ * them. Call once from main(), before anything changes environ. */
+void jail_note_cmdline_area(char *start, size_t len);
 /* With cfg->console_fd: receive the terminal's master (after jail_start() succeeded). */
 int jail_recv_console(int console_fd, int *ret_master, struct err *err);
 /* Frees the handle; a child that was spawned but never started is killed and reaped. */

@@ -200,14 +200,15 @@ static int mirror_host(const char *root, const char *name, struct err *err)
 
 /* The host files a job may see in /etc: what programs need to run (dynamic linker cache,
  * alternatives, CA certificates, time zone, service names), nothing with secrets
- * (no shadow, ssh keys, ssl/private, credentials of host tools). */
+ * (no shadow, ssh keys, ssl/private, credentials of host tools: npmrc and pip.conf
+ * often hold registry tokens, so they stay out too). */
 static const char *const etc_allow[] = {
 	"alternatives", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
 	"ca-certificates.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
 	"timezone", "os-release", "debian_version", "lsb-release", "protocols", "services",
 	"rpc", "mime.types", "profile", "profile.d", "bash.bashrc", "inputrc", "shells",
 	"java-*", "python3*", "perl", "fonts", "magic", "mailcap", "login.defs", "gai.conf",
-	"xdg", "vim", "subversion", "mercurial", "npmrc", "pip.conf", "gitattributes",
+	"xdg", "vim", "subversion", "mercurial", "gitattributes",
 };
 
 static int build_etc(const char *root, const struct jail_config *cfg, struct err *err)

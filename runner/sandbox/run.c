@@ -73,6 +73,31 @@ static bool can_map_range(void)
 	return false;
 }
 
+/* Rootless mode maps the job onto our own uid. Under `unshare -r` started by root that
+ * uid is the host's root, and the job would own host root's files: refuse. */
+static int check_rootless_owner(struct err *err)
+{
+	cleanup_free char *map = NULL;
+	struct err e2 = { 0 };
+	unsigned long long in, out, count;
+
+	if (read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map, NULL, &e2) < 0)
+		return 0;
+	for (char *line = map; line && *line;) {
+		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 &&
+		    in <= geteuid() && geteuid() - in < count && out + (geteuid() - in) == 0 &&
+		    !(in == 0 && out == 0 && count == 4294967295ULL))
+			return err_set(err, EPERM,
+				       "mayfly runs as root of a user namespace that maps it to "
+				       "the host's root (e.g. 'unshare -r' started by root): a "
+				       "rootless sandbox would run the job as the host's root; run "
+				       "mayfly as root directly, or as an unprivileged user");
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return 0;
+}
+
 struct run {
 	const struct sandbox_env *env;
 	int console[2];     /* -t: socket pair for the terminal's master */
@@ -331,6 +356,10 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	memcpy(res->id, run->id, sizeof(res->id));
 	if (map_range) {
 		r = slot_acquire(env->state_dir, &slot, &run->slot_fd, err);
+		if (r < 0)
+			return r;
+	} else {
+		r = check_rootless_owner(err);
 		if (r < 0)
 			return r;
 	}

@@ -382,12 +382,19 @@ TEST(exec_rootless_under_unshare)
 	run_argv((char *const[]){ "unshare", "--user", "--map-root-user", "sh", "-c", script,
 				  NULL },
 		 NULL, 60, &res);
-	if (res.status != 0)
-		printf("# %s\n", res.err);
-	CHECK_EQ(res.status, 0);
-	/* uid 1000 inside, mapped to our single id (0 in this namespace). */
-	CHECK_STR_CONTAINS(res.out, "1000\n");
-	CHECK_STR_CONTAINS(res.out, "1000          0          1");
+	if (geteuid() == 0) {
+		/* Our single id would be the host's root: refused, with the reason. */
+		CHECK_EQ(res.status, 125);
+		CHECK_STR_CONTAINS(res.err, "maps it to the host's root");
+		CHECK_EQ(count_entries(test_state_dir()), 0);
+	} else {
+		if (res.status != 0)
+			printf("# %s\n", res.err);
+		CHECK_EQ(res.status, 0);
+		/* uid 1000 inside, mapped to our single id (0 in this namespace). */
+		CHECK_STR_CONTAINS(res.out, "1000\n");
+		CHECK_STR_CONTAINS(res.out, "1000          0          1");
+	}
 	run_result_free(&res);
 }
 
@@ -446,4 +453,25 @@ TEST(exec_tty_gives_the_job_a_terminal_of_its_own)
 	CHECK_STR_CONTAINS(out, "tty-ok\r\n");
 	CHECK_STR_CONTAINS(out, "40 100\r\n");
 	close(master);
+}
+
+TEST(exec_pid1_shows_no_arguments)
+{
+	struct run_result res;
+
+	NEED(USERNS);
+	/* mayfly's flags (host paths, --env values) must not be readable in pid 1. */
+	run_sandbox_sh((const char *const[]){ "--env", "CANARY=canary-value-4711", NULL },
+		       "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/environ 2>&1; "
+		       "echo \"$CANARY\"",
+		       &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "mayfly-init");
+	CHECK_STR_NOT_CONTAINS(res.out, "--env");
+	CHECK_STR_NOT_CONTAINS(res.out, "state");
+	/* Only the job's own copy, asked for with --env, holds the value: once, last. */
+	const char *first = strstr(res.out, "canary-value-4711");
+	CHECK(first != NULL);
+	CHECK_STR_EQ(first, "canary-value-4711\n");
+	run_result_free(&res);
 }
