@@ -94,7 +94,11 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(BUILD)/libmayfly.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $< $(BUILD)/libmayfly.a $(LIBS) -o $@
 
-tests: $(BUILD)/mayfly $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_REPLAY)
+$(BUILD)/tests/tools/enosys: tests/tools/enosys.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $< $(LIBS) -o $@
+
+tests: $(BUILD)/mayfly $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_REPLAY) $(BUILD)/tests/tools/enosys
 
 # Install the Debian packages that are missing (apt-get update once, then install).
 deps:
@@ -119,7 +123,8 @@ test: deps-test
 	@echo "mayfly: building (plain, and with ASan+UBSan for the unit tests)"
 	@$(MAKE) -s --no-print-directory SAN=address,undefined BUILD=build-san tests
 	@$(MAKE) -s --no-print-directory tests
-	@MAYFLY_BIN=$(abspath build/mayfly) tests/tools/run-tests --rootless \
+	@MAYFLY_BIN=$(abspath build/mayfly) MAYFLY_ENOSYS_BIN=$(abspath build/tests/tools/enosys) \
+		tests/tools/run-tests --rootless \
 		$(UNIT_SRCS:%.c=build-san/%) $(FUZZ_SRCS:%.c=build-san/%-replay) \
 		$(INTEG_SRCS:%.c=build/%)
 

@@ -78,7 +78,8 @@ static int restrict_mount(const char *path, unsigned how, struct err *err)
 	if (statvfs(path, &sv) < 0)
 		return err_set(err, errno, "statvfs '%s'", path);
 	fl = MS_REMOUNT | MS_BIND | MS_NOSUID | ((how & DEV) ? 0 : MS_NODEV);
-	fl |= sv.f_flag & (ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME | ST_RDONLY);
+	fl |= sv.f_flag &
+	      (ST_NOEXEC | ST_NODEV | ST_NOATIME | ST_NODIRATIME | ST_RELATIME | ST_RDONLY);
 	if (how & RO)
 		fl |= MS_RDONLY;
 	if (how & NOEXEC)
