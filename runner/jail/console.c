@@ -18,17 +18,30 @@
 #include "util/err.h"
 #include "util/banned.h"
 
-int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *err)
-{
-	cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	char byte = 't';
+/* One byte and one fd: the message both ends of the console socket use. */
+struct fd_msg {
+	char byte;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
+	struct iovec iov;
+	struct msghdr msg;
+};
+
+static void fd_msg_init(struct fd_msg *m, char byte)
+{
+	memset(m, 0, sizeof(*m));
+	m->byte = byte;
+	m->iov = (struct iovec){ .iov_base = &m->byte, .iov_len = 1 };
+	m->msg = (struct msghdr){ .msg_iov = &m->iov, .msg_iovlen = 1, .msg_control = m->u.buf,
+				  .msg_controllen = sizeof(m->u.buf) };
+}
+
+int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *err)
+{
+	cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	struct fd_msg m;
 	struct cmsghdr *c;
 	int unlock = 0;
 	unsigned n;
@@ -38,13 +51,13 @@ int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *
 	if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
 		return err_set(err, errno, "set up the pseudo-terminal");
 	(void) snprintf(ret_slave, size, "/dev/pts/%u", n);
-	memset(u.buf, 0, sizeof(u.buf));
-	c = CMSG_FIRSTHDR(&msg);
+	fd_msg_init(&m, 't');
+	c = CMSG_FIRSTHDR(&m.msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &master, sizeof(int));
-	if (sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
+	if (sendmsg(console_fd, &m.msg, MSG_NOSIGNAL) < 0)
 		return err_set(err, errno, "send the terminal to mayfly");
 	return 0;
 }
@@ -65,24 +78,18 @@ int jail_console_attach(const char *slave, struct err *err)
 
 int jail_recv_console(int console_fd, int *ret_master, struct err *err)
 {
-	char byte;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
+	struct fd_msg m;
 	struct cmsghdr *c;
 	ssize_t n;
 	int fd;
 
+	fd_msg_init(&m, 0);
 	do
-		n = recvmsg(console_fd, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(console_fd, &m.msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return err_set(err, errno, "receive the terminal");
-	c = CMSG_FIRSTHDR(&msg);
+	c = CMSG_FIRSTHDR(&m.msg);
 	if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
 		return err_set(err, EPROTO, "receive the terminal: no descriptor");
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
