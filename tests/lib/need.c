@@ -15,9 +15,15 @@
 
 static bool probe_in_child(int flags, bool overlay)
 {
-	pid_t pid = fork();
+	char lower[] = "/tmp/mayfly-need-XXXXXX";
+	pid_t pid;
 	int status;
+	bool ok;
 
+	/* Made and removed here, so no probe leaves a directory behind. */
+	if (overlay && !mkdtemp(lower))
+		return false;
+	pid = fork();
 	if (pid == 0) {
 		uid_t uid = geteuid();
 		gid_t gid = getegid();
@@ -43,9 +49,6 @@ static bool probe_in_child(int flags, bool overlay)
 			close(fd);
 		}
 		if (overlay) {
-			char lower[] = "/tmp/mayfly-need-XXXXXX";
-			if (!mkdtemp(lower))
-				_exit(1);
 			if (mount("none", lower, "tmpfs", 0, NULL) < 0)
 				_exit(1);
 			/* tmpfs under our new mount ns: build lower/upper/work/merged in it. */
@@ -63,9 +66,11 @@ static bool probe_in_child(int flags, bool overlay)
 		}
 		_exit(0);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return false;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	ok = pid >= 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	     WEXITSTATUS(status) == 0;
+	if (overlay)
+		(void) rmdir(lower);
+	return ok;
 }
 
 static bool have_cgroup(void)
