@@ -1,0 +1,311 @@
+/* cache.c - the tree cache: "<cache>/trees/<tree id>/", each built once under an exclusive
+ * lock in a temporary sibling and renamed into place; held by users under a shared lock;
+ * and the per-mirror list of trees it made, where a new tree finds its nearest base. */
+#include "checkout/checkout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "checkout/internal.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/fd.h"
+#include "util/path.h"
+#include "util/sha256.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define BASES_DIR     ".bases"
+#define BASES_MAX     (1 << 20)	 /* bytes read from a list */
+#define BASES_COMPACT (64 << 10) /* rewrite a list past this size */
+#define BASES_KEEP    256
+
+DEFINE_CLEANUP(git_tree *, git_tree_free)
+DEFINE_CLEANUP(git_diff *, git_diff_free)
+
+struct base {
+	git_tree *tree; /* owned */
+	int fd;		/* its directory */
+	int lock_fd;	/* shared lock: prune keeps away while we link from it */
+};
+
+static void base_release(struct base *b)
+{
+	git_tree_free(b->tree);
+	(void) safe_close(b->fd);
+	(void) safe_close(b->lock_fd);
+	*b = (struct base){ .fd = -1, .lock_fd = -1 };
+}
+
+static bool tree_present(int tdir, const char *id)
+{
+	struct stat st;
+
+	return fstatat(tdir, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ".bases/<sha256 of the mirror's real path>": one list per mirror. */
+static char *bases_name(const char *mirror)
+{
+	char real[4096], hex[SHA256_HEX_SIZE];
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	const char *p = realpath(mirror, real) ? real : mirror;
+
+	sha256(p, strlen(p), digest);
+	sha256_to_hex(digest, hex);
+	return xasprintf(BASES_DIR "/%s", hex);
+}
+
+/* The list's ids, newest first, each once, only those still in the cache. A torn line (a
+ * crash mid-append) is skipped like any other malformed one. */
+static char **read_bases(int tdir, const char *name, size_t max, size_t *ret_size)
+{
+	cleanup_free char *text = NULL;
+	char **ids = NULL;
+	size_t len = 0, n = 0;
+
+	*ret_size = 0;
+	if (read_file_at(tdir, name, BASES_MAX, &text, &len, &(struct err){ 0 }) < 0)
+		return NULL;
+	*ret_size = len;
+	for (size_t end = len; end > 0 && n < max;) {
+		size_t start = end - 1;
+		bool seen = false;
+		char *id;
+
+		while (start > 0 && text[start - 1] != '\n')
+			start--;
+		id = text + start;
+		if (text[end - 1] == '\n')
+			text[end - 1] = '\0';
+		end = start;
+		if (strlen(id) != 40 || !checkout_is_oid(id))
+			continue;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strcmp(ids[i], id) == 0;
+		if (seen || !tree_present(tdir, id))
+			continue;
+		ids = xrealloc(ids, (n + 2) * sizeof(*ids));
+		ids[n++] = xstrdup(id);
+		ids[n] = NULL;
+	}
+	return ids;
+}
+
+static void free_ids(char **ids)
+{
+	for (size_t i = 0; ids && ids[i]; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* An optimisation only: a lost line costs a full build later, never a wrong tree. */
+static void record_tree(int tdir, const char *mirror, const char *id)
+{
+	cleanup_free char *name = bases_name(mirror);
+	struct err ignored = { 0 };
+	cleanup_close int fd = -1;
+	char line[42];
+	size_t size;
+
+	if (mkdirat(tdir, BASES_DIR, 0700) < 0 && errno != EEXIST)
+		return;
+	fd = openat(tdir, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	(void) snprintf(line, sizeof(line), "%s\n", id);
+	(void) fd_write_all(fd, line, 41); /* O_APPEND, one write: lines never interleave */
+	char **ids = read_bases(tdir, name, BASES_KEEP, &size);
+	if (size > BASES_COMPACT) {
+		cleanup_free char *text = xmalloc(BASES_KEEP * 41 + 1);
+		size_t n = 0, len = 0;
+		while (ids && ids[n])
+			n++;
+		for (size_t i = n; i-- > 0;) {
+			memcpy(text + len, ids[i], 40);
+			text[len + 40] = '\n';
+			len += 41;
+		}
+		(void) write_file_atomic_at(tdir, name, text, len, 0600, 0, &ignored);
+	}
+	free_ids(ids);
+}
+
+/* Count the paths that differ; -1 when base cannot serve (unreadable, or a
+ * .gitattributes differs, so the same blob may check out differently). */
+static long distance(git_repository *repo, const git_tree *base, const git_tree *tree)
+{
+	CLEANUP(git_diff_freep) git_diff *diff = NULL;
+	size_t n;
+
+	if (git_diff_tree_to_tree(&diff, repo, (git_tree *) base, (git_tree *) tree, NULL) < 0) {
+		git_error_clear();
+		return -1;
+	}
+	n = git_diff_num_deltas(diff);
+	for (size_t i = 0; i < n; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		const char *paths[2] = { d->old_file.path, d->new_file.path };
+		for (int j = 0; j < 2; j++) {
+			const char *slash = paths[j] ? strrchr(paths[j], '/') : NULL;
+			const char *last = slash ? slash + 1 : paths[j];
+			if (last && strcmp(last, ".gitattributes") == 0)
+				return -1;
+		}
+	}
+	return (long) n;
+}
+
+/* The nearest tree this mirror made before: fewest changed paths, locked and open. */
+static void choose_base(git_repository *repo, int tdir, const char *mirror, const git_tree *tree,
+			struct base *ret)
+{
+	cleanup_free char *name = bases_name(mirror);
+	char best[41] = "";
+	long best_d = -1;
+	size_t size;
+	char **ids = read_bases(tdir, name, CHECKOUT_BASE_TRIES, &size);
+
+	for (size_t i = 0; ids && ids[i]; i++) {
+		CLEANUP(git_tree_freep) git_tree *t = NULL;
+		git_oid oid;
+		long d;
+
+		if (git_oid_fromstr(&oid, ids[i]) < 0 || git_tree_lookup(&t, repo, &oid) < 0) {
+			git_error_clear();
+			continue;
+		}
+		d = distance(repo, t, tree);
+		if (d >= 0 && (best_d < 0 || d < best_d)) {
+			best_d = d;
+			(void) snprintf(best, sizeof(best), "%s", ids[i]);
+		}
+	}
+	free_ids(ids);
+	if (best_d < 0)
+		return;
+	cleanup_free char *lock = xasprintf("%s.lock", best);
+	git_oid oid;
+	ret->lock_fd = checkout_lock_at(tdir, lock, LOCK_SH);
+	if (ret->lock_fd >= 0)
+		ret->fd = openat(tdir, best, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ret->fd < 0 || git_oid_fromstr(&oid, best) < 0 ||
+	    git_tree_lookup(&ret->tree, repo, &oid) < 0) {
+		git_error_clear();
+		base_release(ret); /* pruned meanwhile: build from scratch */
+	}
+}
+
+/* Build tree id into a locked temporary directory and rename it into place. The caller
+ * holds the tree's lock exclusively, so a rename that finds the name taken means a
+ * builder without flock() (a file system that lacks it) won the race: ours is dropped. */
+static int build(int tdir, const char *trees, const char *mirror, const char *id, struct err *err)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	CLEANUP(git_tree_freep) git_tree *tree = NULL;
+	CLEANUP(base_release) struct base base = { .fd = -1, .lock_fd = -1 };
+	cleanup_free char *tmp = xasprintf(".tmp-%s-%d-%d", id, (int) getpid(), (int) gettid());
+	struct checkout_write_stats stats;
+	struct err ignored = { 0 };
+	cleanup_close int fd = -1;
+	git_oid oid;
+	int r;
+
+	r = checkout_repo_open(mirror, &repo, err);
+	if (r < 0)
+		return r;
+	r = git_oid_fromstr(&oid, id);
+	if (r == 0)
+		r = git_tree_lookup(&tree, repo, &oid);
+	if (r == GIT_ENOTFOUND) {
+		git_error_clear();
+		return err_set(err, ENOENT, "tree %s: not in mirror '%s'", id, mirror);
+	}
+	if (r < 0)
+		return checkout_git_err(err, r, "tree %s", id);
+	choose_base(repo, tdir, mirror, tree, &base);
+	(void) rm_rf_at(tdir, tmp, &ignored); /* our pid and tid: a dead run's */
+	if (mkdirat(tdir, tmp, 0755) < 0)
+		return err_set(err, errno, "mkdir '%s/%s'", trees, tmp);
+	fd = openat(tdir, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		r = err_set(err, errno, "open '%s/%s'", trees, tmp);
+	/* Held while we build: prune leaves a locked temporary tree alone. */
+	if (r == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno != ENOLCK && errno != EINVAL)
+		r = err_set(err, errno, "lock '%s/%s'", trees, tmp);
+	if (r == 0 && fchmod(fd, 0755) < 0)
+		r = err_set(err, errno, "chmod '%s/%s'", trees, tmp);
+	if (r == 0)
+		r = checkout_write_tree(repo, tree, base.tree, base.fd, fd, &stats, err);
+	/* Files reach the disk before the rename does: after a power cut, whole or none. */
+	if (r == 0 && syncfs(fd) < 0)
+		r = err_set(err, errno, "sync '%s/%s'", trees, tmp);
+	if (r == 0 && renameat(tdir, tmp, tdir, id) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+		r = err_set(err, errno, "rename '%s/%s' to '%s'", trees, tmp, id);
+	if (r < 0 || tree_present(tdir, tmp))
+		(void) rm_rf_at(tdir, tmp, &ignored);
+	if (r < 0)
+		return r;
+	(void) fsync(tdir);
+	record_tree(tdir, mirror, id);
+	return 0;
+}
+
+int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
+			 char **ret_dir, int *ret_lock_fd, struct err *err)
+{
+	cleanup_free char *trees = path_join(cache_dir, "trees");
+	cleanup_free char *lock = xasprintf("%.40s.lock", tree_id);
+	cleanup_close int tdir = -1, lfd = -1;
+	int r;
+
+	checkout_git_init();
+	if (!checkout_is_oid(tree_id))
+		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
+	r = mkdir_p(trees, 0700, err);
+	if (r < 0)
+		return err_wrap(err, "tree cache");
+	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0)
+		return err_set(err, errno, "open '%s'", trees);
+	lfd = checkout_lock_at(tdir, lock, LOCK_SH);
+	if (lfd < 0)
+		return err_set(err, -lfd, "lock '%s/%s'", trees, lock);
+	if (!tree_present(tdir, tree_id)) {
+		/* Build under an exclusive lock, so that concurrent callers build once. Taken
+		 * afresh rather than converted: a failed builder unlinks the lock file. */
+		(void) safe_close(TAKE_FD(lfd));
+		lfd = checkout_lock_at(tdir, lock, LOCK_EX);
+		if (lfd < 0)
+			return err_set(err, -lfd, "lock '%s/%s'", trees, lock);
+		if (!tree_present(tdir, tree_id)) {
+			r = build(tdir, trees, mirror, tree_id, err);
+			if (r < 0) {
+				(void) unlinkat(tdir, lock, 0); /* held: nobody uses it */
+				if (r == -ENOSPC || r == -EDQUOT)
+					(void) err_wrap(err,
+							"cache '%s' is full; prune it or "
+							"free space",
+							cache_dir);
+				return err_wrap(err, "materialise tree %s", tree_id);
+			}
+		}
+		/* Downgrade in place: Linux swaps an exclusive flock for a shared one
+		 * without letting another locker in between, so prune cannot slip in. */
+		if (flock(lfd, LOCK_SH) < 0)
+			return err_set(err, errno, "lock '%s/%s'", trees, lock);
+	}
+	(void) futimens(lfd, NULL); /* the last use, for prune's LRU order */
+	*ret_dir = path_join(trees, tree_id);
+	if (ret_lock_fd)
+		*ret_lock_fd = TAKE_FD(lfd);
+	return 0;
+}

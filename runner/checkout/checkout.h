@@ -1,0 +1,112 @@
+/* checkout.h - git checkouts for sandboxes: one bare mirror per remote, fetched
+ * incrementally; a cache of materialised trees keyed by tree id, each built once, read by
+ * many, new ones hard-linking what they share with the nearest cached tree; and a minimal
+ * `.git` for a workspace whose objects live in the mirror. Owns every use of libgit2.
+ * Never logs, never puts a credential in a message, a file or a URL on disk.
+ *
+ *   <cache_dir>/git/<sha256 of the normalised URL>.git     bare mirror of every ref
+ *   <cache_dir>/git/<same>.lock                            flock: one fetch at a time
+ *   <cache_dir>/trees/<tree id>/                           a materialised tree, complete
+ *   <cache_dir>/trees/<tree id>.lock                       flock: shared while in use;
+ *                                                          its mtime is the last use
+ *   <cache_dir>/trees/.bases/<sha256 of the mirror path>   trees made from each mirror
+ *
+ * docs/checkout.md explains the layout, the locks and the guarantees. */
+#pragma once
+
+#include <stdint.h>
+
+struct err;
+
+/* Credentials for one remote, borrowed for the call. For https, token is sent as the
+ * password of username (default "x-access-token", what GitHub expects; GitLab wants
+ * "oauth2" or "gitlab-ci-token"). Both NULL: anonymous, unless the URL has userinfo
+ * ("https://user:token@host/..."), which is then used and stripped from everything kept. */
+struct checkout_cred {
+	const char *username;
+	const char *token;
+};
+
+enum checkout_mirror_flags {
+	/* Use the mirror as it is when it exists: no fetch, no lock, no network. */
+	CHECKOUT_NO_FETCH_IF_PRESENT = 1 << 0,
+	/* Throw the mirror away and fetch it afresh (after -EUCLEAN from another call). */
+	CHECKOUT_REBUILD = 1 << 1,
+};
+
+/* Make "<cache_dir>/git/<hash>.git" a current mirror of url and return its path in
+ * *ret_mirror (caller frees). url: a local path (made absolute; a work tree's ".git" is
+ * the same repository), file://, git://, http(s):// or ssh:// (untested) URL. The hash is
+ * of the normalised URL (docs/checkout.md: scheme and host lowercased, userinfo, trailing
+ * slashes and one ".git" dropped), so "https://h/o/app.git/" and "https://H/o/app" share a
+ * mirror. The first fetch builds the mirror aside and renames it into place: a mirror that
+ * exists has been fetched completely at least once.
+ *
+ * want (NULL, or a full or abbreviated commit id the caller needs): when the mirror has
+ * it, return at once, without the lock, so a job never waits for a fetch it does not
+ * need. Concurrent callers are serialised on "<hash>.lock"; one that waited while another
+ * fetched, with that fetch begun after this call began, does not fetch again. A fetch
+ * that fails for want of the mirror's own objects gets the refs checked; a damaged mirror
+ * is then thrown away and fetched afresh, once (-EUCLEAN from the other calls means: call
+ * again with CHECKOUT_REBUILD, and retry). Errors callers act on: -EINVAL bad URL,
+ * -EACCES authentication or certificate refused, -ENOENT no repository at url,
+ * -EHOSTUNREACH the remote cannot be reached or broke the protocol, -EFBIG the remote
+ * sent more than 32 GiB. There is no timeout (libgit2 1.5 has none for connect or read). */
+int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
+		    const char *want, unsigned flags, char **ret_mirror, struct err *err);
+
+/* Resolve rev in the mirror to a commit and its tree (40 hex digits each, NUL-terminated).
+ * rev: a branch, a tag (annotated tags are peeled), "HEAD" (the remote's default branch),
+ * a full ref name ("refs/pull/7/head"), or a full or abbreviated (>= 4 digits) commit id;
+ * a ref wins over an id prefix of the same spelling, as in git. Errors: -ENOENT unknown rev
+ * (the message names it and lists some branches that exist), -EINVAL ambiguous id, a
+ * malformed rev or one that names no commit, -EUCLEAN the mirror is corrupt. */
+int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], char ret_tree[41],
+		     struct err *err);
+
+/* Materialise tree_id of mirror as "<cache_dir>/trees/<tree_id>/" unless it is there, and
+ * return that path in *ret_dir (caller frees). The files are what `git checkout` writes
+ * with no user or system configuration: modes 0644/0755 (directories 0755), symlinks as
+ * symlinks, .gitattributes text/eol/ident filters applied, submodules as empty
+ * directories. Files written get an mtime one second before the build began. Built aside
+ * and renamed: a crash or a full disk never leaves a half tree. A new tree hard-links
+ * every file it shares (path, blob, mode) with the nearest tree already made from this
+ * mirror, so it costs what changed. Cached trees are never written again: a job reaches
+ * one only as the read-only lower layer of an overlay.
+ *
+ * ret_lock_fd (may be NULL): an fd holding a shared lock on the tree; while it is open,
+ * checkout_cache_prune() leaves the tree alone. Close it when the tree is no longer used.
+ * Errors: -EINVAL hostile tree (the message names the path: "..", ".git", "\\", control
+ * characters, duplicate names, a blob that is no blob), -EFBIG a blob over 1 GiB,
+ * -EUCLEAN an object is missing or damaged in the mirror (rebuild it, retry once),
+ * -ENOSPC/-EDQUOT the cache is full (nothing is left behind). */
+int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
+			 char **ret_dir, int *ret_lock_fd, struct err *err);
+
+/* Remove least recently used trees until the tree cache holds at most max_bytes (files
+ * shared by hard links are counted once), skipping trees in use (locked), and whatever
+ * crashed runs left (temporary trees of dead builders). Mirrors are not counted. Returns
+ * the number of trees removed; *ret_freed (may be NULL) gets the bytes freed. */
+int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *ret_freed,
+			 struct err *err);
+
+/* What a workspace's .git is made of. All borrowed. */
+struct checkout_workspace {
+	const char *mirror;	   /* host path of the mirror: objects are read from it */
+	const char *mirror_inside; /* the mirror's path as the job sees it: for alternates */
+	const char *commit;	   /* full commit id: HEAD */
+	const char *branch;	   /* NULL: detached HEAD; else refs/heads/<branch> = commit */
+	const char *tree_dir;	   /* the materialised tree: the index takes its stat data */
+};
+
+/* Write a minimal git directory at "<dir>/.git" (dir exists; ".git" must not): HEAD,
+ * objects/info/alternates -> "<mirror_inside>/objects", config (core.checkStat=minimal,
+ * core.trustctime=false, so that the index stays valid under an overlay; remote "origin"
+ * with the mirror's URL, which never has userinfo), packed-refs with the mirror's tags and
+ * branches (as refs/remotes/origin/<name>), and an index of the commit's tree with the stat
+ * data of the files in tree_dir: `git status` there is clean without reading a file.
+ * ws->branch NULL gives a detached HEAD (with a reflog line, so `git status` says
+ * "HEAD detached at"); a branch gets refs/heads/<branch> and origin as its upstream. Built
+ * as "<dir>/.git.tmp-<pid>" and renamed. Errors: -ENOENT unknown commit, -EEXIST ".git"
+ * exists, -EINVAL bad arguments, -EUCLEAN corrupt mirror. */
+int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir, struct err *err);

@@ -1,0 +1,83 @@
+/* internal.h - shared by checkout/'s files, its unit tests and its fuzz target: URL
+ * normalisation, tree entry name rules, libgit2 set-up and error translation, and the
+ * flock helpers of the caches. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct git_repository;
+struct git_tree;
+
+#define CHECKOUT_MAX_URL    4096
+#define CHECKOUT_MAX_BLOB   (1ULL << 30)  /* bytes in one file: blobs are read whole */
+#define CHECKOUT_MAX_FETCH  (32ULL << 30) /* bytes one fetch may download */
+#define CHECKOUT_MAX_PATH   4095	  /* bytes in a path inside a tree */
+#define CHECKOUT_MAX_DEPTH  256		  /* directory levels: each holds an fd */
+#define CHECKOUT_SHOWN	    200		  /* bytes of a path or rev shown in messages */
+#define CHECKOUT_BASE_TRIES 8		  /* recent trees considered as a base */
+#define CHECKOUT_USERNAME   "x-access-token"
+
+/* A URL taken apart. key: what names the mirror (sha256 of it); fetch: what libgit2 is
+ * given and what the mirror's config records (never userinfo); user and password: the
+ * URL's userinfo, if any, for the credential callback only. All owned. */
+struct checkout_url {
+	char *key;
+	char *fetch;
+	char *user;
+	char *password;
+	bool local; /* a path on this host (plain or file://) */
+};
+
+/* Parse and normalise url (see checkout_mirror()). Local paths must exist: they are made
+ * canonical with realpath(). -EINVAL with a message naming the URL (without its userinfo)
+ * when it is refused. */
+int checkout_url_parse(const char *url, struct checkout_url *ret, struct err *err);
+void checkout_url_release(struct checkout_url *u);
+
+/* Judge one tree entry name: NULL when fine, else a static reason. Refused: empty, "."
+ * and "..", '/', '\\', control characters, ".git" in any case (also with trailing dots or
+ * spaces, and its 8.3 alias "git~1"), and ".gitmodules" as a symlink. */
+const char *checkout_check_name(const char *name, size_t len, bool is_symlink);
+/* A name fit for a message: control bytes become '?', long names are cut. Returns buf. */
+const char *checkout_printable(const char *s, char *buf, size_t size);
+/* True for exactly 40 lowercase hex digits. */
+bool checkout_is_oid(const char *s);
+
+/* Initialise libgit2 once per process, isolated from the host's git configuration
+ * (global, XDG and system config and attributes are never read). */
+void checkout_git_init(void);
+/* Set err from libgit2's last error for a failed call that returned gerr: the errno is
+ * mapped (-ENOENT not found, -EACCES authentication, -EHOSTUNREACH network, -EUCLEAN
+ * object storage, -EINVAL otherwise) and the message is "<what>: <libgit2 text>". */
+int checkout_git_err(struct err *err, int gerr, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Open the git directory at path exactly (no discovery, no ".git" appended), as bare: a
+ * work tree, if it has one, is never looked at. */
+int checkout_repo_open(const char *path, struct git_repository **ret, struct err *err);
+void checkout_repo_freep(struct git_repository **repo);
+
+/* Open (creating) dirfd/name and flock it with op (LOCK_SH, LOCK_EX, | LOCK_NB), making
+ * sure the lock is on the file that still has that name (a remover unlinks lock files
+ * while holding them exclusively). Returns the fd, or -EWOULDBLOCK with LOCK_NB, or
+ * -errno. */
+int checkout_lock_at(int dirfd, const char *name, int op);
+/* The process's umask, read without changing it. */
+unsigned checkout_umask(void);
+
+struct checkout_write_stats {
+	uint64_t written; /* files and symlinks written */
+	uint64_t linked;  /* hard-linked from the base */
+	uint64_t dirs;
+	uint64_t bytes; /* written */
+};
+
+/* Write tree into the empty directory rootfd (borrowed). With base (a tree already
+ * materialised complete at base_fd, borrowed), hard-link each file the two share (path,
+ * blob, mode). Filters follow the tree's own .gitattributes. On error whatever was written
+ * stays in rootfd for the caller to remove; the message names the path. */
+int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree,
+			const struct git_tree *base, int base_fd, int rootfd,
+			struct checkout_write_stats *stats, struct err *err);

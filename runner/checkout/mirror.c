@@ -1,0 +1,500 @@
+/* mirror.c - one bare mirror per remote: created aside and renamed into place on its first
+ * complete fetch, then fetched in place under a flock, checked and rebuilt when a fetch
+ * finds it damaged. Credentials travel only through libgit2's callback. */
+#include "checkout/checkout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "checkout/internal.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/fd.h"
+#include "util/path.h"
+#include "util/sha256.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define FETCHED_MARK "mayfly-fetched" /* in the mirror: when its last good fetch began */
+#define REFSPEC	     "+refs/*:refs/*"
+
+DEFINE_CLEANUP(git_remote *, git_remote_free)
+DEFINE_CLEANUP(git_object *, git_object_free)
+DEFINE_CLEANUP(git_reference *, git_reference_free)
+DEFINE_CLEANUP(git_reference_iterator *, git_reference_iterator_free)
+DEFINE_CLEANUP(DIR *, closedir)
+
+struct fetch_ctx {
+	const char *user, *password; /* borrowed; never copied, never shown */
+	const char *shown;	     /* the URL for messages: no userinfo */
+	bool local;		     /* libgit2's local transport */
+	unsigned given;		     /* credential types already offered */
+	bool refused, missing, too_big;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* SECURITY: the token goes to libgit2, which sends it to the server it fetches from and
+ * keeps it nowhere else. It is offered once per type: a refused token is not retried. */
+static int cred_cb(git_credential **out, const char *url, const char *user_from_url,
+		   unsigned int allowed, void *payload)
+{
+	struct fetch_ctx *c = payload;
+	const char *user = c->user ? c->user : user_from_url;
+
+	(void) url;
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && c->password) {
+		if (c->given & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+			c->refused = true;
+			return GIT_EAUTH;
+		}
+		c->given |= GIT_CREDENTIAL_USERPASS_PLAINTEXT;
+		return git_credential_userpass_plaintext_new(out, user ? user : CHECKOUT_USERNAME,
+							     c->password);
+	}
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !(c->given & GIT_CREDENTIAL_SSH_KEY) &&
+	    getenv("SSH_AUTH_SOCK")) {
+		c->given |= GIT_CREDENTIAL_SSH_KEY;
+		return git_credential_ssh_key_from_agent(out, user ? user : "git");
+	}
+	if ((allowed & GIT_CREDENTIAL_USERNAME) && !(c->given & GIT_CREDENTIAL_USERNAME)) {
+		c->given |= GIT_CREDENTIAL_USERNAME;
+		return git_credential_username_new(out, user ? user : "git");
+	}
+	if (c->given)
+		c->refused = true;
+	else
+		c->missing = true;
+	return GIT_EAUTH;
+}
+
+/* SECURITY: the remote decides how much it sends; a bound keeps it from filling the disk. */
+static int progress_cb(const git_indexer_progress *stats, void *payload)
+{
+	struct fetch_ctx *c = payload;
+
+	if (stats->received_bytes > CHECKOUT_MAX_FETCH) {
+		c->too_big = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int fetch_err(struct fetch_ctx *c, int r, struct err *err)
+{
+	if (c->missing)
+		return err_set(err, EACCES,
+			       "fetch '%s': the remote wants credentials and none "
+			       "were given",
+			       c->shown);
+	if (c->refused || r == GIT_EAUTH)
+		return err_set(err, EACCES,
+			       "fetch '%s': authentication failed; check the token "
+			       "and its access to the repository",
+			       c->shown);
+	if (c->too_big)
+		return err_set(err, EFBIG, "fetch '%s': more than %llu GiB", c->shown,
+			       CHECKOUT_MAX_FETCH >> 30);
+	(void) checkout_git_err(err, r, "fetch '%s'", c->shown);
+	/* libgit2 reports these with a class that does not say what happened (a connect()
+	 * failure is GIT_ERROR_OS, errno long gone), only its words do. */
+	if (strstr(err->msg, ": failed to connect to ") || strstr(err->msg, ": failed to resolve "))
+		err->code = EHOSTUNREACH;
+	else if (strstr(err->msg, "no such repository") || strstr(err->msg, "status code: 404") ||
+		 strstr(err->msg, "could not find repository") ||
+		 strstr(err->msg, "not appear to be a git repository"))
+		err->code = ENOENT;
+	return -err->code;
+}
+
+/* Point the mirror's HEAD at the remote's default branch, so "HEAD" resolves as a clone's
+ * would. A remote without one (empty, or an old server) leaves HEAD as it was. */
+static void follow_remote_head(git_repository *repo, git_remote *remote)
+{
+	CLEANUP(git_reference_freep) git_reference *head = NULL, *target = NULL;
+	git_buf name = GIT_BUF_INIT;
+
+	if (git_remote_default_branch(&name, remote) == 0 &&
+	    git_reference_lookup(&target, repo, name.ptr) == 0)
+		(void) git_reference_symbolic_create(&head, repo, "HEAD", name.ptr, 1, "mayfly");
+	git_buf_dispose(&name);
+	git_error_clear();
+}
+
+/* TODO(libgit2): its local transport (1.5 and master) fails a fetch when the fetching
+ * repository has a ref to something other than a commit (a tag on a tree, as linux.git has:
+ * "object is not a committish"; transports/local.c compares an error code with an error
+ * class). Such refs are of no use to a checkout (checkout_resolve() wants commits), so a
+ * mirror of a local repository drops them before each fetch, which brings them back. */
+static int drop_non_commit_refs(git_repository *repo, struct err *err)
+{
+	CLEANUP(git_reference_iterator_freep) git_reference_iterator *it = NULL;
+	git_reference *ref;
+	int r;
+
+	r = git_reference_iterator_new(&it, repo);
+	if (r < 0)
+		return checkout_git_err(err, r, "refs");
+	while ((r = git_reference_next(&ref, it)) == 0) {
+		CLEANUP(git_reference_freep) git_reference *owned = ref;
+		CLEANUP(git_object_freep) git_object *obj = NULL;
+
+		if (git_reference_type(owned) != GIT_REFERENCE_DIRECT)
+			continue;
+		if (git_reference_peel(&obj, owned, GIT_OBJECT_ANY) == 0 &&
+		    git_object_type(obj) != GIT_OBJECT_COMMIT)
+			(void) git_reference_delete(owned);
+		git_error_clear();
+	}
+	if (r != GIT_ITEROVER)
+		return checkout_git_err(err, r, "refs");
+	git_error_clear();
+	return 0;
+}
+
+/* The remote is made in memory for each fetch, from the URL the caller gave, and the
+ * config's "origin" is only written for people and for workspaces: libgit2 1.5.1 leaks
+ * memory on every config entry a named remote's url.*.insteadOf lookup does not match
+ * (git_regexp_match, fixed upstream after 1.5), which a daemon would feel. */
+static int set_origin(git_repository *repo, const char *url, struct err *err)
+{
+	git_config *cfg = NULL;
+	git_buf old = GIT_BUF_INIT;
+	int r;
+
+	r = git_repository_config(&cfg, repo);
+	if (r < 0)
+		return checkout_git_err(err, r, "config");
+	if (git_config_get_string_buf(&old, cfg, "remote.origin.url") < 0 ||
+	    strcmp(old.ptr, url) != 0)
+		r = git_config_set_string(cfg, "remote.origin.url", url);
+	git_buf_dispose(&old);
+	git_config_free(cfg);
+	return r < 0 ? checkout_git_err(err, r, "config") : 0;
+}
+
+static int fetch(git_repository *repo, const char *url, struct fetch_ctx *c, struct err *err)
+{
+	CLEANUP(git_remote_freep) git_remote *remote = NULL;
+	git_remote_create_options ropts;
+	git_fetch_options opts;
+	int r;
+
+	git_error_clear();
+	r = set_origin(repo, url, err);
+	if (r < 0)
+		return r;
+	if (c->local) {
+		r = drop_non_commit_refs(repo, err);
+		if (r < 0)
+			return r;
+	}
+	(void) git_remote_create_options_init(&ropts, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ropts.repository = repo;
+	ropts.fetchspec = REFSPEC;
+	ropts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	r = git_remote_create_with_opts(&remote, url, &ropts);
+	if (r < 0)
+		return checkout_git_err(err, r, "remote '%s'", c->shown);
+	(void) git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	opts.callbacks.credentials = cred_cb;
+	opts.callbacks.transfer_progress = progress_cb;
+	opts.callbacks.payload = c;
+	opts.prune = GIT_FETCH_PRUNE;
+	opts.update_fetchhead = 0;
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec has them all */
+	opts.proxy_opts.type = GIT_PROXY_AUTO;
+	r = git_remote_fetch(remote, NULL, &opts, "mayfly fetch");
+	if (r < 0)
+		return fetch_err(c, r, err);
+	follow_remote_head(repo, remote);
+	return 0;
+}
+
+/* Do the refs lead to readable commits and trees? What a pack deleted or overwritten
+ * breaks first; a deeper fault shows when a tree is materialised (-EUCLEAN there). */
+static int verify(const char *mirror, struct err *err)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	CLEANUP(git_reference_iterator_freep) git_reference_iterator *it = NULL;
+	git_reference *ref;
+	int r;
+
+	r = checkout_repo_open(mirror, &repo, err);
+	if (r < 0)
+		return r;
+	r = git_reference_iterator_new(&it, repo);
+	if (r < 0)
+		return checkout_git_err(err, r, "mirror '%s': refs", mirror);
+	while ((r = git_reference_next(&ref, it)) == 0) {
+		CLEANUP(git_reference_freep) git_reference *owned = ref;
+		CLEANUP(git_object_freep) git_object *obj = NULL;
+		CLEANUP(git_object_freep) git_object *tree = NULL;
+
+		r = git_reference_peel(&obj, owned, GIT_OBJECT_ANY);
+		if (r == 0 && git_object_type(obj) == GIT_OBJECT_COMMIT)
+			r = git_object_peel(&tree, obj, GIT_OBJECT_TREE);
+		if (r < 0 && r != GIT_EPEEL && git_reference_type(owned) == GIT_REFERENCE_DIRECT)
+			return checkout_git_err(err, r, "mirror '%s': ref '%s'", mirror,
+						git_reference_name(owned));
+		git_error_clear();
+	}
+	if (r != GIT_ITEROVER)
+		return checkout_git_err(err, r, "mirror '%s': refs", mirror);
+	return 0;
+}
+
+/* Does the mirror have commit want (4 to 40 hex digits)? Any doubt is a no. */
+static bool has_commit(const char *mirror, const char *want)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	CLEANUP(git_object_freep) git_object *obj = NULL;
+	struct err ignored = { 0 };
+	size_t n = want ? strlen(want) : 0;
+	git_oid oid;
+
+	if (n < 4 || n > 40 || strspn(want, "0123456789abcdefABCDEF") != n)
+		return false;
+	if (access(mirror, F_OK) < 0 || checkout_repo_open(mirror, &repo, &ignored) < 0)
+		return false;
+	if (git_oid_fromstrn(&oid, want, n) < 0 ||
+	    git_object_lookup_prefix(&obj, repo, &oid, n, GIT_OBJECT_COMMIT) < 0) {
+		git_error_clear();
+		return false;
+	}
+	return true;
+}
+
+static bool fetched_since(const char *mirror, uint64_t since)
+{
+	cleanup_free char *text = NULL;
+	uint64_t t = 0;
+	size_t len;
+	int dfd = open(mirror, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int owned = dfd;
+
+	if (dfd < 0 || read_file_at(dfd, FETCHED_MARK, 64, &text, &len, &(struct err){ 0 }) < 0)
+		return false;
+	text[strcspn(text, "\n")] = '\0';
+	return safe_atou64(text, &t) == 0 && t >= since;
+}
+
+static int mark_fetched(const char *mirror, uint64_t start, struct err *err)
+{
+	cleanup_close int dfd = open(mirror, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char text[32];
+
+	if (dfd < 0)
+		return err_set(err, errno, "open '%s'", mirror);
+	(void) snprintf(text, sizeof(text), "%llu\n", (unsigned long long) start);
+	return write_file_atomic_at(dfd, FETCHED_MARK, text, strlen(text), 0644, 0, err);
+}
+
+/* With the lock held, every ".tmp-<hex>-*" and ".trash-<hex>-*" is a dead caller's. */
+static int remove_leftovers(int gdir, const char *hex, struct err *err)
+{
+	cleanup_free char *tmp = xasprintf(".tmp-%s-", hex), *trash = xasprintf(".trash-%s-", hex);
+	int fd = openat(gdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CLEANUP(closedirp) DIR *d = NULL;
+	struct dirent *de;
+
+	if (fd < 0)
+		return err_set(err, errno, "open");
+	d = fdopendir(fd);
+	if (!d) {
+		(void) close(fd);
+		return err_set(err, errno, "opendir");
+	}
+	while ((de = readdir(d)))
+		if (str_startswith(de->d_name, tmp) || str_startswith(de->d_name, trash)) {
+			int r = rm_rf_at(gdir, de->d_name, err);
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+static int init_mirror(const char *path, git_repository **ret, struct err *err)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	git_repository_init_options o;
+	git_config *cfg = NULL;
+	int r;
+
+	(void) git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	o.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT |
+		  GIT_REPOSITORY_INIT_MKDIR;
+	r = git_repository_init_ext(&repo, path, &o);
+	if (r < 0)
+		return checkout_git_err(err, r, "init '%s'", path);
+	r = git_repository_config(&cfg, repo);
+	if (r == 0) {
+		/* For people running git here: a mirror, never to be gc'd behind our back. */
+		r = git_config_set_string(cfg, "remote.origin.fetch", REFSPEC);
+		if (r == 0)
+			r = git_config_set_bool(cfg, "remote.origin.mirror", 1);
+		if (r == 0)
+			r = git_config_set_int32(cfg, "gc.auto", 0);
+		git_config_free(cfg);
+	}
+	if (r < 0)
+		return checkout_git_err(err, r, "init '%s': config", path);
+	*ret = TAKE_PTR(repo);
+	return 0;
+}
+
+/* First fetch into a fresh repository beside the mirror, then rename it into place. */
+static int create_mirror(int gdir, const char *gitdir, const char *hex, const char *url,
+			 struct fetch_ctx *c, struct err *err)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	cleanup_free char *tmp = xasprintf(".tmp-%s-%d-%d", hex, (int) getpid(), (int) gettid());
+	cleanup_free char *tmp_path = path_join(gitdir, tmp);
+	cleanup_free char *name = xasprintf("%s.git", hex);
+	struct err ignored = { 0 };
+	uint64_t start = now_ns();
+	int r;
+
+	r = remove_leftovers(gdir, hex, err);
+	if (r < 0)
+		return err_wrap(err, "'%s'", gitdir);
+	r = init_mirror(tmp_path, &repo, err);
+	if (r == 0)
+		r = fetch(repo, url, c, err);
+	if (r == 0)
+		r = mark_fetched(tmp_path, start, err);
+	if (r == 0 && renameat(gdir, tmp, gdir, name) < 0)
+		r = err_set(err, errno, "rename '%s' to '%s'", tmp_path, name);
+	if (r < 0)
+		(void) rm_rf_at(gdir, tmp, &ignored);
+	return r;
+}
+
+/* Move the mirror out of the way (atomically: no reader sees half of it), then delete. */
+static int discard_mirror(int gdir, const char *hex, struct err *err)
+{
+	cleanup_free char *name = xasprintf("%s.git", hex);
+	cleanup_free char *trash =
+		xasprintf(".trash-%s-%d-%d", hex, (int) getpid(), (int) gettid());
+
+	if (renameat(gdir, name, gdir, trash) < 0)
+		return errno == ENOENT ? 0 : err_set(err, errno, "rename '%s'", name);
+	return rm_rf_at(gdir, trash, err);
+}
+
+static int update_mirror(const char *mirror, const char *url, struct fetch_ctx *c, struct err *err)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	uint64_t start = now_ns();
+	int r;
+
+	r = checkout_repo_open(mirror, &repo, err);
+	if (r == 0)
+		r = fetch(repo, url, c, err);
+	if (r == 0)
+		r = mark_fetched(mirror, start, err);
+	return r;
+}
+
+/* Under the lock: fetch, or create; a mirror found damaged is rebuilt once. */
+static int refresh_locked(int gdir, const char *gitdir, const char *hex, const char *mirror,
+			  const char *url, const char *want, unsigned flags, uint64_t called,
+			  struct fetch_ctx *c, struct err *err)
+{
+	struct err why = { 0 };
+	int r;
+
+	if (flags & CHECKOUT_REBUILD) {
+		r = discard_mirror(gdir, hex, err);
+		if (r < 0)
+			return r;
+	}
+	if (access(mirror, F_OK) < 0)
+		return create_mirror(gdir, gitdir, hex, url, c, err);
+	if (!(flags & CHECKOUT_REBUILD) &&
+	    (has_commit(mirror, want) || fetched_since(mirror, called)))
+		return 0; /* fetched by whoever held the lock before us */
+	r = update_mirror(mirror, url, c, err);
+	if (r == 0 || r == -EACCES || r == -EHOSTUNREACH || r == -EFBIG)
+		return r;
+	if (verify(mirror, &why) == 0)
+		return r; /* not the mirror's fault */
+	*c = (struct fetch_ctx){
+		.user = c->user, .password = c->password, .shown = c->shown, .local = c->local
+	};
+	r = discard_mirror(gdir, hex, err);
+	if (r == 0)
+		r = create_mirror(gdir, gitdir, hex, url, c, err);
+	if (r < 0)
+		return err_wrap(err, "mirror '%s' was corrupt (%s); rebuilding it", mirror,
+				why.msg);
+	return 0;
+}
+
+int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
+		    const char *want, unsigned flags, char **ret_mirror, struct err *err)
+{
+	CLEANUP(checkout_url_release) struct checkout_url u = { 0 };
+	cleanup_free char *gitdir = path_join(cache_dir, "git");
+	cleanup_free char *mirror = NULL, *lock = NULL;
+	cleanup_close int gdir = -1, lfd = -1;
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	char hex[SHA256_HEX_SIZE];
+	uint64_t called = now_ns();
+	struct fetch_ctx c = { 0 };
+	int r;
+
+	checkout_git_init();
+	r = checkout_url_parse(url, &u, err);
+	if (r < 0)
+		return r;
+	sha256(u.key, strlen(u.key), digest);
+	sha256_to_hex(digest, hex);
+	mirror = xasprintf("%s/%s.git", gitdir, hex);
+	if (!(flags & CHECKOUT_REBUILD) &&
+	    (((flags & CHECKOUT_NO_FETCH_IF_PRESENT) && access(mirror, F_OK) == 0) ||
+	     has_commit(mirror, want))) {
+		*ret_mirror = TAKE_PTR(mirror);
+		return 0;
+	}
+	c.user = cred && cred->token ? cred->username : u.user;
+	c.password = cred && cred->token ? cred->token : u.password;
+	c.shown = u.fetch;
+	c.local = u.local;
+	r = mkdir_p(gitdir, 0700, err);
+	if (r == 0) {
+		gdir = open(gitdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (gdir < 0)
+			r = err_set(err, errno, "open '%s'", gitdir);
+	}
+	if (r == 0) {
+		lock = xasprintf("%s.lock", hex);
+		lfd = checkout_lock_at(gdir, lock, LOCK_EX);
+		if (lfd < 0)
+			r = err_set(err, -lfd, "lock '%s/%s'", gitdir, lock);
+	}
+	if (r == 0)
+		r = refresh_locked(gdir, gitdir, hex, mirror, u.fetch, want, flags, called, &c,
+				   err);
+	if (r < 0)
+		return r;
+	*ret_mirror = TAKE_PTR(mirror);
+	return 0;
+}

@@ -1,0 +1,254 @@
+/* prune.c - keeping the tree cache within a budget: least recently used trees go first
+ * (the mtime of "<id>.lock" is the last use), never one whose lock someone holds, and
+ * whatever crashed runs left goes too. Hard links make trees share files, so sizes count
+ * each inode once, and removing a tree frees only what no other tree links. */
+#include "checkout/checkout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkout/internal.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/path.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+DEFINE_CLEANUP(DIR *, closedir)
+
+struct inoset {
+	uint64_t *v; /* open addressing, 0 = empty (inode 0 does not exist) */
+	size_t cap, n;
+};
+
+static bool inoset_add(struct inoset *s, uint64_t ino)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		struct inoset bigger = { .cap = s->cap ? 2 * s->cap : 1024 };
+		bigger.v = xcalloc(bigger.cap, sizeof(uint64_t));
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->v[i])
+				(void) inoset_add(&bigger, s->v[i]);
+		free(s->v);
+		*s = bigger;
+	}
+	for (size_t i = (ino * 0x9e3779b97f4a7c15ULL) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i] == ino)
+			return false;
+		if (!s->v[i]) {
+			s->v[i] = ino;
+			s->n++;
+			return true;
+		}
+	}
+}
+
+static void inoset_release(struct inoset *s)
+{
+	free(s->v);
+}
+
+/* Bytes under the directory fd (taken): with seen, each inode once across calls; without,
+ * only what removing it would free (files no other tree links). */
+static int tree_bytes(int fd, struct inoset *seen, unsigned depth, uint64_t *bytes)
+{
+	CLEANUP(closedirp) DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		(void) close(fd);
+		return -errno;
+	}
+	if (depth > CHECKOUT_MAX_DEPTH + 1)
+		return -ELOOP;
+	while ((de = readdir(d))) {
+		struct stat st;
+		int r;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				continue;
+			r = tree_bytes(sub, seen, depth + 1, bytes);
+			if (r < 0)
+				return r;
+		} else if (seen ? st.st_nlink > 1 && !inoset_add(seen, st.st_ino)
+				: st.st_nlink > 1) {
+			continue;
+		}
+		*bytes += (uint64_t) st.st_blocks * 512;
+	}
+	return 0;
+}
+
+struct entry {
+	char id[41];
+	struct timespec used;
+};
+
+static int by_use(const void *a, const void *b)
+{
+	const struct timespec *x = &((const struct entry *) a)->used;
+	const struct timespec *y = &((const struct entry *) b)->used;
+
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec < y->tv_sec ? -1 : 1;
+	return x->tv_nsec < y->tv_nsec ? -1 : x->tv_nsec > y->tv_nsec;
+}
+
+/* ".tmp-<id>-<pid>-<tid>" whose builder is gone: dead pid, and its lock is free (pids are
+ * per namespace; a live builder holds the lock whatever its pid looks like here). */
+static bool tmp_is_stale(int tdir, const char *name)
+{
+	const char *p = name + strlen(".tmp-") + 41;
+	cleanup_close int fd = -1;
+	unsigned pid;
+	char num[16];
+	size_t n;
+
+	if (strlen(name) < strlen(".tmp-") + 43)
+		return false;
+	n = strcspn(p, "-");
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, p, n);
+	num[n] = '\0';
+	if (safe_atou(num, &pid) < 0 || pid == 0 || kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+		return false;
+	fd = openat(tdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+/* Leftovers, and the list of complete trees with their last use. */
+static int scan(int tdir, struct entry **ret, size_t *ret_n, struct err *err)
+{
+	int fd = openat(tdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CLEANUP(closedirp) DIR *d = NULL;
+	cleanup_free struct entry *v = NULL;
+	struct dirent *de;
+	size_t n = 0;
+
+	if (fd < 0)
+		return err_set(err, errno, "open");
+	d = fdopendir(fd);
+	if (!d) {
+		(void) close(fd);
+		return err_set(err, errno, "opendir");
+	}
+	while ((de = readdir(d))) {
+		char lock[64];
+		struct stat st;
+
+		if (str_startswith(de->d_name, ".tmp-") && tmp_is_stale(tdir, de->d_name)) {
+			int r = rm_rf_at(tdir, de->d_name, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (str_startswith(de->d_name, ".dead-")) {
+			/* Another prune may be deleting it right now: whoever is first wins. */
+			(void) rm_rf_at(tdir, de->d_name, &(struct err){ 0 });
+			continue;
+		}
+		if (!checkout_is_oid(de->d_name))
+			continue;
+		(void) snprintf(lock, sizeof(lock), "%s.lock", de->d_name);
+		if (fstatat(tdir, lock, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    fstatat(tdir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		(void) snprintf(v[n].id, sizeof(v[n].id), "%s", de->d_name);
+		v[n++].used = st.st_mtim;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+/* Remove one tree if nobody holds it: 1 removed, 0 in use, < 0 error. */
+static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *err)
+{
+	cleanup_free char *lock = xasprintf("%s.lock", id);
+	cleanup_free char *dead = xasprintf(".dead-%s-%d", id, (int) getpid());
+	cleanup_close int lfd = checkout_lock_at(tdir, lock, LOCK_EX | LOCK_NB);
+	uint64_t bytes = 0;
+	int fd, r;
+
+	if (lfd == -EWOULDBLOCK)
+		return 0;
+	if (lfd < 0)
+		return err_set(err, -lfd, "lock '%s'", lock);
+	fd = openat(tdir, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		(void) unlinkat(tdir, lock, 0);
+		return errno == ENOENT ? 0 : err_set(err, errno, "open '%s'", id);
+	}
+	r = tree_bytes(fd, NULL, 0, &bytes);
+	if (r < 0)
+		return err_set(err, -r, "measure '%s'", id);
+	/* Gone from its name at once, then deleted: nobody ever sees half a tree. */
+	if (renameat(tdir, id, tdir, dead) < 0)
+		return err_set(err, errno, "rename '%s'", id);
+	(void) unlinkat(tdir, lock, 0);
+	r = rm_rf_at(tdir, dead, err);
+	if (r < 0)
+		return r;
+	*freed += bytes;
+	return 1;
+}
+
+int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *ret_freed,
+			 struct err *err)
+{
+	cleanup_free char *trees = path_join(cache_dir, "trees");
+	cleanup_close int tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CLEANUP(inoset_release) struct inoset seen = { 0 };
+	cleanup_free struct entry *v = NULL;
+	uint64_t total = 0, freed = 0;
+	size_t n = 0;
+	int removed = 0, r;
+
+	if (tdir < 0 && errno == ENOENT) {
+		if (ret_freed)
+			*ret_freed = 0;
+		return 0;
+	}
+	if (tdir < 0)
+		return err_set(err, errno, "open '%s'", trees);
+	r = scan(tdir, &v, &n, err);
+	if (r < 0)
+		return err_wrap(err, "prune '%s'", trees);
+	for (size_t i = 0; i < n; i++) {
+		int fd = openat(tdir, v[i].id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			(void) tree_bytes(fd, &seen, 0, &total);
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), by_use);
+	for (size_t i = 0; i < n && total > max_bytes; i++) {
+		uint64_t bytes = 0;
+		r = remove_tree(tdir, v[i].id, &bytes, err);
+		if (r < 0)
+			return err_wrap(err, "prune '%s'", trees);
+		removed += r;
+		freed += bytes;
+		total = total > bytes ? total - bytes : 0;
+	}
+	if (ret_freed)
+		*ret_freed = freed;
+	return removed;
+}

@@ -1,0 +1,193 @@
+/* test-workspace.c - the .git a job gets: real git finds it clean without reading a file
+ * (`git diff-files` compares stat data only), its index is the one `git clone` makes, log,
+ * describe and commit work, and no credential reaches its config. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkout/checkout.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/path.h"
+#include "util/xalloc.h"
+#include "repo.h"
+#include "test.h"
+
+struct ws {
+	char *src, *cache, *mirror, *tree_dir, *dir, *git;
+	char commit[41], tree[41];
+};
+
+static void ws_release(struct ws *w)
+{
+	free(w->src);
+	free(w->cache);
+	free(w->mirror);
+	free(w->tree_dir);
+	free(w->dir);
+	free(w->git);
+}
+
+/* A repository with tags and filters, its mirror, main materialised, an empty workspace. */
+static void ws_setup(struct ws *w, const char *branch)
+{
+	struct err err = { 0 };
+
+	w->src = repo_path("src");
+	w->cache = repo_path("cache");
+	w->dir = repo_path("ws");
+	CHECK_EQ(repo_sh("git init -q -b main '%s' && cd '%s' && mkdir d && echo 1 > d/a && "
+			 "printf 'x\\ny\\n' > w.bat && echo '*.bat eol=crlf' > .gitattributes && "
+			 "ln -s d/a l && printf '#!/bin/sh\\n' > x.sh && chmod +x x.sh && "
+			 "git add . && git update-index --add --cacheinfo 160000,"
+			 "1111111111111111111111111111111111111111,sub && "
+			 "git commit -qm one && git tag -a -m v1 v1 && echo 2 > d/b && "
+			 "git add . && git commit -qm two && git branch side HEAD~1",
+			 w->src, w->src),
+		 0);
+	CHECK_OK(checkout_mirror(w->cache, w->src, NULL, NULL, 0, &w->mirror, &err));
+	CHECK_OK(checkout_resolve(w->mirror, "main", w->commit, w->tree, &err));
+	CHECK_OK(checkout_materialize(w->cache, w->mirror, w->tree, &w->tree_dir, NULL, &err));
+	CHECK_OK(mkdir(w->dir, 0755));
+	const struct checkout_workspace spec = { .mirror = w->mirror,
+						 .mirror_inside = w->mirror,
+						 .commit = w->commit,
+						 .branch = branch,
+						 .tree_dir = w->tree_dir };
+	CHECK_OK(checkout_workspace_git(&spec, w->dir, &err));
+	w->git = xasprintf("git --git-dir='%s/.git' --work-tree='%s'", w->dir, w->tree_dir);
+}
+
+TEST(checkout_workspace_is_clean_without_reading_files)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *ours = NULL, *theirs = NULL, *status = NULL, *clone = NULL;
+
+	ws_setup(&w, NULL);
+	/* diff-files trusts stat data and never hashes: anything it lists has stale stat. */
+	CHECK_EQ(repo_sh_out(&status, "%s diff-files --name-only", w.git), 0);
+	CHECK_STR_EQ(status, "");
+	free(TAKE_PTR(status));
+	CHECK_EQ(repo_sh_out(&status, "%s status --porcelain", w.git), 0);
+	CHECK_STR_EQ(status, "");
+	clone = repo_path("clone");
+	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", w.src, clone), 0);
+	CHECK_EQ(repo_sh_out(&ours, "%s ls-files -s", w.git), 0);
+	CHECK_EQ(repo_sh_out(&theirs, "git -C '%s' ls-files -s", clone), 0);
+	CHECK_STR_EQ(ours, theirs);
+	/* The cache-tree extension is there: `git write-tree` gives the tree at once. */
+	cleanup_free char *tree = repo_line("%s write-tree", w.git);
+	CHECK_STR_EQ(tree, w.tree);
+}
+
+TEST(checkout_workspace_log_describe_branches_and_commit_work)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *head = NULL, *desc = NULL, *remote = NULL, *status = NULL;
+
+	ws_setup(&w, NULL);
+	head = repo_line("%s rev-parse HEAD", w.git);
+	CHECK_STR_EQ(head, w.commit);
+	CHECK_EQ(repo_sh_out(&status, "%s status", w.git), 0);
+	CHECK_STR_CONTAINS(status, "HEAD detached at");
+	desc = repo_line("%s describe --tags", w.git);
+	CHECK(str_startswith(desc, "v1-1-g"));
+	remote = repo_line("%s rev-parse origin/side", w.git);
+	cleanup_free char *side = repo_line("git -C '%s' rev-parse side", w.src);
+	CHECK_STR_EQ(remote, side);
+	CHECK_EQ(repo_sh("%s log --oneline | grep -q two", w.git), 0);
+	/* A commit lands in the workspace's own objects, never in the mirror. */
+	CHECK_EQ(repo_sh("%s commit -q --allow-empty -m mine && %s log -1 --format=%%s | "
+			 "grep -qx mine",
+			 w.git, w.git),
+		 0);
+	cleanup_free char *mine = repo_line("%s rev-parse HEAD", w.git);
+	CHECK_NE(repo_sh("git --git-dir='%s' cat-file -e %s 2>/dev/null", w.mirror, mine), 0);
+}
+
+TEST(checkout_workspace_on_a_branch)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *status = NULL;
+
+	ws_setup(&w, "main");
+	CHECK_EQ(repo_sh_out(&status, "%s status", w.git), 0);
+	CHECK_STR_CONTAINS(status, "On branch main");
+	CHECK_STR_CONTAINS(status, "nothing to commit, working tree clean");
+	CHECK_EQ(repo_sh("%s rev-parse --abbrev-ref main@{upstream} | grep -qx origin/main", w.git),
+		 0);
+}
+
+TEST(checkout_workspace_config_never_carries_credentials)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *cfg = NULL, *dir2 = repo_path("ws2"), *cfg_path = NULL;
+	struct err err = { 0 };
+
+	ws_setup(&w, NULL);
+	cfg_path = xasprintf("%s/.git/config", w.dir);
+	CHECK_EQ(repo_sh_out(&cfg, "cat '%s'", cfg_path), 0);
+	CHECK_STR_CONTAINS(cfg, "checkStat = minimal");
+	CHECK_STR_CONTAINS(cfg, "trustctime = false");
+	CHECK_STR_CONTAINS(cfg, w.src);
+	/* A mirror whose URL somehow has userinfo: the workspace leaves the URL out. */
+	CHECK_EQ(repo_sh("git --git-dir='%s' config remote.origin.url "
+			 "https://x-access-token:hunter2@example.com/r.git",
+			 w.mirror),
+		 0);
+	CHECK_OK(mkdir(dir2, 0755));
+	const struct checkout_workspace spec = { .mirror = w.mirror,
+						 .mirror_inside = "/m",
+						 .commit = w.commit,
+						 .tree_dir = w.tree_dir };
+	CHECK_OK(checkout_workspace_git(&spec, dir2, &err));
+	free(cfg);
+	cfg = NULL;
+	CHECK_EQ(repo_sh_out(&cfg, "cat '%s'/.git/config '%s'/.git/objects/info/alternates", dir2,
+			     dir2),
+		 0);
+	CHECK_STR_NOT_CONTAINS(cfg, "hunter2");
+	CHECK_STR_NOT_CONTAINS(cfg, "[remote");
+	CHECK_STR_CONTAINS(cfg, "/m/objects\n");
+}
+
+TEST(checkout_workspace_refuses_bad_arguments)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	struct err err = { 0 };
+
+	ws_setup(&w, NULL);
+	struct checkout_workspace spec = { .mirror = w.mirror,
+					   .mirror_inside = "/m",
+					   .commit = w.commit,
+					   .tree_dir = w.tree_dir };
+	CHECK_EQ(checkout_workspace_git(&spec, w.dir, &err), -EEXIST); /* .git is there */
+	cleanup_free char *d = repo_path("d");
+	CHECK_OK(mkdir(d, 0755));
+	spec.commit = "main";
+	CHECK_EQ(checkout_workspace_git(&spec, d, &err), -EINVAL);
+	spec.commit = w.commit;
+	spec.branch = "bad..name";
+	CHECK_EQ(checkout_workspace_git(&spec, d, &err), -EINVAL);
+	spec.branch = NULL;
+	spec.mirror_inside = "relative/m";
+	CHECK_EQ(checkout_workspace_git(&spec, d, &err), -EINVAL);
+	spec.mirror_inside = "/m";
+	spec.commit = "0123456789012345678901234567890123456789";
+	CHECK(checkout_workspace_git(&spec, d, &err) < 0);
+	printf("# %s\n", err.msg);
+	CHECK_EQ(repo_count_entries(d, ".git"), 0); /* nothing half made */
+}
+
+TEST(checkout_workspace_quotes_odd_branch_names_in_its_config)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *status = NULL, *merge = NULL;
+
+	ws_setup(&w, "we\"ird;#x");
+	CHECK_EQ(repo_sh_out(&status, "%s status", w.git), 0);
+	CHECK_STR_CONTAINS(status, "On branch we\"ird;#x");
+	merge = repo_line("%s config 'branch.we\"ird;#x.merge'", w.git);
+	CHECK_STR_EQ(merge, "refs/heads/we\"ird;#x");
+}
