@@ -28,7 +28,6 @@
 #define MEMO_MAX   256
 #define SHOWN      200
 
-DEFINE_CLEANUP(DIR *, closedir)
 
 int arc_is_archive(const char *path)
 {
@@ -187,20 +186,14 @@ static bool tmp_is_stale(int cdir, const char *name)
 
 static int gc_tmps(int cdir, struct err *err)
 {
-	int fd = openat(cdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CLEANUP(closedirp) DIR *d = NULL;
 	struct dirent *de;
 	int n = 0;
+	int r = dir_open_at(cdir, ".", &d, err);
 
-	if (fd < 0)
-		return err_set(err, errno, "open");
-	d = fdopendir(fd);
-	if (!d) {
-		(void) close(fd);
-		return err_set(err, errno, "opendir");
-	}
+	if (r < 0)
+		return r;
 	while ((de = readdir(d))) {
-		int r;
 		if (!tmp_is_stale(cdir, de->d_name))
 			continue;
 		r = arc_rm_tree(cdir, de->d_name, err);

@@ -44,11 +44,6 @@ void cg_sleep_ms(unsigned ms)
 	(void) nanosleep(&ts, NULL);
 }
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		(void) closedir(*d);
-}
 
 static int walk(const char *dir, unsigned depth, char ***v, struct err *err)
 {

@@ -33,7 +33,6 @@ DEFINE_CLEANUP(git_remote *, git_remote_free)
 DEFINE_CLEANUP(git_object *, git_object_free)
 DEFINE_CLEANUP(git_reference *, git_reference_free)
 DEFINE_CLEANUP(git_reference_iterator *, git_reference_iterator_free)
-DEFINE_CLEANUP(DIR *, closedir)
 
 struct fetch_ctx {
 	const char *user, *password; /* borrowed; never copied, never shown */
@@ -311,20 +310,15 @@ static int mark_fetched(const char *mirror, uint64_t start, struct err *err)
 static int remove_leftovers(int gdir, const char *hex, struct err *err)
 {
 	cleanup_free char *tmp = xasprintf(".tmp-%s-", hex), *trash = xasprintf(".trash-%s-", hex);
-	int fd = openat(gdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CLEANUP(closedirp) DIR *d = NULL;
 	struct dirent *de;
+	int r = dir_open_at(gdir, ".", &d, err);
 
-	if (fd < 0)
-		return err_set(err, errno, "open");
-	d = fdopendir(fd);
-	if (!d) {
-		(void) close(fd);
-		return err_set(err, errno, "opendir");
-	}
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)))
 		if (str_startswith(de->d_name, tmp) || str_startswith(de->d_name, trash)) {
-			int r = rm_rf_at(gdir, de->d_name, err);
+			r = rm_rf_at(gdir, de->d_name, err);
 			if (r < 0)
 				return r;
 		}

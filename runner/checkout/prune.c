@@ -23,7 +23,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-DEFINE_CLEANUP(DIR *, closedir)
 
 struct inoset {
 	uint64_t *v; /* open addressing, 0 = empty (inode 0 does not exist) */
@@ -136,25 +135,20 @@ static bool tmp_is_stale(int tdir, const char *name)
 /* Leftovers, and the list of complete trees with their last use. */
 static int scan(int tdir, struct entry **ret, size_t *ret_n, struct err *err)
 {
-	int fd = openat(tdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CLEANUP(closedirp) DIR *d = NULL;
 	cleanup_free struct entry *v = NULL;
 	struct dirent *de;
 	size_t n = 0;
+	int r = dir_open_at(tdir, ".", &d, err);
 
-	if (fd < 0)
-		return err_set(err, errno, "open");
-	d = fdopendir(fd);
-	if (!d) {
-		(void) close(fd);
-		return err_set(err, errno, "opendir");
-	}
+	if (r < 0)
+		return r;
 	while ((de = readdir(d))) {
 		char lock[64];
 		struct stat st;
 
 		if (str_startswith(de->d_name, ".tmp-") && tmp_is_stale(tdir, de->d_name)) {
-			int r = rm_rf_at(tdir, de->d_name, err);
+			r = rm_rf_at(tdir, de->d_name, err);
 			if (r < 0)
 				return r;
 			continue;

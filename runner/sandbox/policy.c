@@ -30,20 +30,16 @@
  * the binary's part of our file names ("-<dev>-<ino>-..."). */
 static void prune_other_binaries(int dfd, const char *key)
 {
-	int fd = dup(dfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	CLEANUP(closedirp) DIR *d = NULL;
+	struct err err = { 0 };
 	struct dirent *de;
 
-	if (!d) {
-		if (fd >= 0)
-			(void) close(fd);
+	if (dir_open_at(dfd, ".", &d, &err) < 0)
 		return;
-	}
 	while ((de = readdir(d)))
 		if (str_startswith(de->d_name, "seccomp-") && str_endswith(de->d_name, ".bpf") &&
 		    !strstr(de->d_name, key))
 			(void) unlinkat(dfd, de->d_name, 0);
-	(void) closedir(d);
 }
 
 int policy_get(const char *state, unsigned flags, struct sc_policy **ret, struct err *err)

@@ -42,7 +42,6 @@
 #define NEST_UID      1000 /* initdb's uid in a user namespace of its own (see struct owner) */
 
 DEFINE_CLEANUP(char **, strv_free)
-DEFINE_CLEANUP(DIR *, closedir)
 
 /* initdb options a template may set, and their defaults. */
 static const char *const init_keys[] = {

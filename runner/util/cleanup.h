@@ -3,6 +3,7 @@
  * TAKE_FD(). */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +65,8 @@ static inline void killp(const pid_t *pid)
 		if (*p)                                                                    \
 			(void) fn(*p);                                                     \
 	}
+
+DEFINE_CLEANUP(DIR *, closedir)
 
 #define TAKE_PTR(p)                                                                        \
 	({                                                                                 \

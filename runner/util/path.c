@@ -145,3 +145,20 @@ bool path_is_clean(const char *path)
 		p = e + 1;
 	}
 }
+
+int dir_open_at(int dirfd, const char *name, DIR **ret, struct err *err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", name);
+	d = fdopendir(fd);
+	if (!d) {
+		int r = err_set(err, errno, "opendir '%s'", name);
+		(void) close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}

@@ -15,5 +15,8 @@ int mkdir_p(const char *path, mode_t mode, struct err *err);
 /* rm -rf dirfd/name (AT_FDCWD for a plain path): no symlink following, no crossing of
  * mount points (-EBUSY). Missing is success. */
 int rm_rf_at(int dirfd, const char *name, struct err *err);
+typedef struct __dirstream DIR;
+/* opendir() of dirfd/name ("." for dirfd itself), close-on-exec; dirfd stays open. */
+int dir_open_at(int dirfd, const char *name, DIR **ret, struct err *err);
 /* True for a normalized relative or absolute path with no "..", "." or empty parts. */
 bool path_is_clean(const char *path);
