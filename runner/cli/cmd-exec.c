@@ -46,6 +46,8 @@ static const char exec_usage[] =
 	"  --rootfs DIR|TAR     root file system from an image directory or tarball\n"
 	"                       (default: the host's /usr, /bin, /lib..., read-only)\n"
 	"  --hostname NAME      (default 'mayfly')\n"
+	"  --service KIND[:VER] a server of the job's own on localhost, ready before it starts\n"
+	"                       (redis; REDIS_URL tells the job where; repeatable)\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
 	"  --allow-perf         let the job use perf_event_open (profilers)\n"
 	"terminal and output:\n"
@@ -59,7 +61,7 @@ static const char exec_usage[] =
 enum {
 	OPT_MEMORY = 256, OPT_PIDS, OPT_CPUS, OPT_DISK, OPT_TTL, OPT_ENV, OPT_ENV_FILE,
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
-	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF,
+	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE,
 };
 
 static const struct option options[] = {
@@ -78,6 +80,7 @@ static const struct option options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "allow-ptrace", no_argument, NULL, OPT_ALLOW_PTRACE },
+	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
@@ -282,6 +285,9 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_STATE_DIR:
 			*state_dir = optarg;
+			break;
+		case OPT_SERVICE:
+			strv_push(&spec->services, optarg);
 			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;

@@ -154,6 +154,8 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 			jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
 		(void) close(cfg->console_fd);
 	}
+	if (cfg->prestart && cfg->prestart(cfg->prestart_data, &err) < 0)
+		jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	if (sfd < 0) {
 		(void) err_set(&err, errno, "signalfd");

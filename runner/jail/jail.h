@@ -25,6 +25,11 @@ struct jail_bind {
 	bool ro;
 };
 
+/* Runs in pid 1 inside the sandbox, hardened and as the job's user, before the job is
+ * forked: starts the job's services and waits until they are ready. A failure stops the
+ * sandbox before the job runs (its message is the sandbox's error). */
+typedef int jail_prestart_fn(void *userdata, struct err *err);
+
 struct jail_config {
 	char *const *argv;             /* the job's command; borrowed */
 	char *const *envp;             /* the job's whole environment; borrowed */
@@ -50,6 +55,8 @@ struct jail_config {
 	/* cgroup v2: an fd of the sandbox's cgroup directory (borrowed), so the child is born
 	 * in it (clone3 CLONE_INTO_CGROUP) and never migrates; -1: the caller attaches it. */
 	int cgroup_fd;
+	jail_prestart_fn *prestart; /* NULL: nothing to start before the job */
+	void *prestart_data;
 };
 
 #define JAIL_ID_COUNT 65536

@@ -52,3 +52,12 @@ const char *spec_home(const struct sandbox_spec *spec);
 struct sc_policy;
 /* The seccomp policy for flags, from <state>/cache when it was compiled by this binary. */
 int policy_get(const char *state, unsigned flags, struct sc_policy **ret, struct err *err);
+
+/* --service: plan on the host (find binaries, command lines, the job's variables in
+ * *env_add, a new strv), start in pid 1 (a jail_prestart_fn; userdata: the plan). *ret is
+ * NULL when no service was asked for. */
+struct svc_plan;
+int services_plan(const struct sandbox_spec *spec, struct svc_plan **ret, char ***env_add,
+		  struct err *err);
+int services_start(void *userdata, struct err *err);
+struct svc_plan *services_plan_free(struct svc_plan *p);

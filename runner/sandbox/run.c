@@ -111,6 +111,7 @@ struct run {
 	struct sc_policy *policy;
 	char **envp;
 	char *image_dir;
+	struct svc_plan *services;
 	bool have_entry;
 };
 
@@ -139,6 +140,7 @@ static int teardown(struct run *run, struct err *err)
 	run->slot_fd = safe_close(run->slot_fd);
 	run->policy = sc_policy_free(run->policy);
 	run->envp = strv_free(run->envp);
+	run->services = services_plan_free(run->services);
 	free(run->image_dir);
 	run->image_dir = NULL;
 	return r;
@@ -370,6 +372,15 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	if (r < 0)
 		return err_wrap(err, "sandbox %s: seccomp", run->id);
 	run->envp = spec_build_env(spec, run->id);
+	{
+		char **svc_env = NULL;
+		r = services_plan(spec, &run->services, &svc_env, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; svc_env && svc_env[i]; i++)
+			strv_push(&run->envp, svc_env[i]);
+		strv_free(svc_env);
+	}
 
 	memcpy(rec.id, run->id, sizeof(rec.id));
 	rec.owner = getpid();
@@ -399,6 +410,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
 		.console_fd = -1,
 		.cgroup_fd = -1,
+		.prestart = run->services ? services_start : NULL,
+		.prestart_data = run->services,
 	};
 	cleanup_close int cg_fd = -1;
 	if (run->cg && cg_open_dir_fd(run->cg, &cg_fd, err) == 0)

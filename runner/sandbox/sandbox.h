@@ -28,6 +28,7 @@ struct sandbox_spec {
 	uid_t uid;              /* the job's user inside (SANDBOX_DEFAULT_UID unless set) */
 	unsigned seccomp_flags; /* enum sc_flags */
 	bool tty;               /* -t: a terminal made inside, relayed to stdio */
+	char **services;        /* --service KIND[:VERSION]: servers started before the job */
 };
 
 #define SANDBOX_DEFAULT_UID    1000

@@ -171,6 +171,7 @@ void sandbox_spec_release(struct sandbox_spec *spec)
 {
 	spec->argv = strv_free(spec->argv);
 	spec->env = strv_free(spec->env);
+	spec->services = strv_free(spec->services);
 	free(spec->workdir);
 	free(spec->hostname);
 	free(spec->rootfs);

@@ -1,0 +1,121 @@
+/* test-exec-services.c - `mayfly exec --service`: the job's own Redis on localhost, ready
+ * before the job runs, private to the sandbox, gone with it. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "need.h"
+#include "run.h"
+#include "test.h"
+
+static bool have_redis(void)
+{
+	return access("/usr/bin/redis-server", X_OK) == 0 && access("/usr/bin/redis-cli", X_OK) == 0;
+}
+
+/* Host processes running redis-server. */
+static int count_redis(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while ((de = readdir(d))) {
+		char path[300], buf[256];
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[len > 0 ? len : 0] = '\0';
+		n += strncmp(buf, "redis-server", 12) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+TEST(service_redis_is_ready_before_the_job_and_private)
+{
+	struct run_result res;
+	int before;
+
+	NEED(USERNS);
+	if (!have_redis())
+		test_skip_host("redis-server is not installed (apt-get install redis-server)");
+	before = count_redis();
+	/* No retry loop in the job: the server must answer at once. */
+	run_sandbox_sh((const char *const[]){ "--service", "redis", NULL },
+		       "echo \"$REDIS_URL\"; redis-cli -u \"$REDIS_URL\" ping; "
+		       "redis-cli -u \"$REDIS_URL\" set k one >/dev/null; "
+		       "redis-cli -u \"$REDIS_URL\" get k",
+		       &res);
+	if (res.status != 0)
+		printf("# %s\n", res.err);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "redis://localhost:6379\nPONG\none\n");
+	run_result_free(&res);
+	/* A second sandbox has its own, empty server. */
+	run_sandbox_sh((const char *const[]){ "--service", "redis", NULL },
+		       "redis-cli -u \"$REDIS_URL\" exists k", &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "0\n");
+	run_result_free(&res);
+	/* Gone with the sandboxes. */
+	CHECK_EQ(count_redis(), before);
+}
+
+TEST(service_redis_concurrent_sandboxes_do_not_meet)
+{
+	char script[512];
+	pid_t pid;
+	int status;
+	struct run_result res;
+
+	NEED(USERNS);
+	if (!have_redis())
+		test_skip_host("redis-server is not installed (apt-get install redis-server)");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		run_sandbox_sh((const char *const[]){ "--service", "redis", NULL },
+			       "redis-cli set k A >/dev/null; sleep 1; "
+			       "test \"$(redis-cli get k)\" = A",
+			       &res);
+		_exit(res.status);
+	}
+	snprintf(script, sizeof(script),
+		 "redis-cli set k B >/dev/null; sleep 0.5; test \"$(redis-cli get k)\" = B");
+	run_sandbox_sh((const char *const[]){ "--service", "redis", NULL }, script, &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(service_bad_kinds_are_named)
+{
+	struct run_result res;
+
+	run_sandbox_sh((const char *const[]){ "--service", "mysql", NULL }, "true", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "--service 'mysql': unknown kind (known: redis)");
+	run_result_free(&res);
+	run_sandbox_sh((const char *const[]){ "--service", "redis:99", NULL }, "true", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "--service redis:99");
+	run_result_free(&res);
+	run_sandbox_sh((const char *const[]){ "--service", "postgres", NULL }, "true", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "not available yet");
+	run_result_free(&res);
+}
