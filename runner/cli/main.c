@@ -24,6 +24,7 @@ static const char usage[] =
 	"  ps [--json]                          list live sandboxes\n"
 	"  destroy ID...                        kill sandboxes now\n"
 	"  gc                                   finish what a killed mayfly left behind\n"
+	"  services ls [--json]                 servers a job can have with --service\n"
 	"  version                              print the version\n"
 	"  help [COMMAND]                       this text, or a command's\n"
 	"\n"
@@ -55,6 +56,7 @@ static const struct {
 	{ "ps", cmd_ps },
 	{ "destroy", cmd_destroy },
 	{ "gc", cmd_gc },
+	{ "services", cmd_services },
 };
 
 extern char **environ;

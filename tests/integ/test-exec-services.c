@@ -119,3 +119,23 @@ TEST(service_bad_kinds_are_named)
 	CHECK_STR_CONTAINS(res.err, "not available yet");
 	run_result_free(&res);
 }
+
+TEST(services_ls_lists_what_is_installed)
+{
+	struct run_result res;
+
+	if (!have_redis())
+		test_skip_host("redis-server is not installed (apt-get install redis-server)");
+	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
+				  "services", "ls", NULL },
+		 NULL, 30, &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "KIND");
+	CHECK_STR_CONTAINS(res.out, "/usr/bin/redis-server");
+	run_result_free(&res);
+	run_argv((char *const[]){ (char *) mayfly_bin(), "services", "frob", NULL }, NULL, 30,
+		 &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "unknown argument 'frob'");
+	run_result_free(&res);
+}
