@@ -50,6 +50,12 @@ int cmd_ps(const struct cli_global *g, int argc, char **argv)
 		else
 			return cli_usage_error("ps", "unknown argument '%s'", argv[i]);
 	}
+	/* Like every mayfly start, finish what a killed mayfly left behind first. */
+	{
+		unsigned cleaned = 0;
+		struct err e2 = { 0 };
+		(void) sandbox_gc(state, &cleaned, &e2);
+	}
 	if (sandbox_list(state, &v, &n, &err) < 0) {
 		log_error("ps: %s", err.msg);
 		return 1;

@@ -264,3 +264,28 @@ TEST(leak_test_1000_sandboxes_leave_nothing)
 	CHECK_EQ(count_dir(root), 0);
 	close(devnull);
 }
+
+TEST(ps_finishes_what_a_killed_mayfly_left)
+{
+	char marker[64];
+	struct run_result res;
+	pid_t pid;
+
+	NEED(USERNS);
+	snprintf(marker, sizeof(marker), "marker-ps-gc-%d", (int) getpid());
+	pid = start_sleeper(marker, "600");
+	(void) wait_for_one();
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, NULL, 0), pid);
+	CHECK_EQ(count_sandboxes(), 1);
+	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
+				  "ps", NULL },
+		 NULL, 30, &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_NOT_CONTAINS(res.out, "sleep");
+	run_result_free(&res);
+	CHECK_EQ(count_sandboxes(), 0);
+	for (int i = 0; i < 200 && count_marked(marker) > 0; i++)
+		sleep_ms(10);
+	CHECK_EQ(count_marked(marker), 0);
+}
