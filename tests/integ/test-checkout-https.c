@@ -21,32 +21,11 @@
 #include "util/path.h"
 #include "util/xalloc.h"
 #include "../unit/checkout/repo.h"
+#include "run.h"
 #include "test.h"
 
 #define TOKEN	 "s3cret-t0ken-9f8e7d"
 #define LIGHTTPD "/usr/sbin/lighttpd"
-
-static int free_port(void)
-{
-	cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-
-	CHECK(fd >= 0);
-	CHECK_OK(bind(fd, (struct sockaddr *) &a, sizeof(a)));
-	CHECK_OK(getsockname(fd, (struct sockaddr *) &a, &len));
-	return ntohs(a.sin_port);
-}
-
-static bool port_accepts(int port)
-{
-	cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t) port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	return fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
-}
 
 struct server {
 	pid_t pid;
@@ -73,7 +52,7 @@ static void server_start(struct server *s)
 	if (access(LIGHTTPD, X_OK) < 0 || access("/usr/lib/lighttpd/mod_openssl.so", R_OK) < 0)
 		test_skip_host("no lighttpd with TLS (apt-get install lighttpd "
 			       "lighttpd-mod-openssl)");
-	s->port = free_port();
+	s->port = test_free_port();
 	s->cert = path_join(tmp, "cert.pem");
 	s->srv = path_join(tmp, "srv");
 	CHECK_OK(mkdir(s->srv, 0755));
@@ -110,9 +89,9 @@ static void server_start(struct server *s)
 		execl(LIGHTTPD, "lighttpd", "-D", "-f", conf, (char *) NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && !port_accepts(s->port); i++)
+	for (int i = 0; i < 500 && !test_port_accepts(s->port); i++)
 		usleep(10 * 1000);
-	if (!port_accepts(s->port)) {
+	if (!test_port_accepts(s->port)) {
 		(void) repo_sh("cat '%s/lighttpd.log' >&2", tmp);
 		CHECK(!"lighttpd did not start");
 	}

@@ -21,36 +21,14 @@
 #include "util/path.h"
 #include "util/xalloc.h"
 #include "../unit/checkout/repo.h"
+#include "run.h"
 #include "test.h"
-
-/* A port nothing listens on (bound, then released). */
-static int free_port(void)
-{
-	cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-
-	CHECK(fd >= 0);
-	CHECK_OK(bind(fd, (struct sockaddr *) &a, sizeof(a)));
-	CHECK_OK(getsockname(fd, (struct sockaddr *) &a, &len));
-	return ntohs(a.sin_port);
-}
-
-static bool port_accepts(int port)
-{
-	cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t) port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	return fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
-}
 
 /* `git daemon` serving base over git:// on 127.0.0.1; returns its pid (SIGKILLed by the
  * caller's cleanup_pid, and the harness kills the test's process group anyway). */
 static pid_t start_daemon(const char *base, int *ret_port)
 {
-	int port = free_port();
+	int port = test_free_port();
 	pid_t pid;
 
 	if (access("/usr/lib/git-core/git-daemon", X_OK) < 0)
@@ -69,9 +47,9 @@ static pid_t start_daemon(const char *base, int *ret_port)
 		       "--export-all", "--informative-errors", base, (char *) NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && !port_accepts(port); i++)
+	for (int i = 0; i < 500 && !test_port_accepts(port); i++)
 		usleep(10 * 1000);
-	CHECK(port_accepts(port));
+	CHECK(test_port_accepts(port));
 	*ret_port = port;
 	return pid;
 }
@@ -161,7 +139,7 @@ TEST(checkout_git_daemon_unknown_repository_and_closed_port)
 	CHECK_EQ(checkout_mirror(cache, url, NULL, NULL, 0, &m, &err), -ENOENT);
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, url);
-	closed = xasprintf("git://127.0.0.1:%d/app.git", free_port());
+	closed = xasprintf("git://127.0.0.1:%d/app.git", test_free_port());
 	double t0 = repo_now_ms();
 	int r = checkout_mirror(cache, closed, NULL, NULL, 0, &m, &err);
 	printf("# %s\n", err.msg);

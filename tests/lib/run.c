@@ -2,7 +2,10 @@
 #include "run.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +19,8 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "util/err.h"
+#include "util/path.h"
 
 static double now_ms(void)
 {
@@ -168,4 +173,56 @@ int sandbox_sh(const char *fmt, ...)
 		       res.out, res.err);
 	run_result_free(&res);
 	return status;
+}
+
+int test_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	CHECK(fd >= 0);
+	CHECK_OK(bind(fd, (struct sockaddr *) &a, sizeof(a)));
+	CHECK_OK(getsockname(fd, (struct sockaddr *) &a, &len));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+bool test_port_accepts(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t) port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+void test_put(const char *root, const char *rel, const char *content)
+{
+	struct err err = { 0 };
+	char p[4096];
+	char *slash;
+	int fd;
+	size_t n = strlen(content);
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	slash = strrchr(p, '/');
+	if (slash && slash[1] == '\0') {
+		*slash = '\0';
+		if (mkdir_p(p, 0755, &err) < 0)
+			test_fail(__FILE__, __LINE__, "%s", err.msg);
+		return;
+	}
+	*slash = '\0';
+	if (mkdir_p(p, 0755, &err) < 0)
+		test_fail(__FILE__, __LINE__, "%s", err.msg);
+	*slash = '/';
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, content, n) != (ssize_t) n)
+		test_fail(__FILE__, __LINE__, "write '%s': %m", p);
+	close(fd);
 }

@@ -29,3 +29,11 @@ void run_sandbox_sh(const char *const *opts, const char *script, struct run_resu
 /* printf-style shorthand: run a script in a default sandbox, return its exit status;
  * its stdout and stderr are printed as TAP comments when it is not 0. */
 int sandbox_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A loopback TCP port nothing listens on (bound, then released). */
+int test_free_port(void);
+/* Whether something accepts TCP connections on 127.0.0.1:port. */
+bool test_port_accepts(int port);
+/* Make root/rel holding content (parents too), or the directory root/rel when rel ends
+ * in '/'. Fails the test on error. */
+void test_put(const char *root, const char *rel, const char *content);

@@ -13,29 +13,13 @@
 #include "util/err.h"
 #include "util/path.h"
 #include "util/xalloc.h"
+#include "run.h"
 #include "test.h"
 
 /* Make root/rel with content, or the directory root/rel when rel ends in '/'. */
 static void put(const char *root, const char *rel, const char *content)
 {
-	cleanup_free char *p = path_join(root, rel);
-	cleanup_close int fd = -1;
-	struct err err = { 0 };
-	char *slash;
-
-	if (str_endswith(p, "/")) {
-		if (mkdir_p(p, 0755, &err) < 0)
-			test_fail(__FILE__, __LINE__, "%s", err.msg);
-		return;
-	}
-	slash = strrchr(p, '/');
-	*slash = '\0';
-	if (mkdir_p(p, 0755, &err) < 0)
-		test_fail(__FILE__, __LINE__, "%s", err.msg);
-	*slash = '/';
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t) strlen(content))
-		test_fail(__FILE__, __LINE__, "write '%s': %m", p);
+	test_put(root, rel, content);
 }
 
 #define V2_TOP	"cgroup.controllers=cpuset cpu io memory hugetlb pids rdma misc\n"

@@ -16,6 +16,7 @@
 #include "util/path.h"
 #include "util/str.h"
 #include "util/xalloc.h"
+#include "run.h"
 #include "test.h"
 
 static char root[512];	      /* the fake tree of the running test */
@@ -24,24 +25,7 @@ static bool fake_swap = true; /* v2: memory.swap.max appears (swap accounting on
 
 static void put(const char *rel, const char *content)
 {
-	cleanup_free char *p = path_join(root, rel);
-	cleanup_close int fd = -1;
-	struct err err = { 0 };
-	char *slash;
-
-	if (str_endswith(p, "/")) {
-		if (mkdir_p(p, 0755, &err) < 0)
-			test_fail(__FILE__, __LINE__, "%s", err.msg);
-		return;
-	}
-	slash = strrchr(p, '/');
-	*slash = '\0';
-	if (mkdir_p(p, 0755, &err) < 0)
-		test_fail(__FILE__, __LINE__, "%s", err.msg);
-	*slash = '/';
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t) strlen(content))
-		test_fail(__FILE__, __LINE__, "write '%s': %m", p);
+	test_put(root, rel, content);
 }
 
 /* The content of root/rel, or "(none)". A ring of buffers, so that a few results can be
