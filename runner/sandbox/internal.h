@@ -47,6 +47,8 @@ double mono_ms(void);
 
 /* The job's whole environment: defaults, then spec->env on top. A new vector. */
 char **spec_build_env(const struct sandbox_spec *spec, const char *id);
+/* Put dir first in env's PATH, unless the caller set PATH with --env. */
+void spec_env_prepend_path(const struct sandbox_spec *spec, char ***env, const char *dir);
 /* The job's uid/gid and its home directory inside. */
 const char *spec_home(const struct sandbox_spec *spec);
 
@@ -75,5 +77,8 @@ int services_start(void *userdata, struct err *err);
 /* A jail_reaped_fn: a service that died before the job is reported on notice_fd. */
 void services_reaped(void *userdata, pid_t pid, int status, int notice_fd);
 struct svc_plan *services_plan_free(struct svc_plan *p);
+/* A directory to put first in the job's PATH (PostgreSQL's own bindir, so that psql,
+ * pg_dump... are the server's version and not Debian's Perl wrapper), or NULL. */
+const char *services_bindir(const struct svc_plan *p);
 /* The overlay a plan's services need (PostgreSQL's data dir), or NULL. */
 struct sandbox_overlay *services_overlay(struct svc_plan *p);

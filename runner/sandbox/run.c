@@ -406,6 +406,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		for (size_t i = 0; svc_env && svc_env[i]; i++)
 			strv_push(&run->envp, svc_env[i]);
 		strv_free(svc_env);
+		if (services_bindir(run->services))
+			spec_env_prepend_path(spec, &run->envp, services_bindir(run->services));
 	}
 	r = plan_overlays(run, spec, map_range, SLOT_UID_BASE + slot * JAIL_ID_COUNT, err);
 	if (r < 0)

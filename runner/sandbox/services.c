@@ -87,6 +87,11 @@ struct svc_plan *services_plan_free(struct svc_plan *p)
 	return NULL;
 }
 
+const char *services_bindir(const struct svc_plan *p)
+{
+	return p && p->pg ? p->pg_inst.bindir : NULL;
+}
+
 struct sandbox_overlay *services_overlay(struct svc_plan *p)
 {
 	return p && p->pg ? &p->pg_ovl : NULL;

@@ -211,6 +211,20 @@ char **spec_build_env(const struct sandbox_spec *spec, const char *id)
 	return env;
 }
 
+void spec_env_prepend_path(const struct sandbox_spec *spec, char ***env, const char *dir)
+{
+	for (size_t i = 0; spec->env && spec->env[i]; i++)
+		if (str_startswith(spec->env[i], "PATH="))
+			return;
+	for (size_t i = 0; *env && (*env)[i]; i++)
+		if (str_startswith((*env)[i], "PATH=")) {
+			char *v = xasprintf("PATH=%s:%s", dir, (*env)[i] + 5);
+			free((*env)[i]);
+			(*env)[i] = v;
+			return;
+		}
+}
+
 void sandbox_spec_release(struct sandbox_spec *spec)
 {
 	spec->argv = strv_free(spec->argv);

@@ -263,6 +263,26 @@ TEST(postgres_bad_input_is_named)
 	run_result_free(&res);
 }
 
+TEST(postgres_clients_on_path_are_the_servers_own)
+{
+	struct run_result res;
+
+	need_postgres();
+	/* Not Debian's Perl wrapper (/usr/bin/psql): 20 ms per call, and no clusters here. */
+	sh((const char *const[]){ "--service", "postgres", NULL }, "command -v psql; command -v pg_dump",
+	   &res);
+	CHECK_EQ(res.status, 0);
+	CHECK(strncmp(res.out, "/usr/lib/postgresql/", 20) == 0);
+	CHECK_STR_CONTAINS(res.out, "/bin/psql\n/usr/lib/postgresql/");
+	run_result_free(&res);
+	/* An explicit PATH wins. */
+	sh((const char *const[]){ "--service", "postgres", "--env", "PATH=/usr/bin:/bin", NULL },
+	   "command -v psql", &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "/usr/bin/psql\n");
+	run_result_free(&res);
+}
+
 TEST(postgres_settings_can_be_overridden)
 {
 	struct run_result res;
