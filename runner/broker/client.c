@@ -36,7 +36,6 @@ int broker_client_raw(const char *socket_path, const char *request, char **ret_r
 	cleanup_close int fd = -1;
 	cleanup_free char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_set(err, ENAMETOOLONG, "broker socket '%s': path too long", path);
@@ -51,9 +50,18 @@ int broker_client_raw(const char *socket_path, const char *request, char **ret_r
 			       path);
 	{
 		cleanup_free char *line = xasprintf("%s\n", request);
-		r = fd_write_all(fd, line, strlen(line));
-		if (r < 0)
-			return err_set(err, -r, "send the request to the broker");
+		size_t off = 0, n = strlen(line);
+		/* No SIGPIPE: a broker that refused us already hung up, and its answer says why. */
+		while (off < n) {
+			ssize_t w = send(fd, line + off, n - off, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+				break;
+			if (w < 0)
+				return err_set(err, errno, "send the request to the broker");
+			off += (size_t) w;
+		}
 	}
 	for (;;) {
 		ssize_t n;
@@ -100,7 +108,11 @@ static int call(const char *socket_path, struct json_w *w, struct json **ret, st
 	ok = json_get(j, "ok");
 	if (!ok || json_get_str(j, "error")) {
 		const char *e = json_get_str(j, "error");
-		return err_set(err, EACCES, "the broker refused: %s", e ? e : "(no reason given)");
+		/* The broker's reason already ends in its errno text: add none of ours. */
+		err->code = EACCES;
+		(void) snprintf(err->msg, sizeof(err->msg), "the broker refused: %s",
+				e ? e : "(no reason given)");
+		return -EACCES;
 	}
 	*ret = TAKE_PTR(j);
 	return 0;

@@ -68,9 +68,16 @@ static void not_granted(const struct broker_server *s, const char *name, struct 
  * the answer is valid UTF-8 whatever the server sent. */
 static void put_headers(struct json_w *w, const struct http_response *r)
 {
+	/* Framing headers describe what libcurl received, not the (scrubbed, decoded) body
+	 * the job gets: replaced by the length it does get. */
+	static const char *const framing[] = { "content-length", "transfer-encoding", "connection",
+					       "keep-alive" };
+
 	json_w_obj_open(w, "headers");
 	for (size_t i = 0; i < r->n_headers; i++) {
 		bool seen = false;
+		for (size_t k = 0; k < ARRAY_SIZE(framing); k++)
+			seen = seen || strcasecmp(r->header_names[i], framing[k]) == 0;
 		for (size_t k = 0; k < i; k++)
 			seen = seen || strcasecmp(r->header_names[k], r->header_names[i]) == 0;
 		if (seen)
@@ -94,6 +101,8 @@ static void put_headers(struct json_w *w, const struct http_response *r)
 		}
 		json_w_str(w, name, v);
 	}
+	cleanup_free char *len = xasprintf("%zu", r->body_len);
+	json_w_str(w, "content-length", len);
 	json_w_obj_close(w);
 }
 
