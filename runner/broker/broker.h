@@ -65,7 +65,11 @@ struct broker_config {
 	const char *sandbox_id;	 /* for the audit lines */
 	/* SECURITY: who may talk to the broker. 0 / (uid_t) -1 mean "not checked". */
 	uint64_t peer_pidns_ino; /* the peer's /proc/<pid>/ns/pid inode must be this */
-	uid_t peer_uid;		 /* the peer's uid (SO_PEERCRED, host view) must be this */
+	/* The sandbox's pid 1 (host pid). Used when /proc/<peer>/ns/pid cannot be read (the
+	 * broker runs unprivileged and the peer is not dumpable): the peer must then descend
+	 * from it and sit at the same pid-namespace depth (/proc/<pid>/status NSpid, PPid). */
+	pid_t peer_init_pid;
+	uid_t peer_uid; /* the peer's uid (SO_PEERCRED, host view) must be this */
 	/* When the caller is root: the ids the broker runs as once its socket and audit file
 	 * are open ((uid_t) -1: stay). */
 	uid_t run_as_uid;

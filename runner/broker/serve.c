@@ -100,6 +100,51 @@ static void refuse(struct broker_server *s, struct broker_conn *c, const char *w
 		c->closing = true;
 }
 
+/* PPid and the number of NSpid entries (pid-namespace depth) of pid; false when gone. */
+static bool proc_status(pid_t pid, pid_t *ret_ppid, unsigned *ret_depth)
+{
+	char path[64];
+	cleanup_free char *text = NULL;
+	size_t len;
+	struct err err = { 0 };
+	const char *pp, *ns;
+
+	(void) snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if (read_file_at(AT_FDCWD, path, 16384, &text, &len, &err) < 0)
+		return false;
+	pp = strstr(text, "\nPPid:");
+	ns = strstr(text, "\nNSpid:");
+	if (!pp || !ns)
+		return false;
+	*ret_ppid = (pid_t) strtol(pp + 6, NULL, 10);
+	*ret_depth = 0;
+	for (const char *p = ns + 7; *p && *p != '\n'; p++)
+		if ((p[0] == ' ' || p[0] == '\t') && p[1] >= '0' && p[1] <= '9')
+			(*ret_depth)++;
+	return true;
+}
+
+/* Whether pid is init or one of its descendants, at init's pid-namespace depth: inside a
+ * pid namespace every orphan is adopted by its init, so the chain of parents of a process
+ * of the sandbox ends there. */
+static bool descends_from(pid_t pid, pid_t init)
+{
+	pid_t ppid;
+	unsigned depth, init_depth;
+
+	if (!proc_status(init, &ppid, &init_depth) || !proc_status(pid, &ppid, &depth) ||
+	    depth != init_depth)
+		return false;
+	for (int hops = 0; hops < 4096 && pid > 1; hops++) {
+		if (pid == init)
+			return true;
+		if (!proc_status(pid, &ppid, &depth))
+			return false;
+		pid = ppid;
+	}
+	return pid == init;
+}
+
 /* SECURITY: the socket is bound into one sandbox, but say who we serve rather than trust
  * where the socket is: the peer's uid and pid namespace, as the kernel reports them. */
 static int check_peer(const struct broker_server *s, struct broker_conn *c, char *why, size_t size)
@@ -122,18 +167,29 @@ static int check_peer(const struct broker_server *s, struct broker_conn *c, char
 	}
 	if (s->cfg->peer_pidns_ino) {
 		(void) snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) cred.pid);
-		if (stat(path, &st) < 0) {
+		if (stat(path, &st) == 0) {
+			if ((uint64_t) st.st_ino != s->cfg->peer_pidns_ino) {
+				(void) snprintf(why, size,
+						"peer check: pid %d is not in the sandbox's pid "
+						"namespace",
+						(int) cred.pid);
+				return -EACCES;
+			}
+			return 0;
+		}
+		if (errno != EACCES || s->cfg->peer_init_pid <= 0) {
 			(void) snprintf(why, size,
 					"peer check: cannot read the pid namespace of pid %d (%s)",
 					(int) cred.pid, strerror(errno));
 			return -EACCES;
 		}
-		if ((uint64_t) st.st_ino != s->cfg->peer_pidns_ino) {
-			(void) snprintf(why, size,
-					"peer check: pid %d is not in the sandbox's pid namespace",
-					(int) cred.pid);
-			return -EACCES;
-		}
+	}
+	if (s->cfg->peer_init_pid > 0 && !descends_from(cred.pid, s->cfg->peer_init_pid)) {
+		(void) snprintf(why, size,
+				"peer check: pid %d is not in the sandbox's pid namespace (not a "
+				"descendant of its init at the same depth)",
+				(int) cred.pid);
+		return -EACCES;
 	}
 	return 0;
 }

@@ -83,6 +83,10 @@ static void fx_start(struct fx *f, struct broker_config cfg)
 		cfg.peer_pidns_ino = my_pidns();
 	else if (cfg.peer_pidns_ino == 1)
 		cfg.peer_pidns_ino = 0;
+	/* As a plain user the broker cannot read the (non-dumpable) client's ns/pid: it
+	 * checks that the client descends from this test instead. */
+	if (!cfg.peer_init_pid)
+		cfg.peer_init_pid = getpid();
 	if (!cfg.peer_uid)
 		cfg.peer_uid = getuid();
 	if (!cfg.run_as_uid)
@@ -651,7 +655,16 @@ TEST(broker_checks_the_peer)
 	{
 		CLEANUP(fx_stop) struct fx f = { 0 };
 		grant(&f, "sign:K", HMAC_KEY, strlen(HMAC_KEY));
-		fx_start(&f, (struct broker_config){ .peer_pidns_ino = my_pidns() + 1 });
+		/* Not the namespace, nor a descendant of the "init" (a stranger's process). */
+		pid_t stranger = fork();
+		CHECK(stranger >= 0);
+		if (stranger == 0) {
+			pause();
+			_exit(0);
+		}
+		fx_start(&f, (struct broker_config){ .peer_pidns_ino = my_pidns() + 1,
+						     .peer_init_pid = stranger });
+		(void) kill(stranger, SIGKILL);
 		client(&f, "echo x | \"$M\" broker sign K", &res);
 		CHECK_EQ(res.status, 1);
 		CHECK_STR_CONTAINS(res.err, "is not in the sandbox's pid namespace");
