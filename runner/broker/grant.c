@@ -237,6 +237,11 @@ int broker_grant_set_value(struct broker_grant *g, const void *value, size_t len
 	}
 	if (g->value)
 		sodium_free(g->value);
+	broker_scrub_release(&g->scrub);
+	if (g->verb == BROKER_HTTP) {
+		broker_scrub_add(&g->scrub, copy, len);
+		(void) sodium_mprotect_noaccess(g->scrub.blob);
+	}
 	(void) sodium_mprotect_noaccess(copy);
 	g->value = copy;
 	g->value_len = len;
@@ -245,14 +250,28 @@ int broker_grant_set_value(struct broker_grant *g, const void *value, size_t len
 
 const unsigned char *grant_open(const struct broker_grant *g)
 {
+	struct broker_grant *m = (struct broker_grant *) g; /* only the use count changes */
+
 	(void) pthread_mutex_lock(&value_lock);
-	(void) sodium_mprotect_readonly(g->value);
+	if (m->users++ == 0) {
+		(void) sodium_mprotect_readonly(m->value);
+		if (m->scrub.blob)
+			(void) sodium_mprotect_readonly(m->scrub.blob);
+	}
+	(void) pthread_mutex_unlock(&value_lock);
 	return g->value;
 }
 
 void grant_close(const struct broker_grant *g)
 {
-	(void) sodium_mprotect_noaccess(g->value);
+	struct broker_grant *m = (struct broker_grant *) g;
+
+	(void) pthread_mutex_lock(&value_lock);
+	if (--m->users == 0) {
+		(void) sodium_mprotect_noaccess(m->value);
+		if (m->scrub.blob)
+			(void) sodium_mprotect_noaccess(m->scrub.blob);
+	}
 	(void) pthread_mutex_unlock(&value_lock);
 }
 
@@ -306,6 +325,7 @@ struct broker_grant *broker_grant_free(struct broker_grant *g)
 		return NULL;
 	if (g->value)
 		sodium_free(g->value); /* wipes */
+	broker_scrub_release(&g->scrub);
 	free(g->name);
 	broker_url_release(&g->prefix);
 	free(g->header_name);

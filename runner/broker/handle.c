@@ -19,6 +19,7 @@
 #include "util/banned.h"
 
 struct job {
+	struct job *next; /* in the queue */
 	struct broker_server *srv;
 	size_t slot;
 	unsigned gen;
@@ -115,14 +116,13 @@ static char *b64(const void *data, size_t len)
 	return out;
 }
 
-static void *http_worker(void *arg)
+static void run_job(struct job *j)
 {
-	struct job *j = arg;
 	const struct broker_server *s = j->srv;
 	cleanup_free char *url = broker_url_format(&j->url);
 	cleanup_free const char **hdrs = xcalloc(j->req.n_headers + 1, sizeof(char *));
 	char *line = grant_header_line(j->g);
-	struct broker_scrub scrub = { 0 };
+	const struct broker_scrub *scrub = &j->g->scrub;
 	struct http_response resp = { 0 };
 	struct err err = { 0 };
 	int r;
@@ -145,12 +145,11 @@ static void *http_worker(void *arg)
 	broker_secure_free(line);
 	/* SECURITY: the server may echo the secret (an API that reflects its request): every
 	 * form of it is replaced before anything reaches the job. */
-	broker_scrub_add(&scrub, grant_open(j->g), j->g->value_len);
-	grant_close(j->g);
+	(void) grant_open(j->g);
 	if (r < 0) {
 		char *m = xstrdup(err.msg);
 		size_t ml = strlen(m);
-		(void) broker_scrub_apply(&scrub, &m, &ml);
+		(void) broker_scrub_apply(scrub, &m, &ml);
 		(void) snprintf(j->reason, sizeof(j->reason), "upstream: %s", m);
 		j->response = broker_error_json(j->reason);
 		free(m);
@@ -159,9 +158,9 @@ static void *http_worker(void *arg)
 		cleanup_free char *body_b64 = NULL;
 		for (size_t i = 0; i < resp.n_headers; i++) {
 			size_t l = strlen(resp.header_values[i]);
-			(void) broker_scrub_apply(&scrub, &resp.header_values[i], &l);
+			(void) broker_scrub_apply(scrub, &resp.header_values[i], &l);
 		}
-		(void) broker_scrub_apply(&scrub, &resp.body, &resp.body_len);
+		(void) broker_scrub_apply(scrub, &resp.body, &resp.body_len);
 		body_b64 = b64(resp.body, resp.body_len);
 		json_w_obj_open(w, NULL);
 		json_w_bool(w, "ok", true);
@@ -174,10 +173,66 @@ static void *http_worker(void *arg)
 		j->bytes = resp.body_len;
 		http_response_release(&resp);
 	}
-	broker_scrub_release(&scrub);
+	grant_close(j->g);
 	/* A pointer is 8 bytes: one atomic write to the pipe. */
 	(void) !write(s->wake[1], &j, sizeof(j));
-	return NULL;
+}
+
+/* Upstream requests run on up to BROKER_MAX_JOBS threads, made when first needed and kept:
+ * a new thread per request would pay for TLS library per-thread state every time. */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+static struct job *q_head, *q_tail;
+static unsigned n_threads, n_idle;
+
+static void *worker(void *arg)
+{
+	for (;;) {
+		struct job *j;
+		(void) pthread_mutex_lock(&q_lock);
+		while (!q_head) {
+			n_idle++;
+			(void) pthread_cond_wait(&q_cond, &q_lock);
+			n_idle--;
+		}
+		j = q_head;
+		q_head = j->next;
+		if (!q_head)
+			q_tail = NULL;
+		(void) pthread_mutex_unlock(&q_lock);
+		run_job(j);
+	}
+	return arg;
+}
+
+static int submit(struct job *j)
+{
+	int r = 0;
+
+	(void) pthread_mutex_lock(&q_lock);
+	if (n_idle == 0 && n_threads < BROKER_MAX_JOBS) {
+		pthread_t t;
+		pthread_attr_t attr;
+		(void) pthread_attr_init(&attr);
+		(void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = pthread_create(&t, &attr, worker, NULL);
+		(void) pthread_attr_destroy(&attr);
+		if (r == 0)
+			n_threads++;
+		else if (n_threads > 0)
+			r = 0; /* the others will get to it */
+	}
+	if (r == 0) {
+		j->next = NULL;
+		if (q_tail)
+			q_tail->next = j;
+		else
+			q_head = j;
+		q_tail = j;
+		(void) pthread_cond_signal(&q_cond);
+	}
+	(void) pthread_mutex_unlock(&q_lock);
+	return r;
 }
 
 static void job_free(struct job *j)
@@ -334,8 +389,6 @@ void broker_handle(struct broker_server *s, size_t i, const char *line, size_t l
 		return refuse(s, c, &a, &err);
 	}
 	struct job *j = xcalloc(1, sizeof(*j));
-	pthread_t t;
-	pthread_attr_t attr;
 	j->srv = s;
 	j->slot = i;
 	j->gen = c->gen;
@@ -344,10 +397,7 @@ void broker_handle(struct broker_server *s, size_t i, const char *line, size_t l
 	req = (struct broker_req){ 0 };
 	j->url = url;
 	j->start_ms = a.start_ms;
-	(void) pthread_attr_init(&attr);
-	(void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &attr, http_worker, j);
-	(void) pthread_attr_destroy(&attr);
+	r = submit(j);
 	if (r != 0) {
 		req = j->req;
 		j->req = (struct broker_req){ 0 };

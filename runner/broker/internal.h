@@ -48,6 +48,20 @@ enum broker_method {
 /* The bit of an upper-case method name, 0 for anything else (CONNECT, TRACE, "get"). */
 unsigned broker_method_bit(const char *m);
 
+/* Scrubbing: every form of a secret that a response could echo. */
+struct broker_scrub {
+	char *blob; /* sodium_malloc'd: every needle back to back */
+	size_t cap, used;
+	size_t *off, *lens;
+	size_t n;
+};
+/* Set the forms of value (once per scrubber): raw, base64 (standard and URL alphabets, every
+ * alignment), hex (both cases), percent-encoded (both cases), JSON-escaped. */
+void broker_scrub_add(struct broker_scrub *s, const unsigned char *value, size_t len);
+/* Replace each occurrence in buf[0..*len) with "***"; may reallocate; returns the count. */
+size_t broker_scrub_apply(const struct broker_scrub *s, char **buf, size_t *len);
+void broker_scrub_release(struct broker_scrub *s);
+
 enum broker_inject { INJECT_BEARER, INJECT_BASIC, INJECT_HEADER };
 
 struct broker_grant {
@@ -61,9 +75,11 @@ struct broker_grant {
 	enum broker_inject inject;
 	char *header_name;		/* INJECT_HEADER: e.g. "X-Api-Key" */
 	char *tmpl_before, *tmpl_after; /* the header value around "{}" */
+	struct broker_scrub scrub;	/* its forms, made once; PROT_NONE like the value */
+	unsigned users;			/* grant_open() calls not yet closed */
 };
 
-/* Make g's value readable (and back to no access); serialised over all grants. */
+/* Make g's value and scrubber readable (and, after the last close, no access again). */
 const unsigned char *grant_open(const struct broker_grant *g);
 void grant_close(const struct broker_grant *g);
 /* The header line to send, in sodium_malloc'd memory (free with broker_secure_free()). */
@@ -71,19 +87,6 @@ char *grant_header_line(const struct broker_grant *g);
 /* The name of the header the grant injects ("Authorization" or header_name). */
 const char *grant_header_name(const struct broker_grant *g);
 void broker_secure_free(void *p);
-
-/* Scrubbing: every form of a secret that a response could echo. */
-struct broker_scrub {
-	char **needles; /* each sodium_malloc'd */
-	size_t *lens;
-	size_t n;
-};
-/* Add the forms of value: raw, base64 (standard and URL alphabets, every alignment), hex
- * (both cases), percent-encoded (both cases), JSON-escaped. */
-void broker_scrub_add(struct broker_scrub *s, const unsigned char *value, size_t len);
-/* Replace each occurrence in buf[0..*len) with "***"; may reallocate; returns the count. */
-size_t broker_scrub_apply(const struct broker_scrub *s, char **buf, size_t *len);
-void broker_scrub_release(struct broker_scrub *s);
 
 /* A parsed request. */
 enum broker_req_verb { REQ_SIGN, REQ_HTTP };

@@ -10,21 +10,19 @@
 
 static void add(struct broker_scrub *s, const char *needle, size_t len)
 {
-	char *copy;
-
 	if (len < 4) /* too short to replace without masking innocent bytes */
 		return;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->lens[i] == len && memcmp(s->needles[i], needle, len) == 0)
+		if (s->lens[i] == len && memcmp(s->blob + s->off[i], needle, len) == 0)
 			return;
-	copy = sodium_malloc(len);
-	if (!copy)
-		abort();
-	memcpy(copy, needle, len);
-	s->needles = xrealloc(s->needles, (s->n + 1) * sizeof(char *));
+	if (s->used + len > s->cap)
+		abort(); /* broker_scrub_add() sized the blob for every form */
+	memcpy(s->blob + s->used, needle, len);
+	s->off = xrealloc(s->off, (s->n + 1) * sizeof(size_t));
 	s->lens = xrealloc(s->lens, (s->n + 1) * sizeof(size_t));
-	s->needles[s->n] = copy;
+	s->off[s->n] = s->used;
 	s->lens[s->n++] = len;
+	s->used += len;
 }
 
 /* The part of base64(k zero bytes + value) that depends on the value alone: the value
@@ -56,9 +54,14 @@ void broker_scrub_add(struct broker_scrub *s, const unsigned char *v, size_t len
 	char *buf;
 	size_t o;
 
-	if (sodium_init() < 0)
-		abort();
+	if (sodium_init() < 0 || s->blob)
+		abort(); /* one value per scrubber */
+	/* raw 1, base64 2 x 4 x 4/3, hex 2 x 2, percent 2 x 3, JSON 6: under 32 per byte. */
+	s->cap = len * 32 + 64;
+	s->blob = sodium_malloc(s->cap);
 	buf = sodium_malloc(len * 6 + 1);
+	if (!s->blob)
+		abort();
 	if (!buf)
 		abort();
 	add(s, (const char *) v, len);
@@ -113,7 +116,7 @@ size_t broker_scrub_apply(const struct broker_scrub *s, char **bufp, size_t *len
 	size_t count = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
-		const char *needle = s->needles[i];
+		const char *needle = s->blob + s->off[i];
 		size_t nlen = s->lens[i], len = *lenp, o = 0, pos = 0;
 		char *buf = *bufp, *out = NULL;
 		const char *hit;
@@ -143,9 +146,9 @@ size_t broker_scrub_apply(const struct broker_scrub *s, char **bufp, size_t *len
 
 void broker_scrub_release(struct broker_scrub *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		sodium_free(s->needles[i]);
-	free(s->needles);
+	if (s->blob)
+		sodium_free(s->blob); /* wipes */
+	free(s->off);
 	free(s->lens);
 	*s = (struct broker_scrub){ 0 };
 }
