@@ -459,6 +459,18 @@ int broker_spawn(const struct broker_config *cfg, pid_t *ret_pid, struct err *er
 	struct report rep = { 0 };
 	int r;
 
+	for (size_t i = 0; i < cfg->n_grants; i++) {
+		if (!cfg->grants[i]->value)
+			return err_set(err, EINVAL, "broker: grant '%s' has no value",
+				       broker_grant_name(cfg->grants[i]));
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(broker_grant_name(cfg->grants[i]),
+				   broker_grant_name(cfg->grants[k])) == 0)
+				return err_set(err, EINVAL,
+					       "broker: '%s' is granted twice; give one grant per "
+					       "secret",
+					       broker_grant_name(cfg->grants[i]));
+	}
 	r = bind_socket(cfg->socket_path, &lfd, err);
 	if (r < 0)
 		return r;

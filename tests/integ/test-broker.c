@@ -647,6 +647,27 @@ TEST(broker_rate_limits_and_connection_cap)
 	CHECK_STR_CONTAINS(audit, "too many connections");
 }
 
+TEST(broker_spawn_refuses_a_name_granted_twice)
+{
+	CLEANUP(fx_stop) struct fx f = { 0 };
+	struct err err = { 0 };
+	pid_t pid = 0;
+
+	grant(&f, "sign:K", HMAC_KEY, strlen(HMAC_KEY));
+	grant(&f, "http:K@https://x.example/", HMAC_KEY, strlen(HMAC_KEY));
+	f.sock = path_join(test_tmpdir(), "broker.sock");
+	f.audit = path_join(test_tmpdir(), "audit.log");
+	const struct broker_config cfg = { .grants = f.grants,
+					   .n_grants = f.n,
+					   .socket_path = f.sock,
+					   .audit_path = f.audit,
+					   .peer_uid = (uid_t) -1,
+					   .run_as_uid = (uid_t) -1 };
+	CHECK_EQ(broker_spawn(&cfg, &pid, &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "'K' is granted twice");
+	CHECK_STR_NOT_CONTAINS(err.msg, HMAC_KEY);
+}
+
 TEST(broker_checks_the_peer)
 {
 	struct run_result res;
