@@ -102,6 +102,8 @@ static int call(const char *socket_path, struct json_w *w, struct json **ret, st
 	r = broker_client_raw(socket_path, req, &resp, err);
 	if (r < 0)
 		return r;
+	if (!resp)
+		return err_set(err, EPROTO, "the broker gave no answer");
 	r = json_parse(resp, strlen(resp), &j, err);
 	if (r < 0)
 		return err_wrap(err, "the broker's answer");

@@ -175,7 +175,8 @@ static void run_job(struct job *j)
 	}
 	grant_close(j->g);
 	/* A pointer is 8 bytes: one atomic write to the pipe. */
-	(void) !write(s->wake[1], &j, sizeof(j));
+	void *p = j;
+	(void) !write(s->wake[1], &p, sizeof(p));
 }
 
 /* Upstream requests run on up to BROKER_MAX_JOBS threads, made when first needed and kept:

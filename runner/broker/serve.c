@@ -334,8 +334,11 @@ int broker_serve(const struct broker_config *cfg, int listen_fd, int audit_fd, s
 	s.lim = with_defaults(&cfg->limits);
 	if (pipe2(s.wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		return err_set(err, errno, "broker: pipe");
+	/* Closed when the loop ends (it returns only on a fatal error). */
 	w0 = s.wake[0];
 	w1 = s.wake[1];
+	s.wake[0] = w0;
+	s.wake[1] = w1;
 	s.n_conns = s.lim.max_clients;
 	s.conns = xcalloc(s.n_conns, sizeof(*s.conns));
 	for (size_t i = 0; i < s.n_conns; i++)
@@ -502,7 +505,7 @@ int broker_spawn(const struct broker_config *cfg, pid_t *ret_pid, struct err *er
 		(void) broker_serve(cfg, lfd, afd, &e);
 		_exit(1);
 	}
-	wr = safe_close(wr);
+	(void) safe_close(TAKE_FD(wr)); /* EOF on rd if the child dies before it reports */
 	if (fd_read_exact(rd, &rep, sizeof(rep)) < 0) {
 		(void) kill(pid, SIGKILL);
 		(void) waitpid(pid, NULL, 0);
