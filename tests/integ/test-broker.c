@@ -404,6 +404,52 @@ TEST(broker_http_injects_the_token_and_scrubs_its_echo)
 	check_no_secret("the audit log", audit, TOKEN);
 }
 
+/* The http module by itself: what the broker relies on. */
+TEST(http_client_verifies_tls_caps_and_does_not_follow)
+{
+	CLEANUP(api_stop) struct api a = { 0 };
+	struct http_response r = { 0 };
+	struct err err = { 0 };
+	cleanup_free char *redirect = NULL, *api = NULL,
+			  *line = xasprintf("Authorization: Bearer %s", TOKEN);
+	const char *hdrs[] = { line };
+
+	need_curl();
+	api_start(&a);
+	redirect = xasprintf("https://localhost:%d/api/redirect", a.port);
+	api = xasprintf("https://localhost:%d/api/x", a.port);
+	/* Not trusted: the system's CAs do not know the test's certificate. */
+	const struct http_request untrusted = { .method = "GET", .url = api };
+	CHECK_EQ(http_request(&untrusted, &r, &err), -EPROTO);
+	printf("# %s\n", err.msg);
+	/* A 302 is an answer, not an instruction. */
+	const struct http_request red = { .method = "GET", .url = redirect, .ca_file = a.cert };
+	CHECK_OK(http_request(&red, &r, &err));
+	CHECK_EQ(r.status, 302);
+	http_response_release(&r);
+	CHECK(!exists(a.dir, "reached-other"));
+	/* The body cap. */
+	const struct http_request capped = { .method = "GET",
+					     .url = api,
+					     .ca_file = a.cert,
+					     .headers = hdrs,
+					     .n_headers = 1,
+					     .max_body = 16 };
+	CHECK_EQ(http_request(&capped, &r, &err), -EFBIG);
+	CHECK_STR_CONTAINS(err.msg, "larger than 16 bytes");
+	CHECK_STR_NOT_CONTAINS(err.msg, TOKEN);
+	/* Only http and https; no CR/LF in a header line. */
+	const struct http_request ftp = { .method = "GET", .url = "ftp://localhost/" };
+	CHECK_EQ(http_request(&ftp, &r, &err), -EINVAL);
+	const char *bad[] = { "X-A: 1\r\nX-B: 2" };
+	const struct http_request crlf = {
+		.method = "GET", .url = api, .ca_file = a.cert, .headers = bad, .n_headers = 1
+	};
+	CHECK_EQ(http_request(&crlf, &r, &err), -EINVAL);
+	const struct http_request method = { .method = "GE T", .url = api };
+	CHECK_EQ(http_request(&method, &r, &err), -EINVAL);
+}
+
 TEST(broker_http_wrong_token_gets_401_and_exit_22)
 {
 	CLEANUP(fx_stop) struct fx f = { 0 };
