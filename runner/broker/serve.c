@@ -230,6 +230,8 @@ static void process_lines(struct broker_server *s, size_t i)
 	struct broker_conn *c = &s->conns[i];
 	size_t off = 0;
 
+	if (!c->in)
+		return; /* nothing read yet */
 	while (!c->busy && !c->closing && off < c->in_len) {
 		char *nl = memchr(c->in + off, '\n', c->in_len - off);
 		uint64_t now = broker_now_ms();
