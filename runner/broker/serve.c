@@ -496,6 +496,9 @@ int broker_spawn(const struct broker_config *cfg, pid_t *ret_pid, struct err *er
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
 			_exit(1);
 		(void) fd_close_all(3, keep, 3);
+		/* Nothing of mayfly's environment steers libcurl or the TLS library (a
+		 * proxy, a key log file): the broker needs none of it. */
+		(void) clearenv();
 		if (drop_privileges(cfg, &e) < 0) {
 			rep.code = e.code;
 			(void) snprintf(rep.msg, sizeof(rep.msg), "%s", e.msg);
