@@ -3,6 +3,7 @@
 #include "broker/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -12,7 +13,7 @@
 #include "util/json.h"
 #include "util/banned.h"
 
-void broker_audit_write(const struct broker_server *s, const struct broker_audit *a)
+bool broker_audit_write(const struct broker_server *s, const struct broker_audit *a)
 {
 	struct timeval tv;
 	struct tm tm;
@@ -20,6 +21,7 @@ void broker_audit_write(const struct broker_server *s, const struct broker_audit
 	struct json_w *w = json_w_new();
 	cleanup_free char *line = NULL;
 	size_t len;
+	bool ok;
 
 	(void) gettimeofday(&tv, NULL);
 	(void) gmtime_r(&tv.tv_sec, &tm);
@@ -52,8 +54,17 @@ void broker_audit_write(const struct broker_server *s, const struct broker_audit
 	len = strlen(line);
 	line[len] = '\n'; /* json_w_done's text has room: replace its NUL */
 	/* One write() per line on an O_APPEND fd; a short write is not retried (it would
-	 * interleave), and a failing audit log must not stop the broker answering. */
-	if (s->audit_fd >= 0)
-		(void) !write(s->audit_fd, line, len + 1);
+	 * interleave) but reported, and the caller withholds the answer. */
+	ok = s->audit_fd >= 0 && write(s->audit_fd, line, len + 1) == (ssize_t) (len + 1);
 	line[len] = '\0';
+	return ok;
+}
+
+char *broker_audited(bool ok, char *answer)
+{
+	if (ok)
+		return answer;
+	free(answer);
+	return broker_error_json("the audit log cannot be written: nothing is answered without "
+				 "a record (ask the host's admin)");
 }

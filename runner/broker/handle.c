@@ -263,12 +263,12 @@ void broker_job_done(struct broker_server *s, void *p)
 		.reason = j->reason[0] ? j->reason : (c && c->gen == j->gen ? "" : "client gone"),
 	};
 
-	broker_audit_write(s, &a);
+	bool logged = broker_audit_write(s, &a);
 	s->jobs--;
 	if (c && c->gen == j->gen && c->fd >= 0) {
 		c->busy = false;
 		c->last_ms = broker_now_ms();
-		broker_conn_reply(c, TAKE_PTR(j->response));
+		broker_conn_reply(c, broker_audited(logged, TAKE_PTR(j->response)));
 	}
 	job_free(j);
 }
@@ -304,7 +304,7 @@ static void refuse(struct broker_server *s, struct broker_conn *c, struct broker
 		   const struct err *err)
 {
 	a->reason = err->msg;
-	broker_audit_write(s, a);
+	(void) broker_audit_write(s, a);
 	broker_conn_reply(c, broker_error_json(err->msg));
 }
 
@@ -346,8 +346,7 @@ void broker_handle(struct broker_server *s, size_t i, const char *line, size_t l
 			json_w_str(w, "public_key_hex", res.public_key_hex);
 		json_w_obj_close(w);
 		a.allowed = true;
-		broker_audit_write(s, &a);
-		broker_conn_reply(c, json_w_done(w));
+		broker_conn_reply(c, broker_audited(broker_audit_write(s, &a), json_w_done(w)));
 		return;
 	}
 	/* http */
@@ -364,7 +363,7 @@ void broker_handle(struct broker_server *s, size_t i, const char *line, size_t l
 			a.path = asked.path;
 		}
 		a.reason = err.msg;
-		broker_audit_write(s, &a);
+		(void) broker_audit_write(s, &a);
 		broker_url_release(&asked);
 		broker_conn_reply(c, broker_error_json(err.msg));
 		return;
@@ -378,8 +377,8 @@ void broker_handle(struct broker_server *s, size_t i, const char *line, size_t l
 		a.dry_run = true;
 		a.bytes = req.body_len;
 		a.reason = "dry run: not sent";
-		broker_audit_write(s, &a);
-		broker_conn_reply(c, dry_run_answer(g, &req, u));
+		broker_conn_reply(
+			c, broker_audited(broker_audit_write(s, &a), dry_run_answer(g, &req, u)));
 		broker_url_release(&url);
 		return;
 	}

@@ -169,8 +169,12 @@ struct broker_audit {
 
 #define BROKER_MAX_JOBS 8
 
-/* One JSON line, one write(), O_APPEND: lines of concurrent writers never interleave. */
-void broker_audit_write(const struct broker_server *s, const struct broker_audit *a);
+/* One JSON line, one write(), O_APPEND: lines of concurrent writers never interleave.
+ * False when the line could not be written whole. */
+bool broker_audit_write(const struct broker_server *s, const struct broker_audit *a);
+/* answer when the audit line was written (ok), else (answer freed) a refusal: the job gets
+ * no result of a call the log does not record. */
+char *broker_audited(bool ok, char *answer);
 /* Queue a response line (a newline is added) on a connection. */
 void broker_conn_reply(struct broker_conn *c, char *line);
 char *broker_error_json(const char *msg);

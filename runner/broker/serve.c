@@ -94,7 +94,7 @@ static void refuse(struct broker_server *s, struct broker_conn *c, const char *w
 {
 	const struct broker_audit a = { .pid = c->pid, .start_ms = broker_now_ms(), .reason = why };
 
-	broker_audit_write(s, &a);
+	(void) broker_audit_write(s, &a);
 	broker_conn_reply(c, broker_error_json(why));
 	if (close)
 		c->closing = true;
@@ -211,7 +211,7 @@ static void do_accept(struct broker_server *s, int lfd)
 		static const char full[] = "{\"ok\":false,\"error\":\"too many connections\"}\n";
 		const struct broker_audit a = { .start_ms = now, .reason = "too many connections" };
 		(void) !send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		broker_audit_write(s, &a);
+		(void) broker_audit_write(s, &a);
 		return;
 	}
 	c->fd = TAKE_FD(fd);

@@ -77,7 +77,8 @@ static void fx_start(struct fx *f, struct broker_config cfg)
 	cfg.grants = f->grants;
 	cfg.n_grants = f->n;
 	cfg.socket_path = f->sock;
-	cfg.audit_path = f->audit;
+	if (!cfg.audit_path)
+		cfg.audit_path = f->audit;
 	cfg.sandbox_id = "test-sandbox";
 	if (!cfg.peer_pidns_ino)
 		cfg.peer_pidns_ino = my_pidns();
@@ -691,6 +692,22 @@ TEST(broker_rate_limits_and_connection_cap)
 	audit = audit_text(&f);
 	CHECK_STR_CONTAINS(audit, "rate limit");
 	CHECK_STR_CONTAINS(audit, "too many connections");
+}
+
+TEST(broker_answers_nothing_it_cannot_audit)
+{
+	CLEANUP(fx_stop) struct fx f = { 0 };
+	struct run_result res;
+
+	if (access("/dev/full", W_OK) < 0)
+		test_skip_host("no /dev/full");
+	grant(&f, "sign:K", HMAC_KEY, strlen(HMAC_KEY));
+	fx_start(&f, (struct broker_config){ .audit_path = "/dev/full" });
+	client(&f, "echo x | \"$M\" broker sign K", &res);
+	CHECK_EQ(res.status, 1);
+	CHECK_STR_CONTAINS(res.err, "the audit log cannot be written");
+	CHECK_EQ(strlen(res.out), 0);
+	run_result_free(&res);
 }
 
 TEST(broker_spawn_refuses_a_name_granted_twice)
