@@ -12,7 +12,9 @@
 #include "util/banned.h"
 
 /* Headers that steer the connection or the framing: the broker and libcurl set them.
- * Host in particular would send the secret to another virtual host than the URL names. */
+ * Host in particular would send the secret to another virtual host than the URL names;
+ * the method overrides would turn a granted GET into a DELETE on servers that honour
+ * them. */
 static const char *const reserved[] = { "Host",
 					"Content-Length",
 					"Transfer-Encoding",
@@ -22,7 +24,10 @@ static const char *const reserved[] = { "Host",
 					"Proxy-Connection",
 					"TE",
 					"Keep-Alive",
-					"Trailer" };
+					"Trailer",
+					"X-HTTP-Method-Override",
+					"X-HTTP-Method",
+					"X-Method-Override" };
 
 int broker_http_check(const struct broker_grant *g, const struct broker_req *req,
 		      struct broker_url *ret_url, struct err *err)
