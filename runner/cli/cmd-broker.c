@@ -13,6 +13,7 @@
 #include "util/fd.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 #define MAX_PAYLOAD (1u << 20)
@@ -88,7 +89,7 @@ static int do_http(int argc, char **argv)
 {
 	const char *pos[3] = { NULL };
 	size_t npos = 0;
-	cleanup_free const char **headers = calloc((size_t) argc, sizeof(char *));
+	cleanup_free const char **headers = xcalloc((size_t) argc, sizeof(char *));
 	cleanup_free char *body = NULL;
 	struct broker_http_call call = { 0 };
 	struct broker_http_result res = { 0 };
@@ -96,8 +97,6 @@ static int do_http(int argc, char **argv)
 	bool show_headers = false, have_body = false;
 	size_t body_len = 0;
 
-	if (!headers)
-		abort();
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		if ((strcmp(a, "-H") == 0 || strcmp(a, "--header") == 0) && i + 1 < argc)
@@ -122,9 +121,7 @@ static int do_http(int argc, char **argv)
 				if (read_payload(fd, &body, &body_len, d + 1) < 0)
 					return 1;
 			} else {
-				body = strdup(d);
-				if (!body)
-					abort();
+				body = xstrdup(d);
 				body_len = strlen(d);
 			}
 		} else if (a[0] == '-' && a[1])
