@@ -95,6 +95,10 @@ int broker_request_parse(const char *line, size_t len, size_t max_body, struct b
 
 	if (memchr(line, '\0', len))
 		return err_set(err, EINVAL, "a NUL byte in the request");
+	/* SECURITY: cJSON would cut a string at an escaped NUL, so a header value or a name
+	 * would silently become its prefix; refuse it instead (no valid request needs one). */
+	if (memmem(line, len, "\\u0000", 6))
+		return err_set(err, EINVAL, "an escaped NUL (\\u0000) in the request");
 	e = json_parse(line, len, &j, err);
 	if (e < 0)
 		return e;

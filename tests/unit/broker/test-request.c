@@ -74,6 +74,9 @@ TEST(broker_request_refuses_bad_input)
 		  "\"headers\":{\"X\":\"a\\r\\nHost: evil\"}}",
 		  "control byte 0x0d" },
 		{ "{\"verb\":\"http\",\"name\":\"K\",\"method\":\"GET\",\"url\":\"u\","
+		  "\"headers\":{\"X\":\"a\\u0000b\"}}",
+		  "escaped NUL" },
+		{ "{\"verb\":\"http\",\"name\":\"K\",\"method\":\"GET\",\"url\":\"u\","
 		  "\"headers\":{\"X\":\"a\\nb\"}}",
 		  "control byte 0x0a" },
 		{ "{\"verb\":\"http\",\"name\":\"K\",\"method\":\"GET\",\"url\":\"u\","
