@@ -13,6 +13,7 @@ int cmd_ps(const struct cli_global *g, int argc, char **argv);
 int cmd_destroy(const struct cli_global *g, int argc, char **argv);
 int cmd_gc(const struct cli_global *g, int argc, char **argv);
 int cmd_services(const struct cli_global *g, int argc, char **argv);
+int cmd_broker(const struct cli_global *g, int argc, char **argv);
 
 /* "mayfly: error: <cmd>: <msg>; see 'mayfly <cmd> --help'" and CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

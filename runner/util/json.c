@@ -73,6 +73,28 @@ const struct json *json_array_at(const struct json *arr, size_t i)
 	return (const struct json *) (const void *) cJSON_GetArrayItem(AS_CJ(arr), (int) i);
 }
 
+bool json_is_object(const struct json *j)
+{
+	return j && cJSON_IsObject(AS_CJ(j));
+}
+
+size_t json_object_len(const struct json *obj)
+{
+	return obj && cJSON_IsObject(AS_CJ(obj)) ? (size_t) cJSON_GetArraySize(AS_CJ(obj)) : 0;
+}
+
+const struct json *json_member_at(const struct json *obj, size_t i, const char **ret_key)
+{
+	const cJSON *m;
+
+	if (i >= json_object_len(obj))
+		return NULL;
+	m = cJSON_GetArrayItem(AS_CJ(obj), (int) i);
+	if (m && ret_key)
+		*ret_key = m->string;
+	return (const struct json *) (const void *) m;
+}
+
 struct json_w {
 	char *buf;
 	size_t len, cap;

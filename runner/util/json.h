@@ -21,6 +21,11 @@ const struct json *json_get(const struct json *obj, const char *key);
 size_t json_array_len(const struct json *arr);
 const struct json *json_array_at(const struct json *arr, size_t i);
 const char *json_str(const struct json *j);
+/* Objects: the number of members and the i-th (borrowed; its key in *ret_key). Duplicate
+ * keys stay separate members. */
+bool json_is_object(const struct json *j);
+size_t json_object_len(const struct json *obj);
+const struct json *json_member_at(const struct json *obj, size_t i, const char **ret_key);
 
 /* Writer: json_w_new(), then obj/arr open/close and key+value calls in order; the text
  * is compact, one line. json_w_done() returns the text (caller frees) and frees w. */

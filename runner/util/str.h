@@ -10,6 +10,9 @@ struct err;
 
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
+/* An RFC 9110 token (HTTP method or header name): non-empty, letters, digits and
+ * !#$%&'*+-.^_`|~ only. */
+bool str_is_token(const char *s);
 /* Copy with truncation check: -ENAMETOOLONG if src does not fit (dst then untouched). */
 int str_copy(char *dst, size_t size, const char *src);
 

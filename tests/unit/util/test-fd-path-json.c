@@ -146,3 +146,24 @@ TEST(json_writer_escapes_and_reader_reads_back)
 	CHECK_EQ(json_parse("{\"a\":", 5, &j, &err), -EINVAL);
 	CHECK_STR_CONTAINS(err.msg, "malformed JSON");
 }
+
+TEST(json_object_members_in_order_with_duplicates)
+{
+	struct json *j = NULL;
+	struct err err = { 0 };
+	const char *k = NULL;
+	const char text[] = "{\"a\":\"1\",\"b\":2,\"a\":\"3\"}";
+
+	CHECK_OK(json_parse(text, sizeof(text) - 1, &j, &err));
+	CHECK(json_is_object(j));
+	CHECK_EQ(json_object_len(j), 3);
+	CHECK_STR_EQ(json_str(json_member_at(j, 0, &k)), "1");
+	CHECK_STR_EQ(k, "a");
+	CHECK(json_str(json_member_at(j, 1, &k)) == NULL);
+	CHECK_STR_EQ(k, "b");
+	CHECK_STR_EQ(json_str(json_member_at(j, 2, &k)), "3");
+	CHECK(json_member_at(j, 3, &k) == NULL);
+	CHECK(!json_is_object(json_get(j, "a")));
+	CHECK_EQ(json_object_len(json_get(j, "a")), 0);
+	json_free(j);
+}

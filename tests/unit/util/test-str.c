@@ -106,3 +106,15 @@ TEST(err_wrap_builds_a_chain)
 	CHECK_STR_EQ(err.msg, "cgroup 'a': open '/x': No such file or directory");
 	CHECK_EQ(err.code, ENOENT);
 }
+
+TEST(str_is_token_table)
+{
+	CHECK(str_is_token("GET"));
+	CHECK(str_is_token("X-Api-Key"));
+	CHECK(str_is_token("a!#$%&'*+-.^_`|~9"));
+	CHECK(!str_is_token(""));
+	CHECK(!str_is_token("X Key"));
+	CHECK(!str_is_token("X:Key"));
+	CHECK(!str_is_token("X\r\nHost"));
+	CHECK(!str_is_token("caf\xc3\xa9"));
+}
