@@ -282,18 +282,37 @@ static unsigned long pss_kib(unsigned pid)
 	return p ? strtoul(p + 5, NULL, 10) : 0;
 }
 
-/* PSS (KiB) of every process in pid's process group. */
-static unsigned long group_pss(pid_t pgid)
+/* Name and parent of a process; false if it is gone. */
+static bool proc_status(unsigned pid, char name[32], unsigned *ppid)
+{
+	cleanup_free char *path = xasprintf("/proc/%u/status", pid);
+	cleanup_free char *text = NULL;
+	struct err err = { 0 };
+
+	if (read_file_at(AT_FDCWD, path, 65536, &text, NULL, &err) < 0)
+		return false;
+	const char *n = strstr(text, "Name:\t"), *pp = strstr(text, "\nPPid:\t");
+	if (!n || !pp)
+		return false;
+	(void) snprintf(name, 32, "%.*s", (int) strcspn(n + 6, "\n"), n + 6);
+	*ppid = (unsigned) strtoul(pp + 7, NULL, 10);
+	return true;
+}
+
+/* PSS (KiB) of a server and its children (PostgreSQL's each call setsid(): their process
+ * groups are their own). */
+static unsigned long server_pss(pid_t server)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 	unsigned long kib = 0;
+	unsigned pid, ppid;
+	char name[32];
 
-	while (d && (de = readdir(d))) {
-		unsigned pid;
-		if (safe_atou(de->d_name, &pid) == 0 && getpgid((pid_t) pid) == pgid)
+	while (d && (de = readdir(d)))
+		if (safe_atou(de->d_name, &pid) == 0 && proc_status(pid, name, &ppid) &&
+		    (pid == (unsigned) server || ppid == (unsigned) server))
 			kib += pss_kib(pid);
-	}
 	if (d)
 		closedir(d);
 	return kib;
@@ -323,7 +342,7 @@ static void memory(void)
 	(void) nanosleep(&ts, NULL);
 	cleanup_free char *du = NULL;
 	char *const duv[] = { (char *) "/usr/bin/du", (char *) "-sk", upper, NULL };
-	printf("idle postgres: %lu KiB PSS (all its processes)", group_pss(pid));
+	printf("idle postgres: %lu KiB PSS (all its processes)", server_pss(pid));
 	struct svc_spawn how = { .out_fd = -1, .uid = (uid_t) -1, .gid = (gid_t) -1 };
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) == 0) {
@@ -342,7 +361,7 @@ static void memory(void)
 	}
 	printf("\n");
 	if (rpid > 0) {
-		printf("idle redis: %lu KiB PSS\n", group_pss(rpid));
+		printf("idle redis: %lu KiB PSS\n", server_pss(rpid));
 		(void) svc_stop(rpid, SVC_REDIS, STOP_WAIT, NULL, &err);
 	}
 	(void) pg_stop(pid);
@@ -478,23 +497,6 @@ static void exec_once(unsigned c, struct exec_stats *s)
 	exec_start(E[c].args, 0, &j);
 	exec_wait(&j);
 	(void) exec_check(&j, 0, E[c].name, E[c].want, s);
-}
-
-/* Name and parent of a process; false if it is gone. */
-static bool proc_status(unsigned pid, char name[32], unsigned *ppid)
-{
-	cleanup_free char *path = xasprintf("/proc/%u/status", pid);
-	cleanup_free char *text = NULL;
-	struct err err = { 0 };
-
-	if (read_file_at(AT_FDCWD, path, 65536, &text, NULL, &err) < 0)
-		return false;
-	const char *n = strstr(text, "Name:\t"), *pp = strstr(text, "\nPPid:\t");
-	if (!n || !pp)
-		return false;
-	(void) snprintf(name, 32, "%.*s", (int) strcspn(n + 6, "\n"), n + 6);
-	*ppid = (unsigned) strtoul(pp + 7, NULL, 10);
-	return true;
 }
 
 static bool pid_ns(unsigned pid, char *buf, size_t size)
