@@ -406,8 +406,8 @@ struct exec_stats {
 };
 
 struct job {
-	pid_t pid;
 	double t0, ms;
+	pid_t pid;
 	int status;
 };
 
