@@ -423,19 +423,14 @@ static void exec_start(const char *const *args, unsigned tag, struct job *j)
 	CLEANUP(strv_freep) char **argv = NULL;
 	struct err err = { 0 };
 
-	if (o < 0 || e < 0 || in < 0) {
-		(void) err_set(&err, errno, "open '%s'", out);
-		die("exec", &err);
-	}
 	const char *head[] = { B.mayfly, "exec", "--state-dir", B.state, "--json" };
 	for (size_t i = 0; i < 5; i++)
 		strv_push(&argv, head[i]);
 	for (size_t i = 0; args[i]; i++)
 		strv_push(&argv, args[i]);
 	j->t0 = now_ms();
-	j->pid = fork();
-	if (j->pid < 0) {
-		(void) err_set(&err, errno, "fork");
+	if (o < 0 || e < 0 || in < 0 || (j->pid = fork()) < 0) {
+		(void) err_set(&err, errno, "start '%s', output to '%s'", B.mayfly, out);
 		die("exec", &err);
 	}
 	if (j->pid == 0) {
@@ -682,6 +677,16 @@ static void exec_bench(unsigned runs, struct samples *cold_tmpfs, struct samples
 	}
 }
 
+/* Other work on the machine moves every row: say how busy it was. */
+static void print_load(const char *when)
+{
+	cleanup_free char *text = NULL;
+	struct err err = { 0 };
+
+	if (read_file_at(AT_FDCWD, "/proc/loadavg", 256, &text, NULL, &err) == 0)
+		printf("load average %s: %.*s\n", when, (int) strcspn(text, " "), text);
+}
+
 static void setup(void)
 {
 	struct err err = { 0 };
@@ -742,6 +747,7 @@ int main(int argc, char **argv)
 	printf("postgres %s (%s), redis %s; %u runs, %d cold runs; servers as uid %u\n",
 	       B.pg.version, B.pg.server, B.have_redis ? B.redis.server : "missing", runs,
 	       COLD_RUNS, OWNER);
+	print_load("at the start (1 min)");
 	cleanup_free char *cache = path_join(B.dir, "state");
 	double t0 = now_ms();
 	if (svc_pg_template(cache, &B.pg, &init, &B.tpl, &err) < 0)
@@ -792,6 +798,7 @@ int main(int argc, char **argv)
 		exec_bench(runs, &cold_tmpfs, &cold_disk);
 	else
 		printf("mayfly exec rows: skipped (MAYFLY_BIN not set)\n");
+	print_load("at the end (1 min)");
 	(void) umount2(B.tmpfs, MNT_DETACH);
 	rm_tree(B.dir);
 	return 0;
