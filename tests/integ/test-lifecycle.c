@@ -106,6 +106,10 @@ TEST(ps_lists_and_destroy_kills)
 	snprintf(marker, sizeof(marker), "marker-ps-%d", (int) getpid());
 	pid = start_sleeper(marker, "60");
 	id = wait_for_one();
+	/* The sandbox is listed before its job has settled: sh may still be forking sleep,
+	 * and for a moment both carry the marker. */
+	for (int i = 0; i < 200 && test_count_procs(NULL, marker) != 1; i++)
+		sleep_ms(10);
 	CHECK_EQ(test_count_procs(NULL, marker), 1);
 	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
 				  "ps", NULL },
