@@ -15,6 +15,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct err;
 
@@ -82,6 +83,15 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
  * -ENOSPC/-EDQUOT the cache is full (nothing is left behind). */
 int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
 			 char **ret_dir, int *ret_lock_fd, struct err *err);
+/* The same, every file, directory and symlink of a tree it builds owned by uid:gid
+ * (chown needs CAP_CHOWN; (uid_t) -1, (gid_t) -1: ourselves, as checkout_materialize()).
+ * In root mode that is SANDBOX_CACHE_UID, mapped onto each job's user per sandbox;
+ * rootless it is the caller. A new tree hard-links only from bases of the same owner.
+ * Extra error: -EPERM the tree is cached already for another owner (the message says
+ * which), or chown was refused. */
+int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
+			       uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd,
+			       struct err *err);
 
 /* Remove least recently used trees until the tree cache holds at most max_bytes (files
  * shared by hard links are counted once), skipping trees in use (locked), and whatever

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct err;
 struct git_repository;
@@ -75,9 +76,11 @@ struct checkout_write_stats {
 };
 
 /* Write tree into the empty directory rootfd (borrowed). With base (a tree already
- * materialised complete at base_fd, borrowed), hard-link each file the two share (path,
- * blob, mode). Filters follow the tree's own .gitattributes. On error whatever was written
- * stays in rootfd for the caller to remove; the message names the path. */
+ * materialised complete at base_fd, borrowed, owned by uid:gid too), hard-link each file
+ * the two share (path, blob, mode). Filters follow the tree's own .gitattributes. Every
+ * file, directory and symlink created is given to uid:gid ((uid_t) -1 and (gid_t) -1:
+ * left to us); rootfd itself is the caller's. On error whatever was written stays in
+ * rootfd for the caller to remove; the message names the path. */
 int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree,
-			const struct git_tree *base, int base_fd, int rootfd,
+			const struct git_tree *base, int base_fd, int rootfd, uid_t uid, gid_t gid,
 			struct checkout_write_stats *stats, struct err *err);
