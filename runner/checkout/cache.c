@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -317,7 +317,9 @@ int checkout_materialize_owned(const char *cache_dir, const char *mirror, const 
 	cleanup_close int tdir = -1, lfd = -1;
 	int r;
 
-	checkout_git_init();
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	if (!checkout_is_oid(tree_id))
 		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
 	r = mkdir_p(trees, 0700, err);

@@ -14,6 +14,7 @@
  * docs/checkout.md explains the layout, the locks and the guarantees. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -120,3 +121,34 @@ struct checkout_workspace {
  * as "<dir>/.git.tmp-<pid>" and renamed. Errors: -ENOENT unknown commit, -EEXIST ".git"
  * exists, -EINVAL bad arguments, -EUCLEAN corrupt mirror. */
 int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir, struct err *err);
+
+/* What the cache holds, for `mayfly cache ls`. Times are wall clock, ms since the epoch
+ * (0: unknown). */
+struct checkout_mirror_info {
+	char *url;	    /* the remote, never with userinfo ("(hidden)" if it had any) */
+	char *path;	    /* the bare mirror on this host */
+	uint64_t bytes;	    /* on disk */
+	int64_t fetched_ms; /* when its last good fetch began */
+	int64_t used_ms;    /* its last use by checkout_mirror() */
+};
+struct checkout_tree_info {
+	char id[41];
+	uint64_t bytes;	 /* everything in it, files shared with other trees included */
+	uint64_t own;	 /* what removing it would free (files no other tree links) */
+	int64_t used_ms; /* its last use */
+	bool in_use;	 /* someone holds its lock: prune leaves it alone */
+};
+struct checkout_cache_info {
+	struct checkout_mirror_info *mirrors;
+	size_t n_mirrors;
+	struct checkout_tree_info *trees; /* least recently used first, as prune goes */
+	size_t n_trees;
+	uint64_t mirror_bytes, tree_bytes; /* totals; tree_bytes counts each file once */
+	unsigned trees_in_use;
+};
+
+/* List the mirrors and trees of cache_dir (a cache that does not exist is empty). Reads
+ * only: never takes a lock but for a moment to test it. Owned by the caller: release with
+ * checkout_cache_info_release(). */
+int checkout_cache_list(const char *cache_dir, struct checkout_cache_info *ret, struct err *err);
+void checkout_cache_info_release(struct checkout_cache_info *info);

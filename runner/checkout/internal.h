@@ -20,6 +20,7 @@ struct git_tree;
 #define CHECKOUT_SHOWN	    200		  /* bytes of a path or rev shown in messages */
 #define CHECKOUT_BASE_TRIES 8		  /* recent trees considered as a base */
 #define CHECKOUT_USERNAME   "x-access-token"
+#define FETCHED_MARK	    "mayfly-fetched" /* in a mirror: when its last good fetch began */
 
 /* A URL taken apart. key: what names the mirror (sha256 of it); fetch: what libgit2 is
  * given and what the mirror's config records (never userinfo); user and password: the
@@ -37,6 +38,9 @@ struct checkout_url {
  * when it is refused. */
 int checkout_url_parse(const char *url, struct checkout_url *ret, struct err *err);
 void checkout_url_release(struct checkout_url *u);
+/* True when a URL (as recorded in a mirror's config) has userinfo that may hold a secret:
+ * such a URL is never shown or written anywhere a job or a log can read. */
+bool checkout_url_has_secret(const char *u);
 
 /* Judge one tree entry name: NULL when fine, else a static reason. Refused: empty, "."
  * and "..", '/', '\\', control characters, ".git" in any case (also with trailing dots or
@@ -47,9 +51,13 @@ const char *checkout_printable(const char *s, char *buf, size_t size);
 /* True for exactly 40 lowercase hex digits. */
 bool checkout_is_oid(const char *s);
 
-/* Initialise libgit2 once per process, isolated from the host's git configuration
- * (global, XDG and system config and attributes are never read). */
-void checkout_git_init(void);
+/* Load (dl.h) and initialise libgit2 once per process, isolated from the host's git
+ * configuration (global, XDG and system config and attributes are never read). Every
+ * entry point calls it first. -ELIBACC: libgit2 is missing, the message says what to
+ * install. */
+int checkout_git_init(struct err *err);
+/* dl.c: dlopen libgit2 and resolve what checkout/ uses; NULL, or why not (in buf). */
+const char *checkout_dl_load(char *buf, size_t size);
 /* Set err from libgit2's last error for a failed call that returned gerr: the errno is
  * mapped (-ENOENT not found, -EACCES authentication, -EHOSTUNREACH network, -EUCLEAN
  * object storage, -EINVAL otherwise) and the message is "<what>: <libgit2 text>". */
@@ -84,3 +92,22 @@ struct checkout_write_stats {
 int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree,
 			const struct git_tree *base, int base_fd, int rootfd, uid_t uid, gid_t gid,
 			struct checkout_write_stats *stats, struct err *err);
+
+/* A set of inode numbers (open addressing). */
+struct checkout_inoset {
+	uint64_t *v;
+	size_t cap, n;
+};
+/* True when ino was not in the set yet. */
+bool checkout_inoset_add(struct checkout_inoset *s, uint64_t ino);
+void checkout_inoset_release(struct checkout_inoset *s);
+
+/* Disk use under a directory, sums added to by each call. Trees share files by hard
+ * links: bytes counts every entry, own only what removing this directory would free (no
+ * other link), unique each inode once across every call that shares seen. */
+struct checkout_usage {
+	uint64_t bytes, own, unique;
+	struct checkout_inoset seen; /* owned: checkout_inoset_release() */
+};
+/* Walk the directory fd (taken), never following symlinks. -errno on failure. */
+int checkout_dir_usage(int fd, struct checkout_usage *u);

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -26,8 +26,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define FETCHED_MARK "mayfly-fetched" /* in the mirror: when its last good fetch began */
-#define REFSPEC	     "+refs/*:refs/*"
+#define REFSPEC "+refs/*:refs/*"
 
 DEFINE_CLEANUP(git_remote *, git_remote_free)
 DEFINE_CLEANUP(git_object *, git_object_free)
@@ -455,7 +454,9 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	struct fetch_ctx c = { 0 };
 	int r;
 
-	checkout_git_init();
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	r = checkout_url_parse(url, &u, err);
 	if (r < 0)
 		return r;
@@ -465,6 +466,10 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	if (!(flags & CHECKOUT_REBUILD) &&
 	    (((flags & CHECKOUT_NO_FETCH_IF_PRESENT) && access(mirror, F_OK) == 0) ||
 	     has_commit(mirror, want))) {
+		cleanup_free char *used = xasprintf("%s/%s.lock", gitdir, hex);
+		/* The last use, for `mayfly cache ls`: the lock file's mtime, touched without
+		 * taking the lock (a missing one stays missing). */
+		(void) utimensat(AT_FDCWD, used, NULL, AT_SYMLINK_NOFOLLOW);
 		*ret_mirror = TAKE_PTR(mirror);
 		return 0;
 	}
@@ -489,6 +494,7 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 				   err);
 	if (r < 0)
 		return r;
+	(void) futimens(lfd, NULL);
 	*ret_mirror = TAKE_PTR(mirror);
 	return 0;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"

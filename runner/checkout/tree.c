@@ -13,8 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
-#include <git2/sys/repository.h>
+#include "checkout/dl.h"
 
 #include "util/cleanup.h"
 #include "util/err.h"

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -96,16 +96,8 @@ static char *config_text(git_repository *mirror, const char *branch)
 	if (git_repository_config_snapshot(&cfg, mirror) == 0 &&
 	    git_config_get_string_buf(&buf, cfg, "remote.origin.url") == 0)
 		u = buf.ptr;
-	if (u) {
-		const char *sep = strstr(u, "://");
-		const char *auth = sep ? sep + 3 : u;
-		size_t alen = strcspn(auth, "/");
-		const char *at = memchr(auth, '@', alen);
-		/* ssh's "git@" names an account; a password would follow a ':' before '@'. */
-		if (!at ||
-		    (str_startswith(u, "ssh://") && !memchr(auth, ':', (size_t) (at - auth))))
-			url = quoted(u);
-	}
+	if (u && !checkout_url_has_secret(u))
+		url = quoted(u);
 	git_buf_dispose(&buf);
 	git_config_free(cfg);
 	git_error_clear();
@@ -361,7 +353,9 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 	struct err ignored = { 0 };
 	int r;
 
-	checkout_git_init();
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	r = check_args(ws, err);
 	if (r < 0)
 		return r;
