@@ -13,6 +13,10 @@ int cmd_ps(const struct cli_global *g, int argc, char **argv);
 int cmd_destroy(const struct cli_global *g, int argc, char **argv);
 int cmd_gc(const struct cli_global *g, int argc, char **argv);
 int cmd_services(const struct cli_global *g, int argc, char **argv);
+int cmd_cache(const struct cli_global *g, int argc, char **argv);
+
+/* "<state_dir>/checkout": mirrors and trees of `mayfly exec --repo` (a new string). */
+char *cli_checkout_cache_dir(const char *state_dir);
 
 /* "mayfly: error: <cmd>: <msg>; see 'mayfly <cmd> --help'" and CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -25,6 +25,7 @@ static const char usage[] =
 	"  destroy ID...                        kill sandboxes now\n"
 	"  gc                                   finish what a killed mayfly left behind\n"
 	"  services ls [--json]                 servers a job can have with --service\n"
+	"  cache ls|prune [--max-size SIZE]     git mirrors and checkout trees; evict LRU\n"
 	"  version                              print the version\n"
 	"  help [COMMAND]                       this text, or a command's\n"
 	"\n"
@@ -57,6 +58,7 @@ static const struct {
 	{ "destroy", cmd_destroy },
 	{ "gc", cmd_gc },
 	{ "services", cmd_services },
+	{ "cache", cmd_cache },
 };
 
 extern char **environ;
