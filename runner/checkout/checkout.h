@@ -152,3 +152,29 @@ struct checkout_cache_info {
  * checkout_cache_info_release(). */
 int checkout_cache_list(const char *cache_dir, struct checkout_cache_info *ret, struct err *err);
 void checkout_cache_info_release(struct checkout_cache_info *info);
+
+/* What `mayfly exec --repo .` takes from a work tree besides its HEAD. All owned. */
+struct checkout_snapshot {
+	char commit[41];  /* HEAD of the work tree's repository */
+	char *git_dir;	  /* that repository's git directory: the mirror's source */
+	char **deleted;	  /* tracked paths gone from the work tree, relative, top-most
+			   * missing directory only; NULL-terminated, NULL when none */
+	unsigned files;	  /* files and symlinks copied into the layer */
+	unsigned skipped; /* paths left out: nested repositories, special files, bad names */
+	uint64_t bytes;	  /* copied */
+};
+
+/* Snapshot the work tree containing path (discovered upwards, as git does) on top of its
+ * HEAD: create layer_dir (must not exist; its parent must) holding each modified, added
+ * or untracked-not-ignored file (libgit2 status, the repository's own .gitignore and
+ * info/exclude), and list the tracked paths deleted. Regular files keep their content,
+ * executable bit (0755/0644) and mtime; symlinks are copied as symlinks, never followed;
+ * no path is opened through a symlink (each directory is opened O_NOFOLLOW from the work
+ * tree's root), so no file outside the work tree is ever read. Everything created is
+ * owned by uid:gid ((uid_t) -1: ourselves). The index is not kept: staged and unstaged
+ * changes alike appear as changes to HEAD. Errors: -ENOENT not in a git work tree,
+ * -EINVAL a bare repository or no commit yet on HEAD, -EFBIG a file over 1 GiB. On error
+ * layer_dir is removed. */
+int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t gid,
+		      struct checkout_snapshot *ret, struct err *err);
+void checkout_snapshot_release(struct checkout_snapshot *s);

@@ -70,6 +70,7 @@
 	X(git_reference_lookup) \
 	X(git_reference_name) \
 	X(git_reference_name_is_valid) \
+	X(git_reference_name_to_id) \
 	X(git_reference_next) \
 	X(git_reference_peel) \
 	X(git_reference_symbolic_create) \
@@ -87,12 +88,22 @@
 	X(git_repository_free) \
 	X(git_repository_init_ext) \
 	X(git_repository_init_options_init) \
+	X(git_repository_is_bare) \
 	X(git_repository_odb) \
 	X(git_repository_open_ext) \
+	X(git_repository_path) \
 	X(git_repository_set_index) \
+	X(git_repository_workdir) \
+	X(git_status_byindex) \
+	X(git_status_list_entrycount) \
+	X(git_status_list_free) \
+	X(git_status_list_new) \
+	X(git_status_options_init) \
 	X(git_tree_entry_byindex) \
 	X(git_tree_entry_byname) \
+	X(git_tree_entry_bypath) \
 	X(git_tree_entry_filemode) \
+	X(git_tree_entry_free) \
 	X(git_tree_entry_id) \
 	X(git_tree_entry_name) \
 	X(git_tree_entrycount) \
@@ -166,6 +177,7 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_reference_lookup (*checkout_dl_git_reference_lookup)
 #define git_reference_name (*checkout_dl_git_reference_name)
 #define git_reference_name_is_valid (*checkout_dl_git_reference_name_is_valid)
+#define git_reference_name_to_id (*checkout_dl_git_reference_name_to_id)
 #define git_reference_next (*checkout_dl_git_reference_next)
 #define git_reference_peel (*checkout_dl_git_reference_peel)
 #define git_reference_symbolic_create (*checkout_dl_git_reference_symbolic_create)
@@ -183,12 +195,22 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_repository_free (*checkout_dl_git_repository_free)
 #define git_repository_init_ext (*checkout_dl_git_repository_init_ext)
 #define git_repository_init_options_init (*checkout_dl_git_repository_init_options_init)
+#define git_repository_is_bare (*checkout_dl_git_repository_is_bare)
 #define git_repository_odb (*checkout_dl_git_repository_odb)
 #define git_repository_open_ext (*checkout_dl_git_repository_open_ext)
+#define git_repository_path (*checkout_dl_git_repository_path)
 #define git_repository_set_index (*checkout_dl_git_repository_set_index)
+#define git_repository_workdir (*checkout_dl_git_repository_workdir)
+#define git_status_byindex (*checkout_dl_git_status_byindex)
+#define git_status_list_entrycount (*checkout_dl_git_status_list_entrycount)
+#define git_status_list_free (*checkout_dl_git_status_list_free)
+#define git_status_list_new (*checkout_dl_git_status_list_new)
+#define git_status_options_init (*checkout_dl_git_status_options_init)
 #define git_tree_entry_byindex (*checkout_dl_git_tree_entry_byindex)
 #define git_tree_entry_byname (*checkout_dl_git_tree_entry_byname)
+#define git_tree_entry_bypath (*checkout_dl_git_tree_entry_bypath)
 #define git_tree_entry_filemode (*checkout_dl_git_tree_entry_filemode)
+#define git_tree_entry_free (*checkout_dl_git_tree_entry_free)
 #define git_tree_entry_id (*checkout_dl_git_tree_entry_id)
 #define git_tree_entry_name (*checkout_dl_git_tree_entry_name)
 #define git_tree_entrycount (*checkout_dl_git_tree_entrycount)
