@@ -19,6 +19,7 @@ struct git_tree;
 #define CHECKOUT_MAX_DEPTH  256		  /* directory levels: each holds an fd */
 #define CHECKOUT_SHOWN	    200		  /* bytes of a path or rev shown in messages */
 #define CHECKOUT_BASE_TRIES 8		  /* recent trees considered as a base */
+#define CHECKOUT_MAX_INDEX  (1ULL << 30)  /* bytes of a cached index ("<tree>.index") */
 #define CHECKOUT_USERNAME   "x-access-token"
 #define FETCHED_MARK	    "mayfly-fetched" /* in a mirror: when its last good fetch began */
 

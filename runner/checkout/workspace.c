@@ -238,9 +238,67 @@ static int index_cb(const char *root, const git_tree_entry *te, void *payload)
 	return 0;
 }
 
+static int build_index(const git_tree *tree, const char *tree_dir, const char *path,
+		       struct err *err);
+
+/* "<trees>/<tree id>.index" when tree_dir is the cached tree of this tree: its index
+ * depends on nothing else (the files' stat data never changes), so it is built once and
+ * copied after that, and a cached commit costs the same whatever the repository's size. */
+static char *index_cache_path(const git_tree *tree, const char *tree_dir)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	const char *slash = strrchr(tree_dir, '/');
+
+	git_oid_tostr(hex, sizeof(hex), git_tree_id(tree));
+	if (!slash || strcmp(slash + 1, hex) != 0)
+		return NULL;
+	return xasprintf("%s.index", tree_dir);
+}
+
+static int copy_cached_index(const char *cached, const char *path)
+{
+	cleanup_free char *data = NULL;
+	struct err ignored = { 0 };
+	size_t len = 0;
+
+	if (read_file_at(AT_FDCWD, cached, CHECKOUT_MAX_INDEX, &data, &len, &ignored) < 0)
+		return -ENOENT;
+	cleanup_close int fd =
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fd_write_all(fd, data, len) < 0)
+		return -EIO;
+	return 0;
+}
+
 /* The tree's entries with the stat data of tree_dir's files, then git_index_read_tree(),
  * which keeps the stat data of unchanged entries and adds the cache-tree extension. */
 static int write_index(const git_tree *tree, const char *tree_dir, const char *path,
+		       struct err *err)
+{
+	cleanup_free char *cached = index_cache_path(tree, tree_dir);
+	int r;
+
+	if (cached) {
+		r = copy_cached_index(cached, path);
+		if (r == 0)
+			return 0;
+		if (r != -ENOENT)
+			(void) unlink(path);
+	}
+	r = build_index(tree, tree_dir, path, err);
+	if (r == 0 && cached) {
+		/* Best effort: without it the next workspace builds its index again. */
+		cleanup_free char *data = NULL;
+		size_t len = 0;
+		if (read_file_at(AT_FDCWD, path, CHECKOUT_MAX_INDEX, &data, &len,
+				 &(struct err){ 0 }) == 0)
+			(void) write_file_atomic_at(AT_FDCWD, cached, data, len, 0644, 0,
+						    &(struct err){ 0 });
+	}
+	return r;
+}
+
+static int build_index(const git_tree *tree, const char *tree_dir, const char *path,
 		       struct err *err)
 {
 	CLEANUP(git_index_freep) git_index *idx = NULL;

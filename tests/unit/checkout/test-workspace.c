@@ -191,3 +191,32 @@ TEST(checkout_workspace_quotes_odd_branch_names_in_its_config)
 	merge = repo_line("%s config 'branch.we\"ird;#x.merge'", w.git);
 	CHECK_STR_EQ(merge, "refs/heads/we\"ird;#x");
 }
+
+/* A cached tree's index is built once, next to it, and copied into each later workspace:
+ * a cached commit costs the same whatever the repository's size. Prune takes it along. */
+TEST(checkout_workspace_copies_the_cached_index_of_a_cached_tree)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *second = repo_path("ws2"), *cached = NULL, *status = NULL;
+	struct err err = { 0 };
+
+	ws_setup(&w, NULL);
+	cached = xasprintf("%s.index", w.tree_dir);
+	CHECK_OK(access(cached, F_OK));
+	CHECK_OK(mkdir(second, 0755));
+	const struct checkout_workspace spec = { .mirror = w.mirror,
+						 .mirror_inside = w.mirror,
+						 .commit = w.commit,
+						 .tree_dir = w.tree_dir };
+	CHECK_OK(checkout_workspace_git(&spec, second, &err));
+	CHECK_EQ(repo_sh("cmp '%s' '%s/.git/index' && cmp '%s/.git/index' '%s/.git/index'", cached,
+			 second, w.dir, second),
+		 0);
+	CHECK_EQ(repo_sh_out(&status,
+			     "git --git-dir='%s/.git' --work-tree='%s' diff-files --name-only",
+			     second, w.tree_dir),
+		 0);
+	CHECK_STR_EQ(status, "");
+	CHECK_EQ(checkout_cache_prune(w.cache, 0, NULL, &err), 1);
+	CHECK_EQ(access(cached, F_OK), -1);
+}
