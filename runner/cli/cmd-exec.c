@@ -47,7 +47,12 @@ static const char exec_usage[] =
 	"                       (default: the host's /usr, /bin, /lib..., read-only)\n"
 	"  --hostname NAME      (default 'mayfly')\n"
 	"  --service KIND[:VER] a server of the job's own on localhost, ready before it starts\n"
-	"                       (redis; REDIS_URL tells the job where; repeatable)\n"
+	"                       (postgres, redis; DATABASE_URL, PG*, REDIS_URL tell the job\n"
+	"                       where; repeatable; see docs/services.md)\n"
+	"  --service-env NAME=VALUE  POSTGRES_USER, POSTGRES_PASSWORD or POSTGRES_DB, as with\n"
+	"                       the official images (default postgres, random, the user)\n"
+	"  --service-init FILE  SQL run once before the job (repeatable, in order)\n"
+	"  --service-config KIND:KEY=VALUE  a server setting over mayfly's throwaway defaults\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
 	"  --allow-perf         let the job use perf_event_open (profilers)\n"
 	"terminal and output:\n"
@@ -61,7 +66,8 @@ static const char exec_usage[] =
 enum {
 	OPT_MEMORY = 256, OPT_PIDS, OPT_CPUS, OPT_DISK, OPT_TTL, OPT_ENV, OPT_ENV_FILE,
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
-	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE,
+	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
+	OPT_SERVICE_CONFIG,
 };
 
 static const struct option options[] = {
@@ -81,6 +87,9 @@ static const struct option options[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "allow-ptrace", no_argument, NULL, OPT_ALLOW_PTRACE },
 	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "service-env", required_argument, NULL, OPT_SERVICE_ENV },
+	{ "service-init", required_argument, NULL, OPT_SERVICE_INIT },
+	{ "service-config", required_argument, NULL, OPT_SERVICE_CONFIG },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
@@ -288,6 +297,15 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_SERVICE:
 			strv_push(&spec->services, optarg);
+			break;
+		case OPT_SERVICE_ENV:
+			strv_push(&spec->service_env, optarg);
+			break;
+		case OPT_SERVICE_INIT:
+			strv_push(&spec->service_init, optarg);
+			break;
+		case OPT_SERVICE_CONFIG:
+			strv_push(&spec->service_config, optarg);
 			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;

@@ -1,5 +1,5 @@
 /* cmd-services.c - `mayfly services ls`: the kinds and versions of servers a job can ask
- * for with --service, where they are, and which are usable inside sandboxes today. */
+ * for with --service, where they are, and their PostgreSQL templates. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/path.h"
 #include "util/banned.h"
 
 static const char help[] =
@@ -18,11 +19,12 @@ static const char help[] =
 	"\n"
 	"The servers a job can have with 'mayfly exec --service KIND[:VERSION]': each installed\n"
 	"kind and version, its binary, whether it is the default, how many PostgreSQL\n"
-	"templates exist for it, and whether sandboxes can start it yet.\n";
+	"templates exist for it.\n";
 
 int cmd_services(const struct cli_global *g, int argc, char **argv)
 {
 	cleanup_free char *state = sandbox_state_dir(g->state_dir);
+	cleanup_free char *cache = path_join(state, "cache");
 	cleanup_free struct svc_info *v = NULL;
 	struct err err = { 0 };
 	bool json = false;
@@ -40,7 +42,7 @@ int cmd_services(const struct cli_global *g, int argc, char **argv)
 	}
 	if (argc < 2 || strcmp(argv[1], "ls") != 0)
 		return cli_usage_error("services", "expected 'ls'");
-	if (svc_list(NULL, state, &v, &n, &err) < 0) {
+	if (svc_list(NULL, cache, &v, &n, &err) < 0) {
 		log_error("services: %s", err.msg);
 		return 1;
 	}
@@ -57,7 +59,6 @@ int cmd_services(const struct cli_global *g, int argc, char **argv)
 			json_w_str(w, "server", v[i].inst.server);
 			json_w_bool(w, "default", v[i].is_default);
 			json_w_i64(w, "templates", v[i].templates);
-			json_w_bool(w, "in_sandboxes", redis);
 			json_w_obj_close(w);
 		}
 		json_w_arr_close(w);
@@ -65,14 +66,12 @@ int cmd_services(const struct cli_global *g, int argc, char **argv)
 		printf("%s\n", text);
 		return 0;
 	}
-	printf("%-9s %-9s %-8s %-9s %-12s %s\n", "KIND", "VERSION", "DEFAULT", "TEMPLATES",
-	       "IN SANDBOXES", "SERVER");
+	printf("%-9s %-9s %-8s %-9s %s\n", "KIND", "VERSION", "DEFAULT", "TEMPLATES", "SERVER");
 	for (size_t i = 0; i < n; i++) {
 		bool redis = v[i].inst.kind == SVC_REDIS;
-		printf("%-9s %-9s %-8s %-9u %-12s %s\n", redis ? "redis" : "postgres",
+		printf("%-9s %-9s %-8s %-9u %s\n", redis ? "redis" : "postgres",
 		       v[i].full_version[0] ? v[i].full_version : v[i].inst.version,
-		       v[i].is_default ? "yes" : "", v[i].templates, redis ? "yes" : "not yet",
-		       v[i].inst.server);
+		       v[i].is_default ? "yes" : "", v[i].templates, v[i].inst.server);
 	}
 	if (n == 0)
 		printf("(none installed: apt-get install postgresql redis-server)\n");

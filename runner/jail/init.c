@@ -134,7 +134,7 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 	 * from a signalfd and pass them on. */
 	(void) sigprocmask(SIG_BLOCK, &all, NULL);
 
-	int keep[6] = { report_fd, lifeline_fd };
+	int keep[7] = { report_fd, lifeline_fd };
 	size_t nkeep = 2;
 	char tty[64] = "";
 	if (cfg->console_fd >= 0)
@@ -142,6 +142,8 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 	for (int i = 0; i < 3; i++)
 		if (cfg->stdio[i] > 2)
 			keep[nkeep++] = cfg->stdio[i];
+	if (cfg->notice_fd >= 0)
+		keep[nkeep++] = cfg->notice_fd;
 	if (jail_harden(cfg, keep, nkeep, &err) < 0)
 		jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
 	/* Changing our ids cleared the parent-death signal: arm it again, then make sure
@@ -208,8 +210,12 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 			pid_t w;
 
 			while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-				if (w != job)
+				if (w != job) {
+					if (cfg->reaped)
+						cfg->reaped(cfg->prestart_data, w, status,
+							    cfg->notice_fd);
 					continue;
+				}
 				/* The job is done: so is the sandbox. Whatever it left behind
 				 * dies now (and with us, the kernel kills the namespace). */
 				(void) kill(-1, SIGKILL);

@@ -2,9 +2,36 @@
  * parent), rootfs.c (mounts), harden.c (caps, rlimits, seccomp) and init.c (pid 1). */
 #pragma once
 
+#include <stdint.h>
+
 #include "jail/jail.h"
 
 struct err;
+
+/* The new mount API (Linux 5.2+, mount_setattr 5.12+), declared here: glibc 2.36's
+ * <sys/mount.h> and <linux/mount.h> conflict. */
+struct mnt_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#define M_ATTR_RDONLY 0x1
+#define M_ATTR_NOSUID 0x2
+#define M_ATTR_NODEV  0x4
+#define M_ATTR_NOEXEC 0x8
+#define M_ATTR_IDMAP  0x100000
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define M_OPEN_TREE_CLONE      1
+#define M_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
 
 /* One message from the child to the parent; EOF instead means the job's exec worked. */
 struct jail_report {
@@ -35,6 +62,14 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *err);
 /* -t, in the job (a session leader): the slave becomes its stdio and controlling tty. */
 int jail_console_attach(const char *slave, struct err *err);
+/* In the child, after the binds and before pivot: cfg->overlays. mount_points: only make
+ * the mount points outside the scratch dirs (before the skeleton turns read-only). */
+int jail_setup_overlays(const char *root, const struct jail_config *cfg, bool mount_points,
+			struct err *err);
+/* Whether dst (absolute) lies in one of the writable scratch dirs (rootfs.c). */
+bool jail_under_scratch(const char *dst);
+/* Create the mount point dst under root, following no symlink (rootfs.c). */
+int jail_make_mount_point(const char *root, const char *dst, bool dir, struct err *err);
 /* Send a failure report and _exit(code). */
 void jail_child_fail(int report_fd, enum jail_stage stage, const struct err *err, int code)
 	__attribute__((noreturn));

@@ -25,10 +25,28 @@ struct jail_bind {
 	bool ro;
 };
 
+/* A writable copy-on-write view of read-only host dirs at dst: an overlayfs whose upper
+ * layer is on the sandbox's scratch tmpfs, so what the job writes stays in the sandbox
+ * and the lower dirs are never written. The merged root belongs to the job's user and
+ * has the top lower's mode. */
+struct jail_overlay {
+	const char *dst;            /* absolute, clean path inside */
+	const char *const *lowers;  /* host dirs, top first; a lower whose fds[i] >= 0 is
+				     * that detached mount instead (jail_idmap_tree) */
+	const int *fds;             /* n_lowers fds (borrowed), or NULL: all paths */
+	size_t n_lowers;
+	const char *const *remove;  /* paths relative to dst to delete once mounted (their
+				     * whiteouts go to the upper layer); NULL-terminated or NULL */
+};
+
 /* Runs in pid 1 inside the sandbox, hardened and as the job's user, before the job is
  * forked: starts the job's services and waits until they are ready. A failure stops the
  * sandbox before the job runs (its message is the sandbox's error). */
 typedef int jail_prestart_fn(void *userdata, struct err *err);
+/* Runs in pid 1 when it reaps a process other than the job before the job is done (a
+ * service that died): it may write one line on notice_fd (cfg->notice_fd) for mayfly to
+ * report. userdata: cfg->prestart_data. */
+typedef void jail_reaped_fn(void *userdata, pid_t pid, int status, int notice_fd);
 
 struct jail_config {
 	char *const *argv;             /* the job's command; borrowed */
@@ -38,6 +56,8 @@ struct jail_config {
 	const char *rootfs;            /* NULL: the host's system dirs; else an image dir */
 	const struct jail_bind *binds; /* borrowed */
 	size_t n_binds;
+	const struct jail_overlay *overlays; /* borrowed; mounted after the binds */
+	size_t n_overlays;
 	uint64_t disk_bytes;           /* size of the scratch tmpfs */
 	const char *root_mnt;          /* an empty host directory to build the root on */
 	uid_t uid;                     /* the job's uid and gid inside */
@@ -57,6 +77,8 @@ struct jail_config {
 	int cgroup_fd;
 	jail_prestart_fn *prestart; /* NULL: nothing to start before the job */
 	void *prestart_data;
+	jail_reaped_fn *reaped;     /* NULL: nothing to watch */
+	int notice_fd;              /* write end of a pipe mayfly reads (borrowed); -1: none */
 };
 
 #define JAIL_ID_COUNT 65536
@@ -83,6 +105,18 @@ int jail_start(struct jail *j, enum jail_stage *ret_stage, struct err *err);
 void jail_note_cmdline_area(char *start, size_t len);
 /* With cfg->console_fd: receive the terminal's master (after jail_start() succeeded). */
 int jail_recv_console(int console_fd, int *ret_master, struct err *err);
+/* Shared read-only caches, root mode: a cache is owned on disk by one id outside every
+ * sandbox's range, and each sandbox sees it through an idmapped mount on which that id
+ * is the job's host id. jail_idmap_userns() makes the user namespace of such a mapping
+ * (from_uid:from_gid on disk shown as to_uid:to_gid; needs CAP_SETUID and CAP_SETGID);
+ * jail_idmap_tree() a detached, read-only, nosuid, nodev mount of path through it, for
+ * jail_overlay.fds (needs CAP_SYS_ADMIN, Linux 5.12+ and a file system with idmapped
+ * mounts). -ENOSYS: the kernel has no idmapped mounts; -EOPNOTSUPP: path's file system
+ * does not support them. */
+int jail_idmap_userns(uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gid, int *ret_fd,
+		      struct err *err);
+int jail_idmap_tree(const char *path, int userns_fd, int *ret_fd, struct err *err);
+
 /* Frees the handle; a child that was spawned but never started is killed and reaped. */
 struct jail *jail_free(struct jail *j);
 

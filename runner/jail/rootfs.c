@@ -8,6 +8,7 @@
  *   T/home       bound on $HOME (/home/runner, or /root for --user root)
  *   T/workspace  bound on /workspace
  *   T/run        bound on /run
+ *   T/ovl/N      the upper layers of the overlays (overlay.c)
  * then pivot_root into T/root and detach the old root. */
 #include "jail/jail.h"
 
@@ -32,22 +33,6 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-/* The new mount API's mount_setattr(2), declared here: glibc 2.36's <sys/mount.h> and
- * <linux/mount.h> conflict. */
-struct mnt_attr {
-	uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-#define M_ATTR_RDONLY 0x1
-#define M_ATTR_NOSUID 0x2
-#define M_ATTR_NODEV  0x4
-#define M_ATTR_NOEXEC 0x8
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
 
 enum {
 	RO = 1 << 0,
@@ -447,7 +432,7 @@ static int setup_dev(const char *root, struct err *err)
 
 /* Create the mount point of a bind under root, following no symlink of the new root's
  * skeleton out of it: each component is created or opened with O_NOFOLLOW. */
-static int make_mount_point(const char *root, const char *dst, bool dir, struct err *err)
+int jail_make_mount_point(const char *root, const char *dst, bool dir, struct err *err)
 {
 	cleanup_free char *rel = xstrdup(dst + 1);
 	cleanup_close int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -482,7 +467,7 @@ static int make_mount_point(const char *root, const char *dst, bool dir, struct 
 static const char *const scratch_tops[] = { "tmp", "home", "root", "workspace", "run" };
 
 /* Whether dst (absolute) lies in one of the writable scratch dirs. */
-static bool under_scratch(const char *dst)
+bool jail_under_scratch(const char *dst)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(scratch_tops); i++) {
 		size_t n = strlen(scratch_tops[i]);
@@ -504,11 +489,11 @@ static int setup_binds(const char *root, const struct jail_config *cfg, bool ear
 		struct stat st;
 		int r;
 
-		if (early && under_scratch(b->dst))
+		if (early && jail_under_scratch(b->dst))
 			continue;
 		if (stat(b->src, &st) < 0)
 			return err_set(err, errno, "bind '%s:%s': source", b->src, b->dst);
-		r = make_mount_point(root, b->dst, S_ISDIR(st.st_mode), err);
+		r = jail_make_mount_point(root, b->dst, S_ISDIR(st.st_mode), err);
 		if (r == 0 && !early)
 			r = bind(b->src, dst, (b->ro ? RO : 0) | REC, err);
 		if (r < 0)
@@ -650,6 +635,8 @@ int jail_setup_root(const struct jail_config *cfg, struct err *err)
 		r = make_scratch_points(cfg->root_mnt, skel, cfg, err);
 	if (r == 0)
 		r = setup_binds(skel, cfg, true, err);
+	if (r == 0)
+		r = jail_setup_overlays(skel, cfg, true, err);
 	if (r == 0 && cfg->rootfs)
 		r = overlay_image(skel, root, cfg->rootfs, err);
 	/* The skeleton is complete: all of it read-only in one call. What is mounted from
@@ -664,6 +651,8 @@ int jail_setup_root(const struct jail_config *cfg, struct err *err)
 		r = bind_scratch(cfg->root_mnt, root, cfg, err);
 	if (r == 0)
 		r = setup_binds(root, cfg, false, err);
+	if (r == 0)
+		r = jail_setup_overlays(root, cfg, false, err);
 	if (r < 0)
 		return r;
 

@@ -3,6 +3,7 @@
  * (ps, destroy, gc). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,8 +47,21 @@ double mono_ms(void);
 
 /* The job's whole environment: defaults, then spec->env on top. A new vector. */
 char **spec_build_env(const struct sandbox_spec *spec, const char *id);
+/* Put dir first in env's PATH, unless the caller set PATH with --env. */
+void spec_env_prepend_path(const struct sandbox_spec *spec, char ***env, const char *dir);
 /* The job's uid/gid and its home directory inside. */
 const char *spec_home(const struct sandbox_spec *spec);
+
+/* Root mode (a range of host ids per sandbox) or rootless (one id: ours). */
+bool sandbox_root_mode(void);
+
+/* The overlays of one sandbox, ready for jail_config: in root mode each lower is an
+ * idmapped detached mount (SANDBOX_CACHE_UID shown as the job's host id). */
+struct ovl_set;
+int overlays_prepare(struct sandbox_overlay *const *src, size_t n, bool root_mode,
+		     uid_t host_uid, gid_t host_gid, struct ovl_set **ret, struct err *err);
+const struct jail_overlay *overlays_jail(const struct ovl_set *s, size_t *ret_n);
+struct ovl_set *overlays_free(struct ovl_set *s);
 
 struct sc_policy;
 /* The seccomp policy for flags, from <state>/cache when it was compiled by this binary. */
@@ -57,7 +71,14 @@ int policy_get(const char *state, unsigned flags, struct sc_policy **ret, struct
  * *env_add, a new strv), start in pid 1 (a jail_prestart_fn; userdata: the plan). *ret is
  * NULL when no service was asked for. */
 struct svc_plan;
-int services_plan(const struct sandbox_spec *spec, struct svc_plan **ret, char ***env_add,
-		  struct err *err);
+int services_plan(const struct sandbox_spec *spec, const char *state_dir, struct svc_plan **ret,
+		  char ***env_add, struct err *err);
 int services_start(void *userdata, struct err *err);
+/* A jail_reaped_fn: a service that died before the job is reported on notice_fd. */
+void services_reaped(void *userdata, pid_t pid, int status, int notice_fd);
 struct svc_plan *services_plan_free(struct svc_plan *p);
+/* A directory to put first in the job's PATH (PostgreSQL's own bindir, so that psql,
+ * pg_dump... are the server's version and not Debian's Perl wrapper), or NULL. */
+const char *services_bindir(const struct svc_plan *p);
+/* The overlay a plan's services need (PostgreSQL's data dir), or NULL. */
+struct sandbox_overlay *services_overlay(struct svc_plan *p);

@@ -50,29 +50,6 @@ static void warn(const struct sandbox_env *env, const char *fmt, ...)
 	env->warn(env->userdata, msg);
 }
 
-/* Root mode: we may map a range of host ids that no real user has. Under `unshare -r`
- * or as a plain user we own one id only: rootless mode. */
-static bool can_map_range(void)
-{
-	cleanup_free char *map = NULL;
-	struct err err = { 0 };
-	const uint64_t lo = SLOT_UID_BASE, hi = lo + (uint64_t) SLOT_MAX * JAIL_ID_COUNT;
-
-	if (geteuid() != 0)
-		return false;
-	if (read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map, NULL, &err) < 0)
-		return false;
-	for (char *line = map; line && *line;) {
-		unsigned long long in, out, count;
-		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 && in <= lo &&
-		    in + count >= hi)
-			return true;
-		line = strchr(line, '\n');
-		line = line ? line + 1 : NULL;
-	}
-	return false;
-}
-
 /* Rootless mode maps the job onto our own uid. Under `unshare -r` started by root that
  * uid is the host's root, and the job would own host root's files: refuse. */
 static int check_rootless_owner(struct err *err)
@@ -101,6 +78,7 @@ static int check_rootless_owner(struct err *err)
 struct run {
 	const struct sandbox_env *env;
 	int console[2];     /* -t: socket pair for the terminal's master */
+	int notice[2];      /* pipe: pid 1's notices (a service died) */
 	int master;         /* -t: the terminal's master */
 	bool raw;           /* -t: stdin's terminal is in raw mode, restore saved */
 	struct termios saved;
@@ -112,6 +90,7 @@ struct run {
 	char **envp;
 	char *image_dir;
 	struct svc_plan *services;
+	struct ovl_set *ovl;
 	bool have_entry;
 };
 
@@ -135,12 +114,15 @@ static int teardown(struct run *run, struct err *err)
 	run->raw = false;
 	run->console[0] = safe_close(run->console[0]);
 	run->console[1] = safe_close(run->console[1]);
+	run->notice[0] = safe_close(run->notice[0]);
+	run->notice[1] = safe_close(run->notice[1]);
 	run->master = safe_close(run->master);
 	run->lock_fd = safe_close(run->lock_fd);
 	run->slot_fd = safe_close(run->slot_fd);
 	run->policy = sc_policy_free(run->policy);
 	run->envp = strv_free(run->envp);
 	run->services = services_plan_free(run->services);
+	run->ovl = overlays_free(run->ovl);
 	free(run->image_dir);
 	run->image_dir = NULL;
 	return r;
@@ -325,6 +307,50 @@ static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t 
 	}
 }
 
+/* The job's overlays and its services' (a database template), idmapped onto the job's
+ * host ids in root mode. */
+static int plan_overlays(struct run *run, const struct sandbox_spec *spec, bool map_range,
+			 uid_t host_base, struct err *err)
+{
+	cleanup_free struct sandbox_overlay **all = xcalloc(spec->n_overlays + 1,
+							    sizeof(*all));
+	struct sandbox_overlay *svc = services_overlay(run->services);
+	size_t n = 0;
+
+	for (size_t i = 0; i < spec->n_overlays; i++)
+		all[n++] = &spec->overlays[i];
+	if (svc)
+		all[n++] = svc;
+	if (n == 0)
+		return 0;
+	return overlays_prepare(all, n, map_range, host_base + spec->uid, host_base + spec->uid,
+				&run->ovl, err);
+}
+
+/* What pid 1 told us while the job ran (a service that died), as warnings. */
+static void report_notices(struct run *run)
+{
+	char buf[4096];
+	ssize_t n;
+
+	if (run->notice[0] < 0)
+		return;
+	run->notice[1] = safe_close(run->notice[1]);
+	n = read(run->notice[0], buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (char *line = buf, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			nl = line + strlen(line) - 1;
+		else
+			*nl = '\0';
+		if (*line)
+			warn(run->env, "sandbox %s: %s", run->id, line);
+	}
+}
+
 static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		     struct sandbox_result *res, double t0, struct err *err)
 {
@@ -335,7 +361,7 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	struct journal_rec rec = { 0 };
 	enum jail_stage stage = JAIL_STAGE_SETUP;
 	unsigned slot = 0;
-	bool map_range = can_map_range();
+	bool map_range = sandbox_root_mode();
 	uint64_t ttl = spec->ttl_ms ? spec->ttl_ms : SANDBOX_DEFAULT_TTL_MS;
 	sigset_t sigs, old;
 	int status = 0;
@@ -374,13 +400,18 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	run->envp = spec_build_env(spec, run->id);
 	{
 		char **svc_env = NULL;
-		r = services_plan(spec, &run->services, &svc_env, err);
+		r = services_plan(spec, env->state_dir, &run->services, &svc_env, err);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; svc_env && svc_env[i]; i++)
 			strv_push(&run->envp, svc_env[i]);
 		strv_free(svc_env);
+		if (services_bindir(run->services))
+			spec_env_prepend_path(spec, &run->envp, services_bindir(run->services));
 	}
+	r = plan_overlays(run, spec, map_range, SLOT_UID_BASE + slot * JAIL_ID_COUNT, err);
+	if (r < 0)
+		return r;
 
 	memcpy(rec.id, run->id, sizeof(rec.id));
 	rec.owner = getpid();
@@ -392,6 +423,7 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	if (r < 0)
 		return r;
 
+	size_t n_overlays = 0;
 	struct jail_config cfg = {
 		.argv = spec->argv,
 		.envp = run->envp,
@@ -400,6 +432,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.rootfs = run->image_dir ? run->image_dir : spec->rootfs,
 		.binds = spec->binds,
 		.n_binds = spec->n_binds,
+		.overlays = overlays_jail(run->ovl, &n_overlays),
+		.n_overlays = n_overlays,
 		.disk_bytes = spec->disk_bytes ? spec->disk_bytes : SANDBOX_DEFAULT_DISK,
 		.root_mnt = root_mnt,
 		.uid = spec->uid,
@@ -412,11 +446,18 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.cgroup_fd = -1,
 		.prestart = run->services ? services_start : NULL,
 		.prestart_data = run->services,
+		.reaped = run->services ? services_reaped : NULL,
+		.notice_fd = -1,
 	};
 	cleanup_close int cg_fd = -1;
 	if (run->cg && cg_open_dir_fd(run->cg, &cg_fd, err) == 0)
 		cfg.cgroup_fd = cg_fd;
 	err_clear(err);
+	if (run->services) {
+		if (pipe2(run->notice, O_CLOEXEC | O_NONBLOCK) < 0)
+			return err_set(err, errno, "pipe");
+		cfg.notice_fd = run->notice[1];
+	}
 	if (spec->tty) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, run->console) < 0)
 			return err_set(err, errno, "socketpair for the terminal");
@@ -470,6 +511,7 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	res->run_ms = mono_ms() - t_exec;
 	if (r < 0)
 		return r;
+	report_notices(run);
 	if (WIFEXITED(status))
 		res->exit_code = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status))
@@ -490,7 +532,7 @@ int sandbox_run(const struct sandbox_spec *spec, const struct sandbox_env *env,
 		struct sandbox_result *res, struct err *err)
 {
 	struct run run = { .env = env, .lock_fd = -1, .slot_fd = -1, .master = -1,
-			   .console = { -1, -1 } };
+			   .console = { -1, -1 }, .notice = { -1, -1 } };
 	double t0 = mono_ms();
 	struct err e2 = { 0 };
 	unsigned cleaned = 0;

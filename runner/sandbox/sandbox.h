@@ -12,6 +12,18 @@
 struct err;
 struct jail_bind;
 
+/* A writable, copy-on-write view of read-only shared dirs (a cached git tree, a database
+ * template) at dst: an overlay whose upper layer lives on the sandbox's scratch tmpfs,
+ * so what the job writes stays in the sandbox and the lower dirs are never written. The
+ * merged root belongs to the job's user and has the top lower's mode; files owned on
+ * disk by sandbox_cache_owner() appear owned by the job's user. */
+struct sandbox_overlay {
+	char *dst;     /* absolute path inside, e.g. "/workspace" */
+	char **lowers; /* host dirs, top first, NULL-terminated (at least one) */
+	char **remove; /* paths relative to dst deleted once mounted (whiteouts in the upper
+			* layer); NULL-terminated, may be NULL */
+};
+
 struct sandbox_spec {
 	char **argv;            /* the command */
 	char **env;             /* K=V added to the defaults (PATH, HOME, ...) */
@@ -29,7 +41,19 @@ struct sandbox_spec {
 	unsigned seccomp_flags; /* enum sc_flags */
 	bool tty;               /* -t: a terminal made inside, relayed to stdio */
 	char **services;        /* --service KIND[:VERSION]: servers started before the job */
+	char **service_env;     /* POSTGRES_USER=, POSTGRES_PASSWORD=, POSTGRES_DB= */
+	char **service_init;    /* host paths of SQL files run once before the job */
+	char **service_config;  /* "KIND:key=value" server settings over mayfly's defaults */
+	struct sandbox_overlay *overlays;
+	size_t n_overlays;
 };
+
+/* Shared caches (trees, templates) are owned on disk by one id outside every sandbox's
+ * host range in root mode, and by the caller rootless: who must own the lower dirs'
+ * files of a sandbox_overlay. */
+#define SANDBOX_CACHE_UID 1073741823u /* 2^30 - 1, just below the sandboxes' ranges */
+#define SANDBOX_CACHE_GID 1073741823u
+void sandbox_cache_owner(uid_t *ret_uid, gid_t *ret_gid);
 
 #define SANDBOX_DEFAULT_UID    1000
 #define SANDBOX_DEFAULT_DISK   (2ULL << 30)

@@ -22,6 +22,17 @@
 
 static const char *const reserved_dsts[] = { "/proc", "/dev", "/sys" };
 
+/* The reserved prefix dst falls under, or NULL. */
+static const char *reserved_dst(const char *dst)
+{
+	for (size_t i = 0; i < sizeof(reserved_dsts) / sizeof(reserved_dsts[0]); i++) {
+		size_t n = strlen(reserved_dsts[i]);
+		if (strncmp(dst, reserved_dsts[i], n) == 0 && (dst[n] == '\0' || dst[n] == '/'))
+			return reserved_dsts[i];
+	}
+	return NULL;
+}
+
 static int check_bind(const struct jail_bind *b, struct err *err)
 {
 	struct stat st;
@@ -35,12 +46,40 @@ static int check_bind(const struct jail_bind *b, struct err *err)
 		return err_set(err, EINVAL,
 			       "bind '%s:%s': the destination must be a clean absolute path "
 			       "other than '/' (no '.', '..' or '//')", b->src, b->dst);
-	for (size_t i = 0; i < sizeof(reserved_dsts) / sizeof(reserved_dsts[0]); i++) {
-		size_t n = strlen(reserved_dsts[i]);
-		if (strncmp(b->dst, reserved_dsts[i], n) == 0 &&
-		    (b->dst[n] == '\0' || b->dst[n] == '/'))
-			return err_set(err, EPERM, "bind '%s:%s': '%s' belongs to the sandbox",
-				       b->src, b->dst, reserved_dsts[i]);
+	if (reserved_dst(b->dst))
+		return err_set(err, EPERM, "bind '%s:%s': '%s' belongs to the sandbox", b->src,
+			       b->dst, reserved_dst(b->dst));
+	return 0;
+}
+
+static int check_overlay(const struct sandbox_overlay *o, struct err *err)
+{
+	if (!o->dst || *o->dst != '/' || !path_is_clean(o->dst) || strcmp(o->dst, "/") == 0)
+		return err_set(err, EINVAL, "overlay '%s': the destination must be a clean "
+					    "absolute path other than '/'", o->dst ? o->dst : "");
+	if (reserved_dst(o->dst))
+		return err_set(err, EPERM, "overlay '%s': that path belongs to the sandbox",
+			       o->dst);
+	if (strv_len(o->lowers) == 0)
+		return err_set(err, EINVAL, "overlay '%s': no lower dir", o->dst);
+	for (size_t k = 0; o->lowers[k]; k++) {
+		struct stat st;
+		if (*o->lowers[k] != '/')
+			return err_set(err, EINVAL, "overlay '%s': lower '%s' is not an absolute "
+						    "path", o->dst, o->lowers[k]);
+		if (stat(o->lowers[k], &st) < 0)
+			return err_set(err, errno, "overlay '%s': lower '%s'", o->dst,
+				       o->lowers[k]);
+		if (!S_ISDIR(st.st_mode))
+			return err_set(err, ENOTDIR, "overlay '%s': lower '%s'", o->dst,
+				       o->lowers[k]);
+	}
+	for (size_t k = 0; o->remove && o->remove[k]; k++) {
+		const char *p = o->remove[k];
+		if (!*p || *p == '/' || !path_is_clean(p) || strcmp(p, "..") == 0 ||
+		    strncmp(p, "../", 3) == 0)
+			return err_set(err, EINVAL, "overlay '%s': '%s' to remove is not a clean "
+						    "relative path", o->dst, p);
 	}
 	return 0;
 }
@@ -106,6 +145,11 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 		if (r < 0)
 			return r;
 	}
+	for (size_t i = 0; i < spec->n_overlays; i++) {
+		int r = check_overlay(&spec->overlays[i], err);
+		if (r < 0)
+			return r;
+	}
 	if (spec->rootfs) {
 		struct stat st;
 		if (stat(spec->rootfs, &st) < 0)
@@ -167,11 +211,28 @@ char **spec_build_env(const struct sandbox_spec *spec, const char *id)
 	return env;
 }
 
+void spec_env_prepend_path(const struct sandbox_spec *spec, char ***env, const char *dir)
+{
+	for (size_t i = 0; spec->env && spec->env[i]; i++)
+		if (str_startswith(spec->env[i], "PATH="))
+			return;
+	for (size_t i = 0; *env && (*env)[i]; i++)
+		if (str_startswith((*env)[i], "PATH=")) {
+			char *v = xasprintf("PATH=%s:%s", dir, (*env)[i] + 5);
+			free((*env)[i]);
+			(*env)[i] = v;
+			return;
+		}
+}
+
 void sandbox_spec_release(struct sandbox_spec *spec)
 {
 	spec->argv = strv_free(spec->argv);
 	spec->env = strv_free(spec->env);
 	spec->services = strv_free(spec->services);
+	spec->service_env = strv_free(spec->service_env);
+	spec->service_init = strv_free(spec->service_init);
+	spec->service_config = strv_free(spec->service_config);
 	free(spec->workdir);
 	free(spec->hostname);
 	free(spec->rootfs);
@@ -180,6 +241,14 @@ void sandbox_spec_release(struct sandbox_spec *spec)
 		free(spec->binds[i].dst);
 	}
 	free(spec->binds);
+	for (size_t i = 0; i < spec->n_overlays; i++) {
+		free(spec->overlays[i].dst);
+		strv_free(spec->overlays[i].lowers);
+		strv_free(spec->overlays[i].remove);
+	}
+	free(spec->overlays);
+	spec->overlays = NULL;
+	spec->n_overlays = 0;
 	spec->workdir = spec->hostname = spec->rootfs = NULL;
 	spec->binds = NULL;
 	spec->n_binds = 0;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jail/jail.h"
 #include "sandbox/internal.h"
 #include "util/cleanup.h"
 #include "util/err.h"
@@ -65,7 +66,7 @@ static int check_searchable(const char *state, struct err *err)
 
 int state_prepare(const char *state, struct err *err)
 {
-	static const char *const subdirs[] = { "sandboxes", "slots", "root", "images" };
+	static const char *const subdirs[] = { "sandboxes", "slots", "root", "images", "cache" };
 	int r;
 
 	if (*state != '/')
@@ -78,10 +79,14 @@ int state_prepare(const char *state, struct err *err)
 		return err_wrap(err, "state dir '%s'", state);
 	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
 		cleanup_free char *p = path_join(state, subdirs[i]);
-		/* root/ (a mount point) and images/ are reached by sandboxes. */
-		bool reached = strcmp(subdirs[i], "root") == 0 || strcmp(subdirs[i], "images") == 0;
-		if (mkdir(p, reached ? 0711 : 0700) < 0 &&
-		    errno != EEXIST) {
+		/* root/ (a mount point) and images/ are reached by sandboxes, cache/ by initdb
+		 * building a template as the cache's owner. */
+		bool reached = strcmp(subdirs[i], "root") == 0 ||
+			       strcmp(subdirs[i], "images") == 0 || strcmp(subdirs[i], "cache") == 0;
+		int made = mkdir(p, reached ? 0711 : 0700);
+		if (made < 0 && errno == EEXIST && reached)
+			(void) chmod(p, 0711); /* made 0700 by an older mayfly */
+		else if (made < 0 && errno != EEXIST) {
 			r = -errno;
 			if (r == -EROFS || r == -EACCES || r == -EPERM)
 				return err_set(err, -r, "state dir '%s' is not writable: choose "
@@ -167,4 +172,35 @@ double mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+/* Root mode: we may map a range of host ids that no real user has. Under `unshare -r`
+ * or as a plain user we own one id only: rootless mode. */
+bool sandbox_root_mode(void)
+{
+	cleanup_free char *map = NULL;
+	struct err err = { 0 };
+	const uint64_t lo = SLOT_UID_BASE, hi = lo + (uint64_t) SLOT_MAX * JAIL_ID_COUNT;
+
+	if (geteuid() != 0)
+		return false;
+	if (read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map, NULL, &err) < 0)
+		return false;
+	for (char *line = map; line && *line;) {
+		unsigned long long in, out, count;
+		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 && in <= lo &&
+		    in + count >= hi)
+			return true;
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return false;
+}
+
+void sandbox_cache_owner(uid_t *ret_uid, gid_t *ret_gid)
+{
+	bool root = sandbox_root_mode();
+
+	*ret_uid = root ? SANDBOX_CACHE_UID : geteuid();
+	*ret_gid = root ? SANDBOX_CACHE_GID : getegid();
 }

@@ -94,39 +94,6 @@ static const char *wait_for_one(void)
 	test_fail(__FILE__, __LINE__, "the sandbox never showed up in 'mayfly ps'");
 }
 
-/* Host processes whose command line holds marker. */
-static int count_marked(const char *marker)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int n = 0;
-
-	while ((de = readdir(d))) {
-		char path[300], buf[4096];
-		ssize_t len;
-		int fd;
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		for (ssize_t i = 0; i < len; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, marker) && !strstr(buf, "mayfly"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 TEST(ps_lists_and_destroy_kills)
 {
 	struct run_result res;
@@ -139,7 +106,7 @@ TEST(ps_lists_and_destroy_kills)
 	snprintf(marker, sizeof(marker), "marker-ps-%d", (int) getpid());
 	pid = start_sleeper(marker, "60");
 	id = wait_for_one();
-	CHECK_EQ(count_marked(marker), 1);
+	CHECK_EQ(test_count_procs(NULL, marker), 1);
 	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
 				  "ps", NULL },
 		 NULL, 10, &res);
@@ -154,7 +121,7 @@ TEST(ps_lists_and_destroy_kills)
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 137);
-	CHECK_EQ(count_marked(marker), 0);
+	CHECK_EQ(test_count_procs(NULL, marker), 0);
 	CHECK_EQ(count_sandboxes(), 0);
 
 	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
@@ -188,9 +155,9 @@ TEST(killed_mayfly_takes_its_sandbox_and_gc_finishes)
 	CHECK_EQ(kill(pid, SIGKILL), 0);
 	CHECK_EQ(waitpid(pid, NULL, 0), pid);
 	/* The sandbox dies with its mayfly (its pid 1 has PDEATHSIG). */
-	for (int i = 0; i < 200 && count_marked(marker) > 0; i++)
+	for (int i = 0; i < 200 && test_count_procs(NULL, marker) > 0; i++)
 		sleep_ms(10);
-	CHECK_EQ(count_marked(marker), 0);
+	CHECK_EQ(test_count_procs(NULL, marker), 0);
 	/* What the killed mayfly could not tear down is still recorded... */
 	CHECK_EQ(count_sandboxes(), 1);
 	/* ...and gc finishes it. */
@@ -285,7 +252,7 @@ TEST(ps_finishes_what_a_killed_mayfly_left)
 	CHECK_STR_NOT_CONTAINS(res.out, "sleep");
 	run_result_free(&res);
 	CHECK_EQ(count_sandboxes(), 0);
-	for (int i = 0; i < 200 && count_marked(marker) > 0; i++)
+	for (int i = 0; i < 200 && test_count_procs(NULL, marker) > 0; i++)
 		sleep_ms(10);
-	CHECK_EQ(count_marked(marker), 0);
+	CHECK_EQ(test_count_procs(NULL, marker), 0);
 }

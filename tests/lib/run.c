@@ -1,6 +1,7 @@
 /* run.c - see run.h. */
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -225,4 +226,39 @@ void test_put(const char *root, const char *rel, const char *content)
 	if (fd < 0 || write(fd, content, n) != (ssize_t) n)
 		test_fail(__FILE__, __LINE__, "write '%s': %m", p);
 	close(fd);
+}
+
+int test_count_procs(const char *comm, const char *marker)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((de = readdir(d))) {
+		char path[300], buf[4096];
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/%s", de->d_name, comm ? "comm" : "cmdline");
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		for (ssize_t i = 0; i < len; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (comm)
+			n += strcspn(buf, "\n") == strlen(comm) && strncmp(buf, comm, strlen(comm)) == 0;
+		else
+			n += strstr(buf, marker) && !strstr(buf, "mayfly");
+	}
+	closedir(d);
+	return n;
 }

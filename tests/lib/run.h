@@ -30,6 +30,10 @@ void run_sandbox_sh(const char *const *opts, const char *script, struct run_resu
  * its stdout and stderr are printed as TAP comments when it is not 0. */
 int sandbox_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Host processes whose /proc/<pid>/comm is comm (exact), or, with comm NULL, whose command
+ * line contains marker and not "mayfly". */
+int test_count_procs(const char *comm, const char *marker);
+
 /* A loopback TCP port nothing listens on (bound, then released). */
 int test_free_port(void);
 /* Whether something accepts TCP connections on 127.0.0.1:port. */
