@@ -69,6 +69,10 @@ int checkout_git_err(struct err *err, int gerr, const char *fmt, ...)
 int checkout_repo_open(const char *path, struct git_repository **ret, struct err *err);
 void checkout_repo_freep(struct git_repository **repo);
 
+/* Do the mirror's refs lead to readable commits and trees? -EUCLEAN-worthy when not: the
+ * message names the first ref that does not. */
+int checkout_mirror_verify(const char *mirror, struct err *err);
+
 /* Open (creating) dirfd/name and flock it with op (LOCK_SH, LOCK_EX, | LOCK_NB), making
  * sure the lock is on the file that still has that name (a remover unlinks lock files
  * while holding them exclusively). Returns the fd, or -EWOULDBLOCK with LOCK_NB, or

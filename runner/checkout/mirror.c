@@ -228,7 +228,7 @@ static int fetch(git_repository *repo, const char *url, struct fetch_ctx *c, str
 
 /* Do the refs lead to readable commits and trees? What a pack deleted or overwritten
  * breaks first; a deeper fault shows when a tree is materialised (-EUCLEAN there). */
-static int verify(const char *mirror, struct err *err)
+int checkout_mirror_verify(const char *mirror, struct err *err)
 {
 	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
 	CLEANUP(git_reference_iterator_freep) git_reference_iterator *it = NULL;
@@ -427,7 +427,7 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 	r = update_mirror(mirror, url, c, err);
 	if (r == 0 || r == -EACCES || r == -EHOSTUNREACH || r == -EFBIG)
 		return r;
-	if (verify(mirror, &why) == 0)
+	if (checkout_mirror_verify(mirror, &why) == 0)
 		return r; /* not the mirror's fault */
 	*c = (struct fetch_ctx){
 		.user = c->user, .password = c->password, .shown = c->shown, .local = c->local

@@ -158,6 +158,13 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
 	if (r < 0)
 		return r;
 	if (r > 0) {
+		struct err why = { 0 };
+		/* A pack gone bad hides commits too: then it is the mirror's fault. */
+		if (checkout_mirror_verify(mirror, &why) < 0)
+			return err_set(err, EUCLEAN,
+				       "rev '%s' not found, and the mirror is "
+				       "damaged (%s)",
+				       shown, why.msg);
 		cleanup_free char *branches = some_branches(repo);
 		cleanup_free char *url = remote_url(repo, mirror);
 		return err_set(err, ENOENT, "rev '%s' not found in '%s' (%s)", shown, url,
