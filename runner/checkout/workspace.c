@@ -255,8 +255,14 @@ static char *index_cache_path(const git_tree *tree, const char *tree_dir)
 	return xasprintf("%s.index", tree_dir);
 }
 
+/* Linked when it can be (the workspace's .git is a lower layer: a job that writes its
+ * index gets a copy of its own in its upper layer), copied otherwise. */
 static int copy_cached_index(const char *cached, const char *path)
 {
+	if (link(cached, path) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return -ENOENT;
 	cleanup_free char *data = NULL;
 	struct err ignored = { 0 };
 	size_t len = 0;
