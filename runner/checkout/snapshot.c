@@ -26,7 +26,6 @@
 DEFINE_CLEANUP(git_status_list *, git_status_list_free)
 DEFINE_CLEANUP(git_tree *, git_tree_free)
 DEFINE_CLEANUP(git_commit *, git_commit_free)
-DEFINE_CLEANUP(char **, strv_free)
 
 struct snap {
 	int src;   /* the work tree's root */
@@ -355,7 +354,6 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 		      struct checkout_snapshot *ret, struct err *err)
 {
 	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
-	CLEANUP(strv_freep) char **seen = NULL;
 	struct checkout_snapshot out = { 0 };
 	struct snap s = { .uid = uid, .gid = gid, .out = &out };
 	int r = checkout_git_init(err);
@@ -367,7 +365,7 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 	if (r < 0)
 		return r;
 	r = snapshot(repo, layer_dir, &s, err);
-	seen = s.seen;
+	strv_free(s.seen);
 	if (r < 0) {
 		if (r != -EEXIST)
 			(void) rm_rf_at(AT_FDCWD, layer_dir, &(struct err){ 0 });
