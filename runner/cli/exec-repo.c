@@ -33,7 +33,7 @@
 
 #define CHECKOUT_MIRROR_INSIDE "/run/mayfly/mirror"
 #define LAYERS_PREFIX	       "checkout-"
-#define STALE_AFTER_S	       10 /* a layer dir this old and unlocked is a dead run's */
+#define STALE_AFTER_S	       60 /* an unnamed layer dir this old is a dead run's */
 #define MAX_TOKEN	       4096
 
 struct exec_repo_state {
@@ -83,14 +83,16 @@ unsigned exec_repo_gc(const char *state_dir)
 	unsigned n = 0;
 
 	while (d && (de = readdir(d))) {
+		bool named = str_startswith(de->d_name, LAYERS_PREFIX);
 		cleanup_close int fd = -1;
 		struct stat st;
 
-		if (!str_startswith(de->d_name, LAYERS_PREFIX))
+		if (!named && !str_startswith(de->d_name, "." LAYERS_PREFIX))
 			continue;
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		/* Young ones may be between mkdtemp() and flock(); locked ones are in use. */
-		if (fd < 0 || fstat(fd, &st) < 0 || st.st_ctime > now - STALE_AFTER_S ||
+		/* A named one is locked from birth (see make_layers()): unlocked, its run is
+		 * gone. An unnamed one may be between mkdtemp() and flock(): age tells. */
+		if (fd < 0 || fstat(fd, &st) < 0 || (!named && st.st_ctime > now - STALE_AFTER_S) ||
 		    flock(fd, LOCK_EX | LOCK_NB) < 0)
 			continue;
 		n += rm_rf_at(dirfd(d), de->d_name, &(struct err){ 0 }) == 0;
@@ -167,15 +169,19 @@ static int make_layers(const char *state_dir, uid_t uid, gid_t gid, struct exec_
 
 	if (r < 0)
 		return r;
-	s->layers = xasprintf("%s/" LAYERS_PREFIX "XXXXXX", tmp);
-	if (!mkdtemp(s->layers)) {
-		r = err_set(err, errno, "mkdir '%s'", s->layers);
+	/* Made unnamed, locked, then named: gc never sees a named one unlocked but dead. */
+	cleanup_free char *unnamed = xasprintf("%s/." LAYERS_PREFIX "XXXXXX", tmp);
+	if (!mkdtemp(unnamed))
+		return err_set(err, errno, "mkdir '%s'", unnamed);
+	s->layers = xasprintf("%s/%s", tmp, strrchr(unnamed, '/') + 2);
+	s->layers_fd = open(unnamed, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->layers_fd < 0 || flock(s->layers_fd, LOCK_EX) < 0 ||
+	    rename(unnamed, s->layers) < 0) {
+		r = err_set(err, errno, "make '%s'", s->layers);
+		(void) rmdir(unnamed);
 		free(TAKE_PTR(s->layers));
 		return r;
 	}
-	s->layers_fd = open(s->layers, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (s->layers_fd < 0 || flock(s->layers_fd, LOCK_EX) < 0)
-		return err_set(err, errno, "lock '%s'", s->layers);
 	if (fchmod(s->layers_fd, 0755) < 0 ||
 	    (uid != (uid_t) -1 && fchown(s->layers_fd, uid, gid) < 0))
 		return err_set(err, errno, "chown '%s'", s->layers);

@@ -4,9 +4,11 @@
  * jobs share a commit at once; a local work tree comes with its uncommitted files; bad
  * refs, unreachable remotes, hostile trees and a full disk fail clearly, leaving the cache
  * consistent. Runs as root (idmapped caches) and as a plain user (caller-owned caches). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -291,4 +293,51 @@ TEST(exec_repo_rebuilds_a_corrupt_mirror_and_runs_the_job)
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "2\n");
 	run_result_free(&res);
+}
+
+/* Entries of dir named prefix*, 0 when dir does not exist (yet). */
+static size_t count_prefixed(const char *dir, const char *prefix)
+{
+	CLEANUP(closedirp) DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && (de = readdir(d)))
+		n += str_startswith(de->d_name, prefix);
+	return n;
+}
+
+TEST(exec_repo_layers_of_a_killed_mayfly_are_removed_by_gc)
+{
+	cleanup_free char *src = make_repo(), *tmp = path_join(test_state_dir(), "tmp");
+	struct run_result res;
+	pid_t pid;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		(void) dup2(null, 1);
+		execl(mayfly_bin(), "mayfly", "--state-dir", test_state_dir(), "exec", "--repo",
+		      src, "--", "sleep", "600", (char *) NULL);
+		_exit(127);
+	}
+	while (count_prefixed(tmp, "checkout-") == 0)
+		usleep(10 * 1000);
+	CHECK_OK(kill(pid, SIGKILL));
+	CHECK_EQ(waitpid(pid, NULL, 0), pid);
+	/* The sandbox dies with its mayfly; its pid 1 may hold the layer's lock a moment. */
+	for (;;) {
+		char *argv[] = { (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
+				 "gc", NULL };
+		run_argv(argv, NULL, 60, &res);
+		CHECK_EQ(res.status, 0);
+		bool removed = strstr(res.out, "removed 1 checkout layer") != NULL;
+		run_result_free(&res);
+		if (removed)
+			break;
+		CHECK_EQ(count_prefixed(tmp, "checkout-"), 1);
+		usleep(50 * 1000);
+	}
+	CHECK_EQ(count_prefixed(tmp, "checkout-"), 0);
 }
