@@ -243,6 +243,21 @@ TEST(exec_repo_refuses_a_hostile_tree)
 	run_result_free(&res);
 	cleanup_free char *trees = xasprintf("%s/checkout/trees", test_state_dir());
 	CHECK_EQ(repo_count_entries(trees, ".tmp-"), 0);
+
+	/* Symlinks out of the tree are checked out as they are and resolve inside the
+	 * sandbox: writing through one never reaches the host path it names. */
+	cleanup_free char *links = repo_path("links"), *victim = repo_path("victim");
+	CHECK_EQ(repo_sh("git init -q -b main '%s' && cd '%s' && ln -s '%s' out && "
+			 "ln -s ../../../../../../../../etc/hostname up && git add -A && "
+			 "git commit -qm links",
+			 links, links, victim),
+		 0);
+	exec_repo(NULL, (const char *[]){ "--repo", links, NULL },
+		  "echo pwned > out 2>/dev/null; readlink out; git status --porcelain", &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, victim);
+	run_result_free(&res);
+	CHECK_EQ(access(victim, F_OK), -1);
 }
 
 TEST(exec_repo_full_disk_leaves_the_cache_consistent)
