@@ -65,6 +65,10 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
  * malformed rev or one that names no commit, -EUCLEAN the mirror is corrupt. */
 int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], char ret_tree[41],
 		     struct err *err);
+/* The branch rev names in the mirror, as `git checkout rev` would make it current: "main"
+ * for "main", "refs/heads/main" or (when the remote's default branch is main) "HEAD";
+ * NULL for a tag, an id, any other ref, or an error. A new string. */
+char *checkout_rev_branch(const char *mirror, const char *rev);
 
 /* Materialise tree_id of mirror as "<cache_dir>/trees/<tree_id>/" unless it is there, and
  * return that path in *ret_dir (caller frees). The files are what `git checkout` writes
@@ -157,6 +161,7 @@ void checkout_cache_info_release(struct checkout_cache_info *info);
 struct checkout_snapshot {
 	char commit[41];  /* HEAD of the work tree's repository */
 	char *git_dir;	  /* that repository's git directory: the mirror's source */
+	char *branch;	  /* the branch checked out there, NULL when HEAD is detached */
 	char **deleted;	  /* tracked paths gone from the work tree, relative, top-most
 			   * missing directory only; NULL-terminated, NULL when none */
 	unsigned files;	  /* files and symlinks copied into the layer */

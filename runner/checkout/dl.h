@@ -64,6 +64,7 @@
 	X(git_reference_delete)                                                                    \
 	X(git_reference_dwim)                                                                      \
 	X(git_reference_free)                                                                      \
+	X(git_reference_is_branch)                                                                 \
 	X(git_reference_iterator_free)                                                             \
 	X(git_reference_iterator_glob_new)                                                         \
 	X(git_reference_iterator_new)                                                              \
@@ -73,6 +74,8 @@
 	X(git_reference_name_to_id)                                                                \
 	X(git_reference_next)                                                                      \
 	X(git_reference_peel)                                                                      \
+	X(git_reference_resolve)                                                                   \
+	X(git_reference_shorthand)                                                                 \
 	X(git_reference_symbolic_create)                                                           \
 	X(git_reference_symbolic_target)                                                           \
 	X(git_reference_target)                                                                    \
@@ -86,6 +89,7 @@
 	X(git_repository_config)                                                                   \
 	X(git_repository_config_snapshot)                                                          \
 	X(git_repository_free)                                                                     \
+	X(git_repository_head)                                                                     \
 	X(git_repository_init_ext)                                                                 \
 	X(git_repository_init_options_init)                                                        \
 	X(git_repository_is_bare)                                                                  \
@@ -172,6 +176,7 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_reference_delete		      (*checkout_dl_git_reference_delete)
 #define git_reference_dwim		      (*checkout_dl_git_reference_dwim)
 #define git_reference_free		      (*checkout_dl_git_reference_free)
+#define git_reference_is_branch		      (*checkout_dl_git_reference_is_branch)
 #define git_reference_iterator_free	      (*checkout_dl_git_reference_iterator_free)
 #define git_reference_iterator_glob_new	      (*checkout_dl_git_reference_iterator_glob_new)
 #define git_reference_iterator_new	      (*checkout_dl_git_reference_iterator_new)
@@ -181,6 +186,8 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_reference_name_to_id	      (*checkout_dl_git_reference_name_to_id)
 #define git_reference_next		      (*checkout_dl_git_reference_next)
 #define git_reference_peel		      (*checkout_dl_git_reference_peel)
+#define git_reference_resolve		      (*checkout_dl_git_reference_resolve)
+#define git_reference_shorthand		      (*checkout_dl_git_reference_shorthand)
 #define git_reference_symbolic_create	      (*checkout_dl_git_reference_symbolic_create)
 #define git_reference_symbolic_target	      (*checkout_dl_git_reference_symbolic_target)
 #define git_reference_target		      (*checkout_dl_git_reference_target)
@@ -194,6 +201,7 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_repository_config		      (*checkout_dl_git_repository_config)
 #define git_repository_config_snapshot	      (*checkout_dl_git_repository_config_snapshot)
 #define git_repository_free		      (*checkout_dl_git_repository_free)
+#define git_repository_head		      (*checkout_dl_git_repository_head)
 #define git_repository_init_ext		      (*checkout_dl_git_repository_init_ext)
 #define git_repository_init_options_init      (*checkout_dl_git_repository_init_options_init)
 #define git_repository_is_bare		      (*checkout_dl_git_repository_is_bare)

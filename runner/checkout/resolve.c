@@ -182,3 +182,23 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
 	git_oid_tostr(ret_tree, 41, git_commit_tree_id((git_commit *) commit));
 	return 0;
 }
+
+char *checkout_rev_branch(const char *mirror, const char *rev)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	CLEANUP(git_reference_freep) git_reference *ref = NULL, *resolved = NULL;
+	const char *name;
+	char *branch = NULL;
+
+	if (checkout_repo_open(mirror, &repo, &(struct err){ 0 }) < 0 ||
+	    git_reference_dwim(&ref, repo, rev) < 0 || git_reference_resolve(&resolved, ref) < 0) {
+		git_error_clear();
+		return NULL;
+	}
+	/* resolved is direct: HEAD followed to the branch it names. */
+	name = git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC ? git_reference_name(resolved)
+								 : git_reference_name(ref);
+	if (str_startswith(name, "refs/heads/") && name[strlen("refs/heads/")])
+		branch = xstrdup(name + strlen("refs/heads/"));
+	return branch;
+}

@@ -373,6 +373,11 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 		return r;
 	}
 	out.git_dir = xstrdup(git_repository_path(repo));
+	git_reference *head = NULL;
+	if (git_repository_head(&head, repo) == 0 && git_reference_is_branch(head))
+		out.branch = xstrdup(git_reference_shorthand(head));
+	git_reference_free(head);
+	git_error_clear();
 	*ret = out;
 	return 0;
 }
@@ -380,6 +385,7 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 void checkout_snapshot_release(struct checkout_snapshot *s)
 {
 	free(s->git_dir);
+	free(s->branch);
 	strv_free(s->deleted);
 	*s = (struct checkout_snapshot){ 0 };
 }

@@ -197,7 +197,8 @@ struct checkout {
 	struct checkout_cred cred;
 	uid_t uid;
 	gid_t gid;
-	char *mirror, *tree_dir;
+	const char *snap_branch; /* --repo .: the work tree's branch */
+	char *mirror, *tree_dir, *branch;
 	char commit[41], tree[41];
 };
 
@@ -209,6 +210,7 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 
 	free(TAKE_PTR(c->mirror));
 	free(TAKE_PTR(c->tree_dir));
+	free(TAKE_PTR(c->branch));
 	s->tree_lock_fd = safe_close(s->tree_lock_fd);
 	r = checkout_mirror(c->cache, c->url, &c->cred, c->want, flags, &c->mirror, err);
 	if (r < 0)
@@ -220,9 +222,15 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 				       &s->tree_lock_fd, err);
 	if (r < 0)
 		return r;
+	/* On the branch, as after `git clone` or `git checkout BRANCH`; detached at an id. */
+	if (c->snap_branch)
+		c->branch = xstrdup(c->snap_branch);
+	else if (!c->o->commit)
+		c->branch = checkout_rev_branch(c->mirror, c->rev);
 	const struct checkout_workspace ws = { .mirror = c->mirror,
 					       .mirror_inside = CHECKOUT_MIRROR_INSIDE,
 					       .commit = c->commit,
+					       .branch = c->branch,
 					       .tree_dir = c->tree_dir };
 	cleanup_free char *dotgit = path_join(git, ".git");
 	(void) rm_rf_at(AT_FDCWD, dotgit, &(struct err){ 0 }); /* a failed first attempt's */
@@ -315,6 +323,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 		} else if (r == 0) {
 			c.url = snap.git_dir;
 			c.rev = c.want = snap.commit;
+			c.snap_branch = snap.branch;
 		}
 	}
 	if (r == 0) {
@@ -330,6 +339,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 		add_to_spec(spec, &c, s, uncommitted, snap.deleted);
 	free(c.mirror);
 	free(c.tree_dir);
+	free(c.branch);
 	if (r < 0) {
 		cleanup_free char *name = shown(o->repo);
 		exec_repo_free(s);

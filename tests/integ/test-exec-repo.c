@@ -98,15 +98,23 @@ TEST(exec_repo_gives_a_clean_checkout_with_a_working_git)
 	exec_repo(NULL,
 		  (const char *[]){ "--repo", src, "--ref", "side", "--checkout-dir", "/src/app",
 				    NULL },
-		  "pwd; git status --porcelain; cat src/main.c; git log --oneline | wc -l", &res);
+		  "pwd; git status --porcelain; cat src/main.c; git log --oneline | wc -l; "
+		  "git branch --show-current; git rev-parse --abbrev-ref @{u}",
+		  &res);
 	CHECK_EQ(res.status, 0);
-	CHECK_STR_EQ(res.out, "/src/app\nint main;\n1\n");
+	CHECK_STR_EQ(res.out, "/src/app\nint main;\n1\nside\norigin/side\n");
 	run_result_free(&res);
 	cleanup_free char *short_id = xstrndup(head, 7);
 	exec_repo(NULL, (const char *[]){ "--repo", src, "--commit", short_id, NULL },
-		  "git rev-parse HEAD", &res);
+		  "git rev-parse HEAD; git status | head -1", &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_CONTAINS(res.out, head);
+	CHECK_STR_CONTAINS(res.out, "HEAD detached at ");
+	run_result_free(&res);
+	/* No rev: the remote's default branch, checked out as a branch, as by git clone. */
+	exec_repo(NULL, (const char *[]){ "--repo", src, NULL }, "git status | head -2", &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "On branch main\nYour branch is up to date with 'origin/main'.\n");
 	run_result_free(&res);
 }
 
@@ -181,11 +189,11 @@ TEST(exec_repo_takes_a_work_tree_as_it_is)
 		 0);
 	exec_repo(src, (const char *[]){ "--repo", ".", NULL },
 		  "git status --porcelain; cat src/main.c untracked.txt; test ! -e build && "
-		  "echo no-build; readlink sneaky",
+		  "echo no-build; readlink sneaky; git branch --show-current",
 		  &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, " D run.sh\n M src/main.c\n?? sneaky\n?? untracked.txt\n"
-			      "edited\nfresh\nno-build\n/etc/shadow\n");
+			      "edited\nfresh\nno-build\n/etc/shadow\nmain\n");
 	run_result_free(&res);
 	/* The cached tree is HEAD's, untouched by the edits. */
 	cleanup_free char *tree = tree_dir_of(src, "HEAD");

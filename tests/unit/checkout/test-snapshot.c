@@ -55,6 +55,7 @@ TEST(checkout_snapshot_takes_modified_untracked_and_deleted)
 	CHECK_STR_EQ(s.commit, head);
 	cleanup_free char *gd = path_join(wt, ".git/");
 	CHECK_STR_EQ(s.git_dir, gd);
+	CHECK_STR_EQ(s.branch, "main");
 	cleanup_free char *listing = NULL;
 	CHECK_EQ(repo_sh_out(&listing, "cd '%s' && find . | sort | tr '\\n' ' '", layer), 0);
 	CHECK_STR_EQ(listing, ". ./deep ./deep/er ./deep/er/u ./dir-to-link ./dir-to-link/f "

@@ -220,3 +220,26 @@ TEST(checkout_workspace_copies_the_cached_index_of_a_cached_tree)
 	CHECK_EQ(checkout_cache_prune(w.cache, 0, NULL, &err), 1);
 	CHECK_EQ(access(cached, F_OK), -1);
 }
+
+TEST(checkout_rev_branch_names_branches_only)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	const struct {
+		const char *rev, *branch;
+	} rows[] = {
+		{ "main", "main" }, { "refs/heads/side", "side" },
+		{ "HEAD", "main" }, { "v1", NULL },
+		{ "nope", NULL },   { "refs/tags/v1", NULL },
+	};
+
+	ws_setup(&w, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		cleanup_free char *b = checkout_rev_branch(w.mirror, rows[i].rev);
+		if (rows[i].branch)
+			CHECK_STR_EQ(b, rows[i].branch);
+		else
+			CHECK(b == NULL);
+	}
+	cleanup_free char *by_id = checkout_rev_branch(w.mirror, w.commit);
+	CHECK(by_id == NULL);
+}
