@@ -240,6 +240,7 @@ static int build(int tdir, const char *trees, const char *mirror, const char *id
 	git_oid oid;
 	int r;
 
+	/* Loaded only to build: a cached tree needs no libgit2 (see fast.c). */
 	r = checkout_repo_open(mirror, &repo, err);
 	if (r < 0)
 		return r;
@@ -317,9 +318,6 @@ int checkout_materialize_owned(const char *cache_dir, const char *mirror, const 
 	cleanup_close int tdir = -1, lfd = -1;
 	int r;
 
-	r = checkout_git_init(err);
-	if (r < 0)
-		return r;
 	if (!checkout_is_oid(tree_id))
 		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
 	r = mkdir_p(trees, 0700, err);

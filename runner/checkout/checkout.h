@@ -57,6 +57,13 @@ enum checkout_mirror_flags {
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
 		    const char *want, unsigned flags, char **ret_mirror, struct err *err);
 
+/* Without libgit2 (no fetch, no lock): when a checkout of commit (40 hex digits) from url
+ * has been resolved before, *ret_mirror gets the mirror's path and ret_tree the commit's
+ * tree id, as checkout_mirror() then checkout_resolve() would give them. -ENOENT: not
+ * known (take the long way), -EINVAL bad URL. */
+int checkout_lookup_cached(const char *cache_dir, const char *url, const char *commit,
+			   char **ret_mirror, char ret_tree[41], struct err *err);
+
 /* Resolve rev in the mirror to a commit and its tree (40 hex digits each, NUL-terminated).
  * rev: a branch, a tag (annotated tags are peeled), "HEAD" (the remote's default branch),
  * a full ref name ("refs/pull/7/head"), or a full or abbreviated (>= 4 digits) commit id;

@@ -126,7 +126,8 @@ int checkout_repo_open(const char *path, struct git_repository **ret, struct err
 
 void checkout_repo_freep(struct git_repository **repo)
 {
-	git_repository_free(*repo);
+	if (*repo) /* libgit2 may not even be loaded (fast.c) */
+		git_repository_free(*repo);
 }
 
 int checkout_lock_at(int dirfd, const char *name, int op)

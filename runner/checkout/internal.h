@@ -11,6 +11,7 @@
 struct err;
 struct git_repository;
 struct git_tree;
+struct checkout_workspace;
 
 #define CHECKOUT_MAX_URL    4096
 #define CHECKOUT_MAX_BLOB   (1ULL << 30)  /* bytes in one file: blobs are read whole */
@@ -116,3 +117,18 @@ struct checkout_usage {
 };
 /* Walk the directory fd (taken), never following symlinks. -errno on failure. */
 int checkout_dir_usage(int fd, struct checkout_usage *u);
+
+/* fast.c: what a checkout of a known commit needs, remembered without libgit2. */
+/* Remember in the mirror that commit's tree is tree (best effort). */
+void checkout_note_commit(const char *mirror, const char *commit, const char *tree);
+/* "<tree_dir>.ws/<key>": where the .git of ws is kept as a template, key naming the
+ * mirror, mirror_inside, commit and the mirror's last fetch; NULL when ws cannot have one
+ * (a branch, a tree dir outside the cache, a mirror never fetched). */
+char *checkout_ws_template(const struct checkout_workspace *ws);
+/* Make to_parent/to_name a copy of the directory from whose files are hard links (built
+ * aside, renamed). -errno. */
+int checkout_ws_link(const char *from, const char *to_parent, const char *to_name);
+/* mirror.c: the path checkout_mirror() gives url's mirror, without fetching or libgit2;
+ * and the record of its last use. */
+int checkout_mirror_path(const char *cache_dir, const char *url, char **ret, struct err *err);
+void checkout_mirror_touch(const char *mirror);

@@ -441,6 +441,31 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 	return 0;
 }
 
+int checkout_mirror_path(const char *cache_dir, const char *url, char **ret, struct err *err)
+{
+	CLEANUP(checkout_url_release) struct checkout_url u = { 0 };
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	char hex[SHA256_HEX_SIZE];
+	int r = checkout_url_parse(url, &u, err);
+
+	if (r < 0)
+		return r;
+	sha256(u.key, strlen(u.key), digest);
+	sha256_to_hex(digest, hex);
+	*ret = xasprintf("%s/git/%s.git", cache_dir, hex);
+	return 0;
+}
+
+void checkout_mirror_touch(const char *mirror)
+{
+	size_t n = strlen(mirror);
+	cleanup_free char *used = xasprintf("%.*s.lock", (int) (n > 4 ? n - 4 : n), mirror);
+
+	/* The last use, for `mayfly cache ls`: the lock file's mtime, touched without taking
+	 * the lock (a missing one stays missing). */
+	(void) utimensat(AT_FDCWD, used, NULL, AT_SYMLINK_NOFOLLOW);
+}
+
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
 		    const char *want, unsigned flags, char **ret_mirror, struct err *err)
 {
@@ -466,10 +491,7 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	if (!(flags & CHECKOUT_REBUILD) &&
 	    (((flags & CHECKOUT_NO_FETCH_IF_PRESENT) && access(mirror, F_OK) == 0) ||
 	     has_commit(mirror, want))) {
-		cleanup_free char *used = xasprintf("%s/%s.lock", gitdir, hex);
-		/* The last use, for `mayfly cache ls`: the lock file's mtime, touched without
-		 * taking the lock (a missing one stays missing). */
-		(void) utimensat(AT_FDCWD, used, NULL, AT_SYMLINK_NOFOLLOW);
+		checkout_mirror_touch(mirror);
 		*ret_mirror = TAKE_PTR(mirror);
 		return 0;
 	}

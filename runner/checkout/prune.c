@@ -202,8 +202,10 @@ static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *er
 	if (renameat(tdir, id, tdir, dead) < 0)
 		return err_set(err, errno, "rename '%s'", id);
 	(void) unlinkat(tdir, lock, 0);
-	cleanup_free char *index = xasprintf("%s.index", id); /* workspace.c's copy */
+	cleanup_free char *index = xasprintf("%s.index", id);  /* workspace.c's copy */
+	cleanup_free char *templates = xasprintf("%s.ws", id); /* fast.c's */
 	(void) unlinkat(tdir, index, 0);
+	(void) rm_rf_at(tdir, templates, &(struct err){ 0 });
 	r = rm_rf_at(tdir, dead, err);
 	if (r < 0)
 		return r;

@@ -180,6 +180,7 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
 		return checkout_git_err(err, r, "rev '%s'", shown);
 	git_oid_tostr(ret_commit, 41, git_object_id(commit));
 	git_oid_tostr(ret_tree, 41, git_commit_tree_id((git_commit *) commit));
+	checkout_note_commit(mirror, ret_commit, ret_tree); /* for checkout_lookup_cached() */
 	return 0;
 }
 

@@ -417,10 +417,12 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 	struct err ignored = { 0 };
 	int r;
 
-	r = checkout_git_init(err);
-	if (r < 0)
-		return r;
-	r = check_args(ws, err);
+	cleanup_free char *template = NULL;
+
+	/* libgit2 judges a branch name; without one, nothing needs it yet. */
+	r = ws->branch ? checkout_git_init(err) : 0;
+	if (r == 0)
+		r = check_args(ws, err);
 	if (r < 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -428,6 +430,13 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 		return err_set(err, errno, "workspace '%s'", dir);
 	if (faccessat(dfd, ".git", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return err_set(err, EEXIST, "workspace '%s': '.git'", dir);
+	/* The same .git made before for this mirror, commit and fetch: linked, no libgit2. */
+	template = checkout_ws_template(ws);
+	if (template && checkout_ws_link(template, dir, ".git") == 0)
+		return 0;
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	r = checkout_repo_open(ws->mirror, &repo, err);
 	if (r < 0)
 		return r;
@@ -445,6 +454,14 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 	if (r < 0) {
 		(void) rm_rf_at(dfd, tmp, &ignored);
 		return err_wrap(err, "workspace '%s'", dir);
+	}
+	if (template) {
+		/* Best effort, like the index: "<tree>.ws/<key>", built aside and renamed. */
+		cleanup_free char *parent = xstrdup(template), *git = path_join(dir, ".git");
+		char *slash = strrchr(parent, '/');
+		*slash = '\0';
+		if (mkdir(parent, 0755) == 0 || errno == EEXIST)
+			(void) checkout_ws_link(git, parent, slash + 1);
 	}
 	return 0;
 }

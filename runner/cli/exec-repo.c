@@ -212,14 +212,26 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 	free(TAKE_PTR(c->tree_dir));
 	free(TAKE_PTR(c->branch));
 	s->tree_lock_fd = safe_close(s->tree_lock_fd);
-	r = checkout_mirror(c->cache, c->url, &c->cred, c->want, flags, &c->mirror, err);
+	c->commit[0] = '\0';
+	/* A full id resolved before: mirror and tree known without loading libgit2. */
+	r = flags == 0 && c->o->commit ? checkout_lookup_cached(c->cache, c->url, c->o->commit,
+								&c->mirror, c->tree, err)
+				       : -ENOENT;
+	if (r == 0)
+		(void) snprintf(c->commit, sizeof(c->commit), "%s", c->o->commit);
+	if (r == -ENOENT)
+		r = checkout_mirror(c->cache, c->url, &c->cred, c->want, flags, &c->mirror, err);
 	if (r < 0)
 		return r;
-	r = checkout_resolve(c->mirror, c->rev, c->commit, c->tree, err);
+	if (!c->commit[0])
+		r = checkout_resolve(c->mirror, c->rev, c->commit, c->tree, err);
 	if (r < 0)
 		return r;
 	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &c->tree_dir,
 				       &s->tree_lock_fd, err);
+	/* The mirror had this tree when the commit was resolved: gone now, it is damaged. */
+	if (r == -ENOENT)
+		r = -EUCLEAN;
 	if (r < 0)
 		return r;
 	/* On the branch, as after `git clone` or `git checkout BRANCH`; detached at an id. */

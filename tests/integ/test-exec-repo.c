@@ -111,6 +111,17 @@ TEST(exec_repo_gives_a_clean_checkout_with_a_working_git)
 	CHECK_STR_CONTAINS(res.out, head);
 	CHECK_STR_CONTAINS(res.out, "HEAD detached at ");
 	run_result_free(&res);
+	/* A full id known from before: mirror, tree and .git from plain files (fast.c); the
+	 * same workspace, owned by the job's user all the same. */
+	for (int i = 0; i < 2; i++) {
+		exec_repo(NULL, (const char *[]){ "--repo", src, "--commit", head, NULL },
+			  "git status --porcelain; stat -c %U .git/config .git/index src/main.c; "
+			  "git describe --tags | cut -c1-6",
+			  &res);
+		CHECK_EQ(res.status, 0);
+		CHECK_STR_EQ(res.out, "runner\nrunner\nrunner\nv1-1-g\n");
+		run_result_free(&res);
+	}
 	/* No rev: the remote's default branch, checked out as a branch, as by git clone. */
 	exec_repo(NULL, (const char *[]){ "--repo", src, NULL }, "git status | head -2", &res);
 	CHECK_EQ(res.status, 0);
