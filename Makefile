@@ -28,7 +28,7 @@ PKGS := libseccomp libarchive libsodium libcjson libgit2
 DEB_BUILD := gcc make pkg-config libc6-dev libseccomp-dev libarchive-dev libsodium-dev \
 	libcjson-dev libgit2-dev libcurl4-openssl-dev libyaml-dev
 DEB_TEST := iproute2 util-linux procps bubblewrap crun python3 tar gzip postgresql redis-server git openssl lighttpd lighttpd-mod-openssl
-DEB_DEMO := util-linux
+DEB_DEMO := util-linux postgresql redis-server
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wmissing-prototypes \
 	-Wstrict-prototypes -Wimplicit-fallthrough -Wno-unused-parameter -Wno-format-truncation
@@ -63,7 +63,7 @@ HEADERS := $(wildcard runner/*/*.h)
 # Test objects are intermediate files: keep them, so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps deps-test demo test check check-unit check-integ check-fuzz bench install \
+.PHONY: all deps deps-test deps-demo demo test check check-unit check-integ check-fuzz bench install \
 	uninstall format check-format tidy cppcheck check-headers fuzz clean tests
 
 all: $(BUILD)/mayfly
@@ -106,6 +106,8 @@ deps:
 	@tests/tools/install-deps $(DEB_BUILD)
 deps-test:
 	@tests/tools/install-deps $(DEB_BUILD) $(DEB_TEST)
+deps-demo:
+	@tests/tools/install-deps $(DEB_BUILD) $(DEB_DEMO)
 
 check-unit: $(UNIT_BINS)
 	@tests/tools/run-tests $(UNIT_BINS)
@@ -129,7 +131,7 @@ test: deps-test
 		$(UNIT_SRCS:%.c=build-san/%) $(FUZZ_SRCS:%.c=build-san/%-replay) \
 		$(INTEG_SRCS:%.c=build/%)
 
-demo: deps
+demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@examples/demo/run.sh $(abspath $(BUILD)/mayfly)
 

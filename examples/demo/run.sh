@@ -1,6 +1,7 @@
 #!/bin/sh
 # make demo: run examples/hello-ci's CI job in a fresh sandbox, show what the sandbox
-# is and is not allowed to do, and print the timings. Usage: run.sh /path/to/mayfly
+# is and is not allowed to do, a job with its own PostgreSQL and Redis
+# (examples/services), and the timings. Usage: run.sh /path/to/mayfly
 set -eu
 mayfly=${1:?usage: run.sh MAYFLY_BINARY}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,8 +31,22 @@ echo "== 2. what the job sees (each line is checked inside the sandbox)"
 	echo "caps:      $(grep CapEff /proc/self/status | cut -f2), seccomp mode $(grep "^Seccomp:" /proc/self/status | cut -f2)"
 '
 
+if [ -d /usr/lib/postgresql ] && command -v redis-server >/dev/null; then
+	echo
+	echo "== 3. a job with its own PostgreSQL and Redis (examples/services; gone afterwards)"
+	"$@" exec --service postgres --service redis \
+		--service-init "$here/services/schema.sql" \
+		--bind "$here/services:/workspace/src:ro" -- sh /workspace/src/test.sh
+	echo "   and a second job starts from the template again:"
+	"$@" exec --service postgres --service-init "$here/services/schema.sql" -- \
+		psql -qAtc "select '   rows: ' || count(*) || ', done: ' || count(*) filter (where done) from todos"
+else
+	echo
+	echo "== 3. (skipped: PostgreSQL or Redis is not installed: apt-get install postgresql redis-server)"
+fi
+
 echo
-echo "== 3. a runaway job meets its TTL (2s) and its daemons die with it"
+echo "== 4. a runaway job meets its TTL (2s) and its daemons die with it"
 set +e
 "$@" exec --ttl 2s -- sh -c 'setsid sleep 1000 & sleep 1000'
 echo "exit status: $? (124: TTL)"

@@ -338,3 +338,25 @@ TEST(postgres_disk_too_small_fails_clearly)
 	run_result_free(&res);
 	CHECK_EQ(test_count_procs("postgres", NULL), before);
 }
+
+TEST(postgres_without_idmapped_mounts_says_what_is_missing)
+{
+	const char *enosys = getenv("MAYFLY_ENOSYS_BIN");
+	struct run_result res;
+	int before;
+
+	need_postgres();
+	NEED(ROOT);
+	if (!enosys || access(enosys, X_OK) < 0)
+		test_skip_host("MAYFLY_ENOSYS_BIN is not set (make test sets it)");
+	before = test_count_procs("postgres", NULL);
+	/* As on a kernel older than 5.12: no open_tree, no mount_setattr. */
+	run_argv((char *const[]){ (char *) enosys, (char *) mayfly_bin(), "--state-dir",
+				  (char *) test_state_dir(), "exec", "--service", "postgres", "--",
+				  "true", NULL },
+		 NULL, 60, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "this kernel has no idmapped mounts (Linux 5.12 or later");
+	run_result_free(&res);
+	CHECK_EQ(test_count_procs("postgres", NULL), before);
+}

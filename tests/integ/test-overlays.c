@@ -142,6 +142,33 @@ TEST(overlay_outside_the_scratch_dirs_gets_its_mount_point)
 	overlay_release(&o);
 }
 
+TEST(overlay_lower_dirs_are_unreachable_from_inside)
+{
+	char top[600], bottom[600], path[700];
+	struct err err = { 0 };
+	char *out = NULL;
+
+	NEED(USERNS);
+	make_lowers(top, bottom, sizeof(top));
+	struct sandbox_overlay o = overlay("/workspace", top, bottom);
+	/* The job reads the overlay's lower dirs from mountinfo and goes for them, and for
+	 * the host path of the cache; none leads anywhere. */
+	char script[2400];
+	snprintf(script, sizeof(script),
+		 "n=0; for d in $(sed -n 's/.*lowerdir=\\([^,]*\\).*/\\1/p' "
+		 "/proc/self/mountinfo | tr ':' ' ') '%s' '%s'; do n=$((n+1)); "
+		 "if ls \"$d\" >/dev/null 2>&1 || touch \"$d/x\" 2>/dev/null; then "
+		 "echo \"reached $d\"; fi; done; echo \"tried $n\"; "
+		 "echo y > /workspace/a.txt && cat /workspace/a.txt",
+		 top, bottom);
+	CHECK_EQ(run_with(&o, script, &out, &err), 0);
+	CHECK_STR_EQ(out, "tried 4\ny\n");
+	free(out);
+	overlay_release(&o);
+	snprintf(path, sizeof(path), "%s/x", top);
+	CHECK(access(path, F_OK) < 0);
+}
+
 TEST(overlay_of_files_not_owned_by_the_cache_owner_shows_nobody)
 {
 	char dir[600];
