@@ -100,18 +100,34 @@ unsigned exec_repo_gc(const char *state_dir)
 	return n;
 }
 
+/* A secret's memory is wiped before it is freed. */
+static void wipe_freep(char **p)
+{
+	if (*p) {
+		explicit_bzero(*p, strlen(*p));
+		free(*p);
+	}
+}
+
 /* The credential: MAYFLY_GIT_TOKEN or the token file, MAYFLY_GIT_USERNAME; both variables
  * are taken out of our environment. *ret_token is NULL when there is none. */
 static int read_credential(const struct exec_repo *o, char **ret_user, char **ret_token,
 			   struct err *err)
 {
-	const char *env_token = getenv("MAYFLY_GIT_TOKEN");
+	char *env_token = getenv("MAYFLY_GIT_TOKEN");
 	const char *env_user = getenv("MAYFLY_GIT_USERNAME");
-	cleanup_free char *token = NULL;
+	CLEANUP(wipe_freep) char *token = env_token && *env_token ? xstrdup(env_token) : NULL;
+	cleanup_free char *user = env_user && *env_user ? xstrdup(env_user) : NULL;
 	size_t len = 0;
 
-	*ret_user = env_user && *env_user ? xstrdup(env_user) : NULL;
+	/* Gone from our environment, and from the memory it was in, before anything else. */
+	if (env_token)
+		explicit_bzero(env_token, strlen(env_token));
+	(void) unsetenv("MAYFLY_GIT_TOKEN");
+	(void) unsetenv("MAYFLY_GIT_USERNAME");
 	if (o->token_file) {
+		wipe_freep(&token);
+		token = NULL;
 		int r = read_file_at(AT_FDCWD, o->token_file, MAX_TOKEN, &token, &len, err);
 		if (r < 0)
 			return err_wrap(err, "--git-token-file");
@@ -119,11 +135,8 @@ static int read_credential(const struct exec_repo *o, char **ret_user, char **re
 			token[--len] = '\0';
 		if (len == 0)
 			return err_set(err, EINVAL, "--git-token-file '%s': empty", o->token_file);
-	} else if (env_token && *env_token) {
-		token = xstrdup(env_token);
 	}
-	(void) unsetenv("MAYFLY_GIT_TOKEN");
-	(void) unsetenv("MAYFLY_GIT_USERNAME");
+	*ret_user = TAKE_PTR(user);
 	*ret_token = TAKE_PTR(token);
 	return 0;
 }
@@ -308,7 +321,8 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	struct exec_repo_state *s = xcalloc(1, sizeof(*s));
 	CLEANUP(checkout_snapshot_release) struct checkout_snapshot snap = { 0 };
 	cleanup_free char *cache = cli_checkout_cache_dir(state_dir);
-	cleanup_free char *user = NULL, *token = NULL, *uncommitted = NULL;
+	cleanup_free char *user = NULL, *uncommitted = NULL;
+	CLEANUP(wipe_freep) char *token = NULL;
 	struct checkout c = { .o = o, .cache = cache, .url = o->repo };
 	struct stat st;
 	int r;
