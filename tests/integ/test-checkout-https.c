@@ -2,12 +2,15 @@
  * loopback, a self-signed certificate, basic authentication required. Credentials work from
  * struct checkout_cred and from the URL's userinfo, wrong or missing ones fail clearly, an
  * untrusted certificate is refused, and the token is found nowhere on disk afterwards.
- * The same server over plain HTTP serves `mayfly exec --repo` with the real binary. */
+ * `mayfly exec --repo` with the real binary: over plain HTTP, and as root over HTTPS with
+ * the test's certificate bound into the system's CA bundle in a private mount namespace. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +25,7 @@
 #include "util/path.h"
 #include "util/xalloc.h"
 #include "../unit/checkout/repo.h"
+#include "need.h"
 #include "run.h"
 #include "test.h"
 
@@ -284,4 +288,35 @@ TEST(exec_repo_over_http_takes_the_token_from_the_environment_or_a_file)
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "wants credentials and none were given");
 	run_result_free(&res);
+}
+
+/* The same over HTTPS, as root: the host's CA bundle plus the test's certificate bound
+ * over the system's in a mount namespace of this test's own (the host's is untouched), so
+ * that the real binary trusts the server the way a host with a private CA would. */
+TEST(exec_repo_over_https_with_right_and_wrong_tokens)
+{
+	CLEANUP(server_stop) struct server s = { 0 };
+	cleanup_free char *url = NULL, *bundle = repo_path("bundle.crt");
+	const char *system = "/etc/ssl/certs/ca-certificates.crt";
+	struct run_result res;
+
+	NEED(ROOT);
+	server_start(&s);
+	url = make_app(&s);
+	CHECK_EQ(repo_sh("cat '%s' '%s' > '%s'", system, s.cert, bundle), 0);
+	CHECK_OK(unshare(CLONE_NEWNS));
+	CHECK_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	CHECK_OK(mount(bundle, system, NULL, MS_BIND, NULL));
+	exec_http(url, TOKEN, NULL, &res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *want = xasprintf("one\n0\norigin\t%s (fetch)\n", url);
+	CHECK_STR_EQ(res.out, want);
+	run_result_free(&res);
+	check_no_token(test_state_dir());
+	exec_http(url, "wrong-4711", NULL, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "authentication failed");
+	CHECK_STR_NOT_CONTAINS(res.err, "4711");
+	run_result_free(&res);
+	(void) umount2(system, MNT_DETACH);
 }
