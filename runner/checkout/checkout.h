@@ -166,12 +166,13 @@ void checkout_cache_info_release(struct checkout_cache_info *info);
 
 /* What `mayfly exec --repo .` takes from a work tree besides its HEAD. All owned. */
 struct checkout_snapshot {
-	char commit[41];  /* HEAD of the work tree's repository */
-	char *git_dir;	  /* that repository's git directory: the mirror's source */
-	char *branch;	  /* the branch checked out there, NULL when HEAD is detached */
-	char **deleted;	  /* tracked paths gone from the work tree, relative, top-most
-			   * missing directory only; NULL-terminated, NULL when none */
-	unsigned files;	  /* files and symlinks copied into the layer */
+	char commit[41]; /* HEAD of the work tree's repository */
+	char *git_dir;	/* its git directory (a linked work tree: the main one): the mirror's source
+			 */
+	char *branch;	/* the branch checked out there, NULL when HEAD is detached */
+	char **deleted; /* tracked paths gone from the work tree, relative, top-most
+			 * missing directory only; NULL-terminated, NULL when none */
+	unsigned files; /* files and symlinks copied into the layer */
 	unsigned skipped; /* paths left out: nested repositories, special files, bad names */
 	uint64_t bytes;	  /* copied */
 };

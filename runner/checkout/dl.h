@@ -86,6 +86,7 @@
 	X(git_remote_fetch)                                                                        \
 	X(git_remote_free)                                                                         \
 	X(git_remote_lookup)                                                                       \
+	X(git_repository_commondir)                                                                \
 	X(git_repository_config)                                                                   \
 	X(git_repository_config_snapshot)                                                          \
 	X(git_repository_free)                                                                     \
@@ -95,7 +96,6 @@
 	X(git_repository_is_bare)                                                                  \
 	X(git_repository_odb)                                                                      \
 	X(git_repository_open_ext)                                                                 \
-	X(git_repository_path)                                                                     \
 	X(git_repository_set_index)                                                                \
 	X(git_repository_workdir)                                                                  \
 	X(git_status_byindex)                                                                      \
@@ -198,6 +198,7 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_remote_fetch		      (*checkout_dl_git_remote_fetch)
 #define git_remote_free			      (*checkout_dl_git_remote_free)
 #define git_remote_lookup		      (*checkout_dl_git_remote_lookup)
+#define git_repository_commondir	      (*checkout_dl_git_repository_commondir)
 #define git_repository_config		      (*checkout_dl_git_repository_config)
 #define git_repository_config_snapshot	      (*checkout_dl_git_repository_config_snapshot)
 #define git_repository_free		      (*checkout_dl_git_repository_free)
@@ -207,7 +208,6 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_repository_is_bare		      (*checkout_dl_git_repository_is_bare)
 #define git_repository_odb		      (*checkout_dl_git_repository_odb)
 #define git_repository_open_ext		      (*checkout_dl_git_repository_open_ext)
-#define git_repository_path		      (*checkout_dl_git_repository_path)
 #define git_repository_set_index	      (*checkout_dl_git_repository_set_index)
 #define git_repository_workdir		      (*checkout_dl_git_repository_workdir)
 #define git_status_byindex		      (*checkout_dl_git_status_byindex)

@@ -372,7 +372,8 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 		checkout_snapshot_release(&out);
 		return r;
 	}
-	out.git_dir = xstrdup(git_repository_path(repo));
+	out.git_dir = xstrdup(
+		git_repository_commondir(repo)); /* a linked worktree: its main repository */
 	git_reference *head = NULL;
 	if (git_repository_head(&head, repo) == 0 && git_reference_is_branch(head))
 		out.branch = xstrdup(git_reference_shorthand(head));

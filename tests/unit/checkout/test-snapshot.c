@@ -130,3 +130,21 @@ TEST(checkout_snapshot_refuses_what_is_no_work_tree)
 	CHECK_STR_CONTAINS(err.msg, "no commit yet");
 	CHECK_EQ(access(layer, F_OK), -1);
 }
+
+/* A linked work tree (`git worktree add`) snapshots like any other; its repository, hence
+ * its mirror, is the main one's. */
+TEST(checkout_snapshot_of_a_linked_work_tree_names_the_main_repository)
+{
+	cleanup_free char *wt = make_work_tree(), *linked = repo_path("linked");
+	cleanup_free char *layer = repo_path("layer"), *main_git = path_join(wt, ".git/");
+	CLEANUP(checkout_snapshot_release) struct checkout_snapshot s = { 0 };
+	struct err err = { 0 };
+
+	CHECK_EQ(repo_sh("git -C '%s' worktree add -q -b topic '%s' && echo new > '%s/src/a.c'", wt,
+			 linked, linked),
+		 0);
+	CHECK_OK(checkout_snapshot(linked, layer, (uid_t) -1, (gid_t) -1, &s, &err));
+	CHECK_STR_EQ(s.git_dir, main_git);
+	CHECK_STR_EQ(s.branch, "topic");
+	CHECK_EQ(s.files, 1);
+}
