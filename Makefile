@@ -38,7 +38,8 @@ ALL_CFLAGS := -std=gnu17 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Irunner \
 	-DMAYFLY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_HARD := -pie -Wl,-z,relro,-z,now
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-# mayfly itself loads libarchive only when it unpacks an image (runner/archive/dl.h).
+# mayfly itself loads libarchive only when it unpacks an image (runner/archive/dl.h), and
+# libgit2 only for a checkout (runner/checkout/dl.h).
 MAYFLY_LIBS := $(shell pkg-config --libs libseccomp libsodium libcjson 2>/dev/null)
 ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -50,6 +50,23 @@ static bool tree_present(int tdir, const char *id)
 	struct stat st;
 
 	return fstatat(tdir, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Who must own a tree's files: uid and gid, or we ourselves for (uid_t) -1, (gid_t) -1. */
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+static struct owner owner_of(uid_t uid, gid_t gid)
+{
+	return (struct owner){ uid == (uid_t) -1 ? geteuid() : uid,
+			       gid == (gid_t) -1 ? getegid() : gid };
+}
+
+static bool owned_by(const struct stat *st, struct owner o)
+{
+	return st->st_uid == o.uid && st->st_gid == o.gid;
 }
 
 /* ".bases/<sha256 of the mirror's real path>": one list per mirror. */
@@ -164,9 +181,10 @@ static long distance(git_repository *repo, const git_tree *base, const git_tree 
 	return (long) n;
 }
 
-/* The nearest tree this mirror made before: fewest changed paths, locked and open. */
+/* The nearest tree this mirror made before, for the same owner: fewest changed paths,
+ * locked and open. */
 static void choose_base(git_repository *repo, int tdir, const char *mirror, const git_tree *tree,
-			struct base *ret)
+			struct owner own, struct base *ret)
 {
 	cleanup_free char *name = bases_name(mirror);
 	char best[41] = "";
@@ -193,12 +211,14 @@ static void choose_base(git_repository *repo, int tdir, const char *mirror, cons
 	if (best_d < 0)
 		return;
 	cleanup_free char *lock = xasprintf("%s.lock", best);
+	struct stat st;
 	git_oid oid;
 	ret->lock_fd = checkout_lock_at(tdir, lock, LOCK_SH);
 	if (ret->lock_fd >= 0)
 		ret->fd = openat(tdir, best, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (ret->fd < 0 || git_oid_fromstr(&oid, best) < 0 ||
-	    git_tree_lookup(&ret->tree, repo, &oid) < 0) {
+	/* A link to another owner's file would give this tree that owner. */
+	if (ret->fd < 0 || fstat(ret->fd, &st) < 0 || !owned_by(&st, own) ||
+	    git_oid_fromstr(&oid, best) < 0 || git_tree_lookup(&ret->tree, repo, &oid) < 0) {
 		git_error_clear();
 		base_release(ret); /* pruned meanwhile: build from scratch */
 	}
@@ -207,7 +227,8 @@ static void choose_base(git_repository *repo, int tdir, const char *mirror, cons
 /* Build tree id into a locked temporary directory and rename it into place. The caller
  * holds the tree's lock exclusively, so a rename that finds the name taken means a
  * builder without flock() (a file system that lacks it) won the race: ours is dropped. */
-static int build(int tdir, const char *trees, const char *mirror, const char *id, struct err *err)
+static int build(int tdir, const char *trees, const char *mirror, const char *id, uid_t uid,
+		 gid_t gid, struct err *err)
 {
 	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
 	CLEANUP(git_tree_freep) git_tree *tree = NULL;
@@ -219,6 +240,7 @@ static int build(int tdir, const char *trees, const char *mirror, const char *id
 	git_oid oid;
 	int r;
 
+	/* Loaded only to build: a cached tree needs no libgit2 (see fast.c). */
 	r = checkout_repo_open(mirror, &repo, err);
 	if (r < 0)
 		return r;
@@ -231,7 +253,7 @@ static int build(int tdir, const char *trees, const char *mirror, const char *id
 	}
 	if (r < 0)
 		return checkout_git_err(err, r, "tree %s", id);
-	choose_base(repo, tdir, mirror, tree, &base);
+	choose_base(repo, tdir, mirror, tree, owner_of(uid, gid), &base);
 	(void) rm_rf_at(tdir, tmp, &ignored); /* our pid and tid: a dead run's */
 	if (mkdirat(tdir, tmp, 0755) < 0)
 		return err_set(err, errno, "mkdir '%s/%s'", trees, tmp);
@@ -241,10 +263,12 @@ static int build(int tdir, const char *trees, const char *mirror, const char *id
 	/* Held while we build: prune leaves a locked temporary tree alone. */
 	if (r == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno != ENOLCK && errno != EINVAL)
 		r = err_set(err, errno, "lock '%s/%s'", trees, tmp);
+	if (r == 0 && (uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
+		r = err_set(err, errno, "chown '%s/%s' to %d:%d", trees, tmp, (int) uid, (int) gid);
 	if (r == 0 && fchmod(fd, 0755) < 0)
 		r = err_set(err, errno, "chmod '%s/%s'", trees, tmp);
 	if (r == 0)
-		r = checkout_write_tree(repo, tree, base.tree, base.fd, fd, &stats, err);
+		r = checkout_write_tree(repo, tree, base.tree, base.fd, fd, uid, gid, &stats, err);
 	/* Files reach the disk before the rename does: after a power cut, whole or none. */
 	if (r == 0 && syncfs(fd) < 0)
 		r = err_set(err, errno, "sync '%s/%s'", trees, tmp);
@@ -259,15 +283,41 @@ static int build(int tdir, const char *trees, const char *mirror, const char *id
 	return 0;
 }
 
+/* A cached tree made for another owner cannot serve: its files would show up owned by
+ * nobody (or by someone else) inside the sandbox. */
+static int check_owner(int tdir, const char *trees, const char *id, uid_t uid, gid_t gid,
+		       struct err *err)
+{
+	struct owner own = owner_of(uid, gid);
+	struct stat st;
+
+	if (fstatat(tdir, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_set(err, errno, "stat '%s/%s'", trees, id);
+	if (!owned_by(&st, own))
+		return err_set(err, EPERM,
+			       "tree '%s/%s' is owned by %u:%u, not %u:%u as asked; remove it "
+			       "('mayfly cache prune --max-size 0' when nothing uses it)",
+			       trees, id, (unsigned) st.st_uid, (unsigned) st.st_gid,
+			       (unsigned) own.uid, (unsigned) own.gid);
+	return 0;
+}
+
 int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
 			 char **ret_dir, int *ret_lock_fd, struct err *err)
+{
+	return checkout_materialize_owned(cache_dir, mirror, tree_id, (uid_t) -1, (gid_t) -1,
+					  ret_dir, ret_lock_fd, err);
+}
+
+int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
+			       uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd,
+			       struct err *err)
 {
 	cleanup_free char *trees = path_join(cache_dir, "trees");
 	cleanup_free char *lock = xasprintf("%.40s.lock", tree_id);
 	cleanup_close int tdir = -1, lfd = -1;
 	int r;
 
-	checkout_git_init();
 	if (!checkout_is_oid(tree_id))
 		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
 	r = mkdir_p(trees, 0700, err);
@@ -287,7 +337,7 @@ int checkout_materialize(const char *cache_dir, const char *mirror, const char *
 		if (lfd < 0)
 			return err_set(err, -lfd, "lock '%s/%s'", trees, lock);
 		if (!tree_present(tdir, tree_id)) {
-			r = build(tdir, trees, mirror, tree_id, err);
+			r = build(tdir, trees, mirror, tree_id, uid, gid, err);
 			if (r < 0) {
 				(void) unlinkat(tdir, lock, 0); /* held: nobody uses it */
 				if (r == -ENOSPC || r == -EDQUOT)
@@ -303,6 +353,9 @@ int checkout_materialize(const char *cache_dir, const char *mirror, const char *
 		if (flock(lfd, LOCK_SH) < 0)
 			return err_set(err, errno, "lock '%s/%s'", trees, lock);
 	}
+	r = check_owner(tdir, trees, tree_id, uid, gid, err);
+	if (r < 0)
+		return r;
 	(void) futimens(lfd, NULL); /* the last use, for prune's LRU order */
 	*ret_dir = path_join(trees, tree_id);
 	if (ret_lock_fd)

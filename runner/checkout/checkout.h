@@ -14,7 +14,9 @@
  * docs/checkout.md explains the layout, the locks and the guarantees. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct err;
 
@@ -55,6 +57,13 @@ enum checkout_mirror_flags {
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
 		    const char *want, unsigned flags, char **ret_mirror, struct err *err);
 
+/* Without libgit2 (no fetch, no lock): when a checkout of commit (40 hex digits) from url
+ * has been resolved before, *ret_mirror gets the mirror's path and ret_tree the commit's
+ * tree id, as checkout_mirror() then checkout_resolve() would give them. -ENOENT: not
+ * known (take the long way), -EINVAL bad URL. */
+int checkout_lookup_cached(const char *cache_dir, const char *url, const char *commit,
+			   char **ret_mirror, char ret_tree[41], struct err *err);
+
 /* Resolve rev in the mirror to a commit and its tree (40 hex digits each, NUL-terminated).
  * rev: a branch, a tag (annotated tags are peeled), "HEAD" (the remote's default branch),
  * a full ref name ("refs/pull/7/head"), or a full or abbreviated (>= 4 digits) commit id;
@@ -63,6 +72,10 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
  * malformed rev or one that names no commit, -EUCLEAN the mirror is corrupt. */
 int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], char ret_tree[41],
 		     struct err *err);
+/* The branch rev names in the mirror, as `git checkout rev` would make it current: "main"
+ * for "main", "refs/heads/main" or (when the remote's default branch is main) "HEAD";
+ * NULL for a tag, an id, any other ref, or an error. A new string. */
+char *checkout_rev_branch(const char *mirror, const char *rev);
 
 /* Materialise tree_id of mirror as "<cache_dir>/trees/<tree_id>/" unless it is there, and
  * return that path in *ret_dir (caller frees). The files are what `git checkout` writes
@@ -82,6 +95,15 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
  * -ENOSPC/-EDQUOT the cache is full (nothing is left behind). */
 int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
 			 char **ret_dir, int *ret_lock_fd, struct err *err);
+/* The same, every file, directory and symlink of a tree it builds owned by uid:gid
+ * (chown needs CAP_CHOWN; (uid_t) -1, (gid_t) -1: ourselves, as checkout_materialize()).
+ * In root mode that is SANDBOX_CACHE_UID, mapped onto each job's user per sandbox;
+ * rootless it is the caller. A new tree hard-links only from bases of the same owner.
+ * Extra error: -EPERM the tree is cached already for another owner (the message says
+ * which), or chown was refused. */
+int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
+			       uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd,
+			       struct err *err);
 
 /* Remove least recently used trees until the tree cache holds at most max_bytes (files
  * shared by hard links are counted once), skipping trees in use (locked), and whatever
@@ -110,3 +132,62 @@ struct checkout_workspace {
  * as "<dir>/.git.tmp-<pid>" and renamed. Errors: -ENOENT unknown commit, -EEXIST ".git"
  * exists, -EINVAL bad arguments, -EUCLEAN corrupt mirror. */
 int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir, struct err *err);
+
+/* What the cache holds, for `mayfly cache ls`. Times are wall clock, ms since the epoch
+ * (0: unknown). */
+struct checkout_mirror_info {
+	char *url;	    /* the remote, never with userinfo ("(hidden)" if it had any) */
+	char *path;	    /* the bare mirror on this host */
+	uint64_t bytes;	    /* on disk */
+	int64_t fetched_ms; /* when its last good fetch began */
+	int64_t used_ms;    /* its last use by checkout_mirror() */
+};
+struct checkout_tree_info {
+	char id[41];
+	uint64_t bytes;	 /* everything in it, files shared with other trees included */
+	uint64_t own;	 /* what removing it would free (files no other tree links) */
+	int64_t used_ms; /* its last use */
+	bool in_use;	 /* someone holds its lock: prune leaves it alone */
+};
+struct checkout_cache_info {
+	struct checkout_mirror_info *mirrors;
+	size_t n_mirrors;
+	struct checkout_tree_info *trees; /* least recently used first, as prune goes */
+	size_t n_trees;
+	uint64_t mirror_bytes, tree_bytes; /* totals; tree_bytes counts each file once */
+	unsigned trees_in_use;
+};
+
+/* List the mirrors and trees of cache_dir (a cache that does not exist is empty). Reads
+ * only: never takes a lock but for a moment to test it. Owned by the caller: release with
+ * checkout_cache_info_release(). */
+int checkout_cache_list(const char *cache_dir, struct checkout_cache_info *ret, struct err *err);
+void checkout_cache_info_release(struct checkout_cache_info *info);
+
+/* What `mayfly exec --repo .` takes from a work tree besides its HEAD. All owned. */
+struct checkout_snapshot {
+	char commit[41]; /* HEAD of the work tree's repository */
+	char *git_dir;	/* its git directory (a linked work tree: the main one): the mirror's source
+			 */
+	char *branch;	/* the branch checked out there, NULL when HEAD is detached */
+	char **deleted; /* tracked paths gone from the work tree, relative, top-most
+			 * missing directory only; NULL-terminated, NULL when none */
+	unsigned files; /* files and symlinks copied into the layer */
+	unsigned skipped; /* paths left out: nested repositories, special files, bad names */
+	uint64_t bytes;	  /* copied */
+};
+
+/* Snapshot the work tree containing path (discovered upwards, as git does) on top of its
+ * HEAD: create layer_dir (must not exist; its parent must) holding each modified, added
+ * or untracked-not-ignored file (libgit2 status, the repository's own .gitignore and
+ * info/exclude), and list the tracked paths deleted. Regular files keep their content,
+ * executable bit (0755/0644) and mtime; symlinks are copied as symlinks, never followed;
+ * no path is opened through a symlink (each directory is opened O_NOFOLLOW from the work
+ * tree's root), so no file outside the work tree is ever read. Everything created is
+ * owned by uid:gid ((uid_t) -1: ourselves). The index is not kept: staged and unstaged
+ * changes alike appear as changes to HEAD. Errors: -ENOENT not in a git work tree,
+ * -EINVAL a bare repository or no commit yet on HEAD, -EFBIG a file over 1 GiB. On error
+ * layer_dir is removed. */
+int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t gid,
+		      struct checkout_snapshot *ret, struct err *err);
+void checkout_snapshot_release(struct checkout_snapshot *s);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "util/cleanup.h"
 #include "util/err.h"
@@ -20,12 +20,15 @@
 #include "util/banned.h"
 
 static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+static char git_failure[256];
 
 static void git_init_once(void)
 {
 	static const int levels[] = { GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM,
 				      GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL };
 
+	if (checkout_dl_load(git_failure, sizeof(git_failure)))
+		return;
 	/* Never shut down: libgit2's global state lives as long as the process. */
 	if (git_libgit2_init() < 0)
 		abort();
@@ -37,9 +40,12 @@ static void git_init_once(void)
 			abort();
 }
 
-void checkout_git_init(void)
+int checkout_git_init(struct err *err)
 {
 	(void) pthread_once(&git_once, git_init_once);
+	if (git_failure[0])
+		return err_set(err, ELIBACC, "%s", git_failure);
+	return 0;
 }
 
 static int map_error(int gerr, int klass)
@@ -106,7 +112,9 @@ int checkout_repo_open(const char *path, struct git_repository **ret, struct err
 	git_repository *repo = NULL;
 	int r;
 
-	checkout_git_init();
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	/* Bare whatever its config says: nothing here ever touches a work tree. */
 	r = git_repository_open_ext(&repo, path,
 				    GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE, NULL);
@@ -118,7 +126,8 @@ int checkout_repo_open(const char *path, struct git_repository **ret, struct err
 
 void checkout_repo_freep(struct git_repository **repo)
 {
-	git_repository_free(*repo);
+	if (*repo) /* libgit2 may not even be loaded (fast.c) */
+		git_repository_free(*repo);
 }
 
 int checkout_lock_at(int dirfd, const char *name, int op)

@@ -6,10 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct err;
 struct git_repository;
 struct git_tree;
+struct checkout_workspace;
 
 #define CHECKOUT_MAX_URL    4096
 #define CHECKOUT_MAX_BLOB   (1ULL << 30)  /* bytes in one file: blobs are read whole */
@@ -18,7 +20,9 @@ struct git_tree;
 #define CHECKOUT_MAX_DEPTH  256		  /* directory levels: each holds an fd */
 #define CHECKOUT_SHOWN	    200		  /* bytes of a path or rev shown in messages */
 #define CHECKOUT_BASE_TRIES 8		  /* recent trees considered as a base */
+#define CHECKOUT_MAX_INDEX  (1ULL << 30)  /* bytes of a cached index ("<tree>.index") */
 #define CHECKOUT_USERNAME   "x-access-token"
+#define FETCHED_MARK	    "mayfly-fetched" /* in a mirror: when its last good fetch began */
 
 /* A URL taken apart. key: what names the mirror (sha256 of it); fetch: what libgit2 is
  * given and what the mirror's config records (never userinfo); user and password: the
@@ -36,6 +40,9 @@ struct checkout_url {
  * when it is refused. */
 int checkout_url_parse(const char *url, struct checkout_url *ret, struct err *err);
 void checkout_url_release(struct checkout_url *u);
+/* True when a URL (as recorded in a mirror's config) has userinfo that may hold a secret:
+ * such a URL is never shown or written anywhere a job or a log can read. */
+bool checkout_url_has_secret(const char *u);
 
 /* Judge one tree entry name: NULL when fine, else a static reason. Refused: empty, "."
  * and "..", '/', '\\', control characters, ".git" in any case (also with trailing dots or
@@ -46,9 +53,13 @@ const char *checkout_printable(const char *s, char *buf, size_t size);
 /* True for exactly 40 lowercase hex digits. */
 bool checkout_is_oid(const char *s);
 
-/* Initialise libgit2 once per process, isolated from the host's git configuration
- * (global, XDG and system config and attributes are never read). */
-void checkout_git_init(void);
+/* Load (dl.h) and initialise libgit2 once per process, isolated from the host's git
+ * configuration (global, XDG and system config and attributes are never read). Every
+ * entry point calls it first. -ELIBACC: libgit2 is missing, the message says what to
+ * install. */
+int checkout_git_init(struct err *err);
+/* dl.c: dlopen libgit2 and resolve what checkout/ uses; NULL, or why not (in buf). */
+const char *checkout_dl_load(char *buf, size_t size);
 /* Set err from libgit2's last error for a failed call that returned gerr: the errno is
  * mapped (-ENOENT not found, -EACCES authentication, -EHOSTUNREACH network, -EUCLEAN
  * object storage, -EINVAL otherwise) and the message is "<what>: <libgit2 text>". */
@@ -58,6 +69,10 @@ int checkout_git_err(struct err *err, int gerr, const char *fmt, ...)
  * work tree, if it has one, is never looked at. */
 int checkout_repo_open(const char *path, struct git_repository **ret, struct err *err);
 void checkout_repo_freep(struct git_repository **repo);
+
+/* Do the mirror's refs lead to readable commits and trees? -EUCLEAN-worthy when not: the
+ * message names the first ref that does not. */
+int checkout_mirror_verify(const char *mirror, struct err *err);
 
 /* Open (creating) dirfd/name and flock it with op (LOCK_SH, LOCK_EX, | LOCK_NB), making
  * sure the lock is on the file that still has that name (a remover unlinks lock files
@@ -75,9 +90,45 @@ struct checkout_write_stats {
 };
 
 /* Write tree into the empty directory rootfd (borrowed). With base (a tree already
- * materialised complete at base_fd, borrowed), hard-link each file the two share (path,
- * blob, mode). Filters follow the tree's own .gitattributes. On error whatever was written
- * stays in rootfd for the caller to remove; the message names the path. */
+ * materialised complete at base_fd, borrowed, owned by uid:gid too), hard-link each file
+ * the two share (path, blob, mode). Filters follow the tree's own .gitattributes. Every
+ * file, directory and symlink created is given to uid:gid ((uid_t) -1 and (gid_t) -1:
+ * left to us); rootfd itself is the caller's. On error whatever was written stays in
+ * rootfd for the caller to remove; the message names the path. */
 int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree,
-			const struct git_tree *base, int base_fd, int rootfd,
+			const struct git_tree *base, int base_fd, int rootfd, uid_t uid, gid_t gid,
 			struct checkout_write_stats *stats, struct err *err);
+
+/* A set of inode numbers (open addressing). */
+struct checkout_inoset {
+	uint64_t *v;
+	size_t cap, n;
+};
+/* True when ino was not in the set yet. */
+bool checkout_inoset_add(struct checkout_inoset *s, uint64_t ino);
+void checkout_inoset_release(struct checkout_inoset *s);
+
+/* Disk use under a directory, sums added to by each call. Trees share files by hard
+ * links: bytes counts every entry, own only what removing this directory would free (no
+ * other link), unique each inode once across every call that shares seen. */
+struct checkout_usage {
+	uint64_t bytes, own, unique;
+	struct checkout_inoset seen; /* owned: checkout_inoset_release() */
+};
+/* Walk the directory fd (taken), never following symlinks. -errno on failure. */
+int checkout_dir_usage(int fd, struct checkout_usage *u);
+
+/* fast.c: what a checkout of a known commit needs, remembered without libgit2. */
+/* Remember in the mirror that commit's tree is tree (best effort). */
+void checkout_note_commit(const char *mirror, const char *commit, const char *tree);
+/* "<tree_dir>.ws/<key>": where the .git of ws is kept as a template, key naming the
+ * mirror, mirror_inside, commit and the mirror's last fetch; NULL when ws cannot have one
+ * (a branch, a tree dir outside the cache, a mirror never fetched). */
+char *checkout_ws_template(const struct checkout_workspace *ws);
+/* Make to_parent/to_name a copy of the directory from whose files are hard links (built
+ * aside, renamed). -errno. */
+int checkout_ws_link(const char *from, const char *to_parent, const char *to_name);
+/* mirror.c: the path checkout_mirror() gives url's mirror, without fetching or libgit2;
+ * and the record of its last use. */
+int checkout_mirror_path(const char *cache_dir, const char *url, char **ret, struct err *err);
+void checkout_mirror_touch(const char *mirror);

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -26,8 +26,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define FETCHED_MARK "mayfly-fetched" /* in the mirror: when its last good fetch began */
-#define REFSPEC	     "+refs/*:refs/*"
+#define REFSPEC "+refs/*:refs/*"
 
 DEFINE_CLEANUP(git_remote *, git_remote_free)
 DEFINE_CLEANUP(git_object *, git_object_free)
@@ -229,7 +228,7 @@ static int fetch(git_repository *repo, const char *url, struct fetch_ctx *c, str
 
 /* Do the refs lead to readable commits and trees? What a pack deleted or overwritten
  * breaks first; a deeper fault shows when a tree is materialised (-EUCLEAN there). */
-static int verify(const char *mirror, struct err *err)
+int checkout_mirror_verify(const char *mirror, struct err *err)
 {
 	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
 	CLEANUP(git_reference_iterator_freep) git_reference_iterator *it = NULL;
@@ -428,7 +427,7 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 	r = update_mirror(mirror, url, c, err);
 	if (r == 0 || r == -EACCES || r == -EHOSTUNREACH || r == -EFBIG)
 		return r;
-	if (verify(mirror, &why) == 0)
+	if (checkout_mirror_verify(mirror, &why) == 0)
 		return r; /* not the mirror's fault */
 	*c = (struct fetch_ctx){
 		.user = c->user, .password = c->password, .shown = c->shown, .local = c->local
@@ -440,6 +439,31 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 		return err_wrap(err, "mirror '%s' was corrupt (%s); rebuilding it", mirror,
 				why.msg);
 	return 0;
+}
+
+int checkout_mirror_path(const char *cache_dir, const char *url, char **ret, struct err *err)
+{
+	CLEANUP(checkout_url_release) struct checkout_url u = { 0 };
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	char hex[SHA256_HEX_SIZE];
+	int r = checkout_url_parse(url, &u, err);
+
+	if (r < 0)
+		return r;
+	sha256(u.key, strlen(u.key), digest);
+	sha256_to_hex(digest, hex);
+	*ret = xasprintf("%s/git/%s.git", cache_dir, hex);
+	return 0;
+}
+
+void checkout_mirror_touch(const char *mirror)
+{
+	size_t n = strlen(mirror);
+	cleanup_free char *used = xasprintf("%.*s.lock", (int) (n > 4 ? n - 4 : n), mirror);
+
+	/* The last use, for `mayfly cache ls`: the lock file's mtime, touched without taking
+	 * the lock (a missing one stays missing). */
+	(void) utimensat(AT_FDCWD, used, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
@@ -455,7 +479,9 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	struct fetch_ctx c = { 0 };
 	int r;
 
-	checkout_git_init();
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	r = checkout_url_parse(url, &u, err);
 	if (r < 0)
 		return r;
@@ -465,6 +491,7 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	if (!(flags & CHECKOUT_REBUILD) &&
 	    (((flags & CHECKOUT_NO_FETCH_IF_PRESENT) && access(mirror, F_OK) == 0) ||
 	     has_commit(mirror, want))) {
+		checkout_mirror_touch(mirror);
 		*ret_mirror = TAKE_PTR(mirror);
 		return 0;
 	}
@@ -489,6 +516,7 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 				   err);
 	if (r < 0)
 		return r;
+	(void) futimens(lfd, NULL);
 	*ret_mirror = TAKE_PTR(mirror);
 	return 0;
 }

@@ -23,20 +23,14 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-
-struct inoset {
-	uint64_t *v; /* open addressing, 0 = empty (inode 0 does not exist) */
-	size_t cap, n;
-};
-
-static bool inoset_add(struct inoset *s, uint64_t ino)
+bool checkout_inoset_add(struct checkout_inoset *s, uint64_t ino)
 {
 	if (2 * (s->n + 1) > s->cap) {
-		struct inoset bigger = { .cap = s->cap ? 2 * s->cap : 1024 };
+		struct checkout_inoset bigger = { .cap = s->cap ? 2 * s->cap : 1024 };
 		bigger.v = xcalloc(bigger.cap, sizeof(uint64_t));
 		for (size_t i = 0; i < s->cap; i++)
 			if (s->v[i])
-				(void) inoset_add(&bigger, s->v[i]);
+				(void) checkout_inoset_add(&bigger, s->v[i]);
 		free(s->v);
 		*s = bigger;
 	}
@@ -51,14 +45,13 @@ static bool inoset_add(struct inoset *s, uint64_t ino)
 	}
 }
 
-static void inoset_release(struct inoset *s)
+void checkout_inoset_release(struct checkout_inoset *s)
 {
 	free(s->v);
+	*s = (struct checkout_inoset){ 0 };
 }
 
-/* Bytes under the directory fd (taken): with seen, each inode once across calls; without,
- * only what removing it would free (files no other tree links). */
-static int tree_bytes(int fd, struct inoset *seen, unsigned depth, uint64_t *bytes)
+static int usage_walk(int fd, unsigned depth, struct checkout_usage *u)
 {
 	CLEANUP(closedirp) DIR *d = fdopendir(fd);
 	struct dirent *de;
@@ -71,6 +64,7 @@ static int tree_bytes(int fd, struct inoset *seen, unsigned depth, uint64_t *byt
 		return -ELOOP;
 	while ((de = readdir(d))) {
 		struct stat st;
+		uint64_t b;
 		int r;
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -82,16 +76,25 @@ static int tree_bytes(int fd, struct inoset *seen, unsigned depth, uint64_t *byt
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0)
 				continue;
-			r = tree_bytes(sub, seen, depth + 1, bytes);
+			r = usage_walk(sub, depth + 1, u);
 			if (r < 0)
 				return r;
-		} else if (seen ? st.st_nlink > 1 && !inoset_add(seen, st.st_ino)
-				: st.st_nlink > 1) {
-			continue;
 		}
-		*bytes += (uint64_t) st.st_blocks * 512;
+		b = (uint64_t) st.st_blocks * 512;
+		u->bytes += b;
+		if (S_ISDIR(st.st_mode) || st.st_nlink == 1) {
+			u->own += b;
+			u->unique += b;
+		} else if (checkout_inoset_add(&u->seen, st.st_ino)) {
+			u->unique += b;
+		}
 	}
 	return 0;
+}
+
+int checkout_dir_usage(int fd, struct checkout_usage *u)
+{
+	return usage_walk(fd, 0, u);
 }
 
 struct entry {
@@ -179,7 +182,7 @@ static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *er
 	cleanup_free char *lock = xasprintf("%s.lock", id);
 	cleanup_free char *dead = xasprintf(".dead-%s-%d", id, (int) getpid());
 	cleanup_close int lfd = checkout_lock_at(tdir, lock, LOCK_EX | LOCK_NB);
-	uint64_t bytes = 0;
+	struct checkout_usage u = { 0 };
 	int fd, r;
 
 	if (lfd == -EWOULDBLOCK)
@@ -191,17 +194,22 @@ static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *er
 		(void) unlinkat(tdir, lock, 0);
 		return errno == ENOENT ? 0 : err_set(err, errno, "open '%s'", id);
 	}
-	r = tree_bytes(fd, NULL, 0, &bytes);
+	r = checkout_dir_usage(fd, &u);
+	checkout_inoset_release(&u.seen);
 	if (r < 0)
 		return err_set(err, -r, "measure '%s'", id);
 	/* Gone from its name at once, then deleted: nobody ever sees half a tree. */
 	if (renameat(tdir, id, tdir, dead) < 0)
 		return err_set(err, errno, "rename '%s'", id);
 	(void) unlinkat(tdir, lock, 0);
+	cleanup_free char *index = xasprintf("%s.index", id);  /* workspace.c's copy */
+	cleanup_free char *templates = xasprintf("%s.ws", id); /* fast.c's */
+	(void) unlinkat(tdir, index, 0);
+	(void) rm_rf_at(tdir, templates, &(struct err){ 0 });
 	r = rm_rf_at(tdir, dead, err);
 	if (r < 0)
 		return r;
-	*freed += bytes;
+	*freed += u.own;
 	return 1;
 }
 
@@ -210,7 +218,7 @@ int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *re
 {
 	cleanup_free char *trees = path_join(cache_dir, "trees");
 	cleanup_close int tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CLEANUP(inoset_release) struct inoset seen = { 0 };
+	struct checkout_usage all = { 0 };
 	cleanup_free struct entry *v = NULL;
 	uint64_t total = 0, freed = 0;
 	size_t n = 0;
@@ -229,8 +237,10 @@ int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *re
 	for (size_t i = 0; i < n; i++) {
 		int fd = openat(tdir, v[i].id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0)
-			(void) tree_bytes(fd, &seen, 0, &total);
+			(void) checkout_dir_usage(fd, &all);
 	}
+	checkout_inoset_release(&all.seen);
+	total = all.unique;
 	if (n > 0)
 		qsort(v, n, sizeof(*v), by_use);
 	for (size_t i = 0; i < n && total > max_bytes; i++) {

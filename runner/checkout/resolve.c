@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -158,6 +158,13 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
 	if (r < 0)
 		return r;
 	if (r > 0) {
+		struct err why = { 0 };
+		/* A pack gone bad hides commits too: then it is the mirror's fault. */
+		if (checkout_mirror_verify(mirror, &why) < 0)
+			return err_set(err, EUCLEAN,
+				       "rev '%s' not found, and the mirror is "
+				       "damaged (%s)",
+				       shown, why.msg);
 		cleanup_free char *branches = some_branches(repo);
 		cleanup_free char *url = remote_url(repo, mirror);
 		return err_set(err, ENOENT, "rev '%s' not found in '%s' (%s)", shown, url,
@@ -173,5 +180,26 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
 		return checkout_git_err(err, r, "rev '%s'", shown);
 	git_oid_tostr(ret_commit, 41, git_object_id(commit));
 	git_oid_tostr(ret_tree, 41, git_commit_tree_id((git_commit *) commit));
+	checkout_note_commit(mirror, ret_commit, ret_tree); /* for checkout_lookup_cached() */
 	return 0;
+}
+
+char *checkout_rev_branch(const char *mirror, const char *rev)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	CLEANUP(git_reference_freep) git_reference *ref = NULL, *resolved = NULL;
+	const char *name;
+	char *branch = NULL;
+
+	if (checkout_repo_open(mirror, &repo, &(struct err){ 0 }) < 0 ||
+	    git_reference_dwim(&ref, repo, rev) < 0 || git_reference_resolve(&resolved, ref) < 0) {
+		git_error_clear();
+		return NULL;
+	}
+	/* resolved is direct: HEAD followed to the branch it names. */
+	name = git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC ? git_reference_name(resolved)
+								 : git_reference_name(ref);
+	if (str_startswith(name, "refs/heads/") && name[strlen("refs/heads/")])
+		branch = xstrdup(name + strlen("refs/heads/"));
+	return branch;
 }

@@ -13,8 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
-#include <git2/sys/repository.h>
+#include "checkout/dl.h"
 
 #include "util/cleanup.h"
 #include "util/err.h"
@@ -34,6 +33,9 @@ struct writer {
 	git_odb *odb;
 	bool filters; /* the tree has a .gitattributes: look filters up per file */
 	bool chmod_files, chmod_exec, chmod_dirs; /* the umask would clear bits we want */
+	bool chown;				  /* give what we create to uid:gid */
+	uid_t uid;
+	gid_t gid;
 	struct timespec times[2];
 	struct checkout_write_stats *stats;
 	unsigned depth;
@@ -132,6 +134,8 @@ static int write_symlink(struct writer *w, int dfd, const char *name, const git_
 	 * ever opens a path through them. */
 	if (symlinkat(target, dfd, name) < 0)
 		return create_err(w, errno, "symlink", err);
+	if (w->chown && fchownat(dfd, name, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return create_err(w, errno, "chown", err);
 	return 0;
 }
 
@@ -168,7 +172,10 @@ static int write_file(struct writer *w, int dfd, const char *name, const git_blo
 	git_buf_dispose(&out);
 	if (r < 0)
 		return r;
-	/* A new file, linked nowhere yet: the only moment its mode and times may be set. */
+	/* A new file, linked nowhere yet: the only moment its owner, mode and times may be
+	 * set. The owner first: chown clears set-id bits, chmod comes after. */
+	if (w->chown && fchown(fd, w->uid, w->gid) < 0)
+		return create_err(w, errno, "chown", err);
 	if ((exec ? w->chmod_exec : w->chmod_files) && fchmod(fd, mode) < 0)
 		return create_err(w, errno, "chmod", err);
 	if (futimens(fd, w->times) < 0)
@@ -204,11 +211,13 @@ static int make_dir(struct writer *w, int dfd, const char *name, int *ret_fd, st
 
 	if (mkdirat(dfd, name, 0755) < 0)
 		return create_err(w, errno, "mkdir", err);
-	if (!ret_fd && !w->chmod_dirs)
+	if (!ret_fd && !w->chmod_dirs && !w->chown)
 		return 0;
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return create_err(w, errno, "open", err);
+	if (w->chown && fchown(fd, w->uid, w->gid) < 0)
+		return create_err(w, errno, "chown", err);
 	if (w->chmod_dirs && fchmod(fd, 0755) < 0)
 		return create_err(w, errno, "chmod", err);
 	w->stats->dirs++;
@@ -345,13 +354,13 @@ static int prewalk_cb(const char *root, const git_tree_entry *e, void *payload)
 }
 
 int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree,
-			const struct git_tree *base, int base_fd, int rootfd,
+			const struct git_tree *base, int base_fd, int rootfd, uid_t uid, gid_t gid,
 			struct checkout_write_stats *stats, struct err *err)
 {
 	CLEANUP(git_index_freep) git_index *idx = NULL;
 	CLEANUP(git_odb_freep) git_odb *odb = NULL;
 	unsigned mask = checkout_umask();
-	struct writer w = { .repo = repo, .stats = stats };
+	struct writer w = { .repo = repo, .stats = stats, .uid = uid, .gid = gid };
 	struct prewalk pre = { .err = err };
 	struct timespec now;
 	int r;
@@ -376,6 +385,7 @@ int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree
 		if (r < 0)
 			return checkout_git_err(err, r, "read tree");
 	}
+	w.chown = uid != (uid_t) -1 || gid != (gid_t) -1;
 	w.chmod_files = (mask & 0644) != 0;
 	w.chmod_exec = w.chmod_dirs = (mask & 0755) != 0;
 	/* A second before the build: an index written afterwards, even within the same

@@ -294,3 +294,14 @@ int checkout_url_parse(const char *url, struct checkout_url *ret, struct err *er
 	*ret = u;
 	return 0;
 }
+
+bool checkout_url_has_secret(const char *u)
+{
+	const char *sep = strstr(u, "://");
+	const char *auth = sep ? sep + 3 : u;
+	size_t alen = strcspn(auth, "/");
+	const char *at = memchr(auth, '@', alen);
+
+	/* ssh's "git@" names an account; a password would follow a ':' before '@'. */
+	return at && !(str_startswith(u, "ssh://") && !memchr(auth, ':', (size_t) (at - auth)));
+}

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "checkout/dl.h"
 
 #include "checkout/internal.h"
 #include "util/cleanup.h"
@@ -96,16 +96,8 @@ static char *config_text(git_repository *mirror, const char *branch)
 	if (git_repository_config_snapshot(&cfg, mirror) == 0 &&
 	    git_config_get_string_buf(&buf, cfg, "remote.origin.url") == 0)
 		u = buf.ptr;
-	if (u) {
-		const char *sep = strstr(u, "://");
-		const char *auth = sep ? sep + 3 : u;
-		size_t alen = strcspn(auth, "/");
-		const char *at = memchr(auth, '@', alen);
-		/* ssh's "git@" names an account; a password would follow a ':' before '@'. */
-		if (!at ||
-		    (str_startswith(u, "ssh://") && !memchr(auth, ':', (size_t) (at - auth))))
-			url = quoted(u);
-	}
+	if (u && !checkout_url_has_secret(u))
+		url = quoted(u);
 	git_buf_dispose(&buf);
 	git_config_free(cfg);
 	git_error_clear();
@@ -246,9 +238,73 @@ static int index_cb(const char *root, const git_tree_entry *te, void *payload)
 	return 0;
 }
 
+static int build_index(const git_tree *tree, const char *tree_dir, const char *path,
+		       struct err *err);
+
+/* "<trees>/<tree id>.index" when tree_dir is the cached tree of this tree: its index
+ * depends on nothing else (the files' stat data never changes), so it is built once and
+ * copied after that, and a cached commit costs the same whatever the repository's size. */
+static char *index_cache_path(const git_tree *tree, const char *tree_dir)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	const char *slash = strrchr(tree_dir, '/');
+
+	git_oid_tostr(hex, sizeof(hex), git_tree_id(tree));
+	if (!slash || strcmp(slash + 1, hex) != 0)
+		return NULL;
+	return xasprintf("%s.index", tree_dir);
+}
+
+/* Linked when it can be (the workspace's .git is a lower layer: a job that writes its
+ * index gets a copy of its own in its upper layer), copied otherwise. */
+static int copy_cached_index(const char *cached, const char *path)
+{
+	if (link(cached, path) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return -ENOENT;
+	cleanup_free char *data = NULL;
+	struct err ignored = { 0 };
+	size_t len = 0;
+
+	if (read_file_at(AT_FDCWD, cached, CHECKOUT_MAX_INDEX, &data, &len, &ignored) < 0)
+		return -ENOENT;
+	cleanup_close int fd =
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fd_write_all(fd, data, len) < 0)
+		return -EIO;
+	return 0;
+}
+
 /* The tree's entries with the stat data of tree_dir's files, then git_index_read_tree(),
  * which keeps the stat data of unchanged entries and adds the cache-tree extension. */
 static int write_index(const git_tree *tree, const char *tree_dir, const char *path,
+		       struct err *err)
+{
+	cleanup_free char *cached = index_cache_path(tree, tree_dir);
+	int r;
+
+	if (cached) {
+		r = copy_cached_index(cached, path);
+		if (r == 0)
+			return 0;
+		if (r != -ENOENT)
+			(void) unlink(path);
+	}
+	r = build_index(tree, tree_dir, path, err);
+	if (r == 0 && cached) {
+		/* Best effort: without it the next workspace builds its index again. */
+		cleanup_free char *data = NULL;
+		size_t len = 0;
+		if (read_file_at(AT_FDCWD, path, CHECKOUT_MAX_INDEX, &data, &len,
+				 &(struct err){ 0 }) == 0)
+			(void) write_file_atomic_at(AT_FDCWD, cached, data, len, 0644, 0,
+						    &(struct err){ 0 });
+	}
+	return r;
+}
+
+static int build_index(const git_tree *tree, const char *tree_dir, const char *path,
 		       struct err *err)
 {
 	CLEANUP(git_index_freep) git_index *idx = NULL;
@@ -361,8 +417,12 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 	struct err ignored = { 0 };
 	int r;
 
-	checkout_git_init();
-	r = check_args(ws, err);
+	cleanup_free char *template = NULL;
+
+	/* libgit2 judges a branch name; without one, nothing needs it yet. */
+	r = ws->branch ? checkout_git_init(err) : 0;
+	if (r == 0)
+		r = check_args(ws, err);
 	if (r < 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -370,6 +430,13 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 		return err_set(err, errno, "workspace '%s'", dir);
 	if (faccessat(dfd, ".git", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return err_set(err, EEXIST, "workspace '%s': '.git'", dir);
+	/* The same .git made before for this mirror, commit and fetch: linked, no libgit2. */
+	template = checkout_ws_template(ws);
+	if (template && checkout_ws_link(template, dir, ".git") == 0)
+		return 0;
+	r = checkout_git_init(err);
+	if (r < 0)
+		return r;
 	r = checkout_repo_open(ws->mirror, &repo, err);
 	if (r < 0)
 		return r;
@@ -387,6 +454,14 @@ int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir,
 	if (r < 0) {
 		(void) rm_rf_at(dfd, tmp, &ignored);
 		return err_wrap(err, "workspace '%s'", dir);
+	}
+	if (template) {
+		/* Best effort, like the index: "<tree>.ws/<key>", built aside and renamed. */
+		cleanup_free char *parent = xstrdup(template), *git = path_join(dir, ".git");
+		char *slash = strrchr(parent, '/');
+		*slash = '\0';
+		if (mkdir(parent, 0755) == 0 || errno == EEXIST)
+			(void) checkout_ws_link(git, parent, slash + 1);
 	}
 	return 0;
 }

@@ -55,6 +55,15 @@ static const char exec_usage[] =
 	"  --service-config KIND:KEY=VALUE  a server setting over mayfly's throwaway defaults\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
 	"  --allow-perf         let the job use perf_event_open (profilers)\n"
+	"checkout (see docs/checkout.md):\n"
+	"  --repo URL|PATH      the job starts in a copy-on-write checkout with a working .git:\n"
+	"                       https://, git://, file://, a path; a local work tree without\n"
+	"                       --ref/--commit: as it is now, uncommitted files included\n"
+	"  --ref REF            a branch, tag or ref to fetch and check out (default HEAD)\n"
+	"  --commit SHA         a commit id (fetched only if the mirror lacks it)\n"
+	"  --checkout-dir DIR   where the checkout goes (default /workspace)\n"
+	"  --git-token-file FILE  the token for https (else $MAYFLY_GIT_TOKEN; user\n"
+	"                       $MAYFLY_GIT_USERNAME, default x-access-token); never argv\n"
 	"terminal and output:\n"
 	"  -t, --tty            give the job a terminal (made inside the sandbox)\n"
 	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
@@ -67,7 +76,7 @@ enum {
 	OPT_MEMORY = 256, OPT_PIDS, OPT_CPUS, OPT_DISK, OPT_TTL, OPT_ENV, OPT_ENV_FILE,
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
-	OPT_SERVICE_CONFIG,
+	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
 };
 
 static const struct option options[] = {
@@ -90,6 +99,11 @@ static const struct option options[] = {
 	{ "service-env", required_argument, NULL, OPT_SERVICE_ENV },
 	{ "service-init", required_argument, NULL, OPT_SERVICE_INIT },
 	{ "service-config", required_argument, NULL, OPT_SERVICE_CONFIG },
+	{ "repo", required_argument, NULL, OPT_REPO },
+	{ "ref", required_argument, NULL, OPT_REF },
+	{ "commit", required_argument, NULL, OPT_COMMIT },
+	{ "checkout-dir", required_argument, NULL, OPT_CHECKOUT_DIR },
+	{ "git-token-file", required_argument, NULL, OPT_GIT_TOKEN_FILE },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
@@ -219,7 +233,7 @@ static void print_json(const struct sandbox_result *res, const char *error)
 }
 
 static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
-		 const char **state_dir)
+		 const char **state_dir, struct exec_repo *repo)
 {
 	struct err err = { 0 };
 	int c, r;
@@ -307,6 +321,21 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		case OPT_SERVICE_CONFIG:
 			strv_push(&spec->service_config, optarg);
 			break;
+		case OPT_REPO:
+			repo->repo = optarg;
+			break;
+		case OPT_REF:
+			repo->ref = optarg;
+			break;
+		case OPT_COMMIT:
+			repo->commit = optarg;
+			break;
+		case OPT_CHECKOUT_DIR:
+			repo->checkout_dir = optarg;
+			break;
+		case OPT_GIT_TOKEN_FILE:
+			repo->token_file = optarg;
+			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;
 			break;
@@ -332,6 +361,8 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 	if (optind >= argc)
 		return cli_usage_error("exec", "no command given: put it after '--', e.g. "
 					       "'mayfly exec -- make test'");
+	if ((r = exec_repo_check(repo)) != 0)
+		return r;
 	spec->argv = strv_copy(argv + optind);
 	if (spec->tty) {
 		/* Programs on a terminal want to know which; an explicit --env wins. */
@@ -347,9 +378,13 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 	return 0;
 }
 
+DEFINE_CLEANUP(struct exec_repo_state *, exec_repo_free)
+
 int cmd_exec(const struct cli_global *g, int argc, char **argv)
 {
+	CLEANUP(exec_repo_freep) struct exec_repo_state *checkout = NULL;
 	struct sandbox_spec spec = { .uid = SANDBOX_DEFAULT_UID, .pids = SANDBOX_DEFAULT_PIDS };
+	struct exec_repo repo = { 0 };
 	struct sandbox_result res;
 	struct err err = { 0 };
 	const char *state_override = g->state_dir;
@@ -357,7 +392,7 @@ int cmd_exec(const struct cli_global *g, int argc, char **argv)
 	bool json = false;
 	int r;
 
-	r = parse(&spec, argc, argv, &json, &state_override);
+	r = parse(&spec, argc, argv, &json, &state_override, &repo);
 	if (r != 0) {
 		sandbox_spec_release(&spec);
 		return r < 0 ? 0 : r;
@@ -368,7 +403,11 @@ int cmd_exec(const struct cli_global *g, int argc, char **argv)
 		.warn = print_warning,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
 	};
-	r = sandbox_run(&spec, &env, &res, &err);
+	r = repo.repo ? exec_repo_prepare(&repo, state, &spec, &checkout, &err) : 0;
+	if (r < 0)
+		res = (struct sandbox_result){ .exit_code = SANDBOX_EXIT_FAILURE };
+	else
+		r = sandbox_run(&spec, &env, &res, &err);
 	if (r < 0)
 		log_error("%s", err.msg);
 	else if (res.ttl_expired) {

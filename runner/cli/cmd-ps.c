@@ -134,5 +134,8 @@ int cmd_gc(const struct cli_global *g, int argc, char **argv)
 		return 1;
 	}
 	printf("cleaned up %u sandbox%s\n", n, n == 1 ? "" : "es");
+	n = exec_repo_gc(state);
+	if (n > 0)
+		printf("removed %u checkout layer%s left by killed runs\n", n, n == 1 ? "" : "s");
 	return 0;
 }

@@ -26,6 +26,7 @@ static const char usage[] =
 	"  gc                                   finish what a killed mayfly left behind\n"
 	"  services ls [--json]                 servers a job can have with --service\n"
 	"  broker sign|http NAME ...            (inside a sandbox) use a granted secret\n"
+	"  cache ls|prune [--max-size SIZE]     git mirrors and checkout trees; evict LRU\n"
 	"  version                              print the version\n"
 	"  help [COMMAND]                       this text, or a command's\n"
 	"\n"
@@ -59,6 +60,7 @@ static const struct {
 	{ "gc", cmd_gc },
 	{ "services", cmd_services },
 	{ "broker", cmd_broker },
+	{ "cache", cmd_cache },
 };
 
 extern char **environ;

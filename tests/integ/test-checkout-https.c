@@ -1,12 +1,16 @@
 /* test-checkout-https.c - smart HTTP over TLS: `git http-backend` behind lighttpd on
  * loopback, a self-signed certificate, basic authentication required. Credentials work from
  * struct checkout_cred and from the URL's userinfo, wrong or missing ones fail clearly, an
- * untrusted certificate is refused, and the token is found nowhere on disk afterwards. */
+ * untrusted certificate is refused, and the token is found nowhere on disk afterwards.
+ * `mayfly exec --repo` with the real binary: over plain HTTP, and as root over HTTPS with
+ * the test's certificate bound into the system's CA bundle in a private mount namespace. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +25,7 @@
 #include "util/path.h"
 #include "util/xalloc.h"
 #include "../unit/checkout/repo.h"
+#include "need.h"
 #include "run.h"
 #include "test.h"
 
@@ -28,6 +33,8 @@
 #define LIGHTTPD "/usr/sbin/lighttpd"
 
 struct server {
+	bool plain; /* http:// without TLS: for the real binary, which trusts only the system's
+		     * certificates (a test must not add one there) */
 	pid_t pid;
 	int port;
 	char *cert; /* the self-signed certificate, PEM */
@@ -69,7 +76,7 @@ static void server_start(struct server *s)
 		"server.errorlog = \"%s/lighttpd.log\"\n"
 		"server.modules = ( \"mod_openssl\", \"mod_auth\", \"mod_authn_file\", "
 		"\"mod_alias\", \"mod_setenv\", \"mod_cgi\" )\n"
-		"ssl.engine = \"enable\"\n"
+		"ssl.engine = \"%s\"\n"
 		"ssl.pemfile = \"%s/server.pem\"\n"
 		"auth.backend = \"plain\"\n"
 		"auth.backend.plain.userfile = \"%s/users\"\n"
@@ -81,7 +88,7 @@ static void server_start(struct server *s)
 		"  setenv.add-environment = ( \"GIT_PROJECT_ROOT\" => \"%s\", "
 		"\"GIT_HTTP_EXPORT_ALL\" => \"1\" )\n"
 		"}\n",
-		tmp, s->port, tmp, tmp, tmp, s->srv);
+		tmp, s->port, tmp, s->plain ? "disable" : "enable", tmp, tmp, s->srv);
 	CHECK_OK(write_file_atomic_at(AT_FDCWD, conf, text, strlen(text), 0644, 0, &err));
 	s->pid = fork();
 	CHECK(s->pid >= 0);
@@ -112,7 +119,7 @@ static char *make_app(const struct server *s)
 			 "git commit -qm one && git config http.receivepack false",
 			 src, src),
 		 0);
-	return xasprintf("https://localhost:%d/git/app.git", s->port);
+	return xasprintf("%s://localhost:%d/git/app.git", s->plain ? "http" : "https", s->port);
 }
 
 /* The token must not be in any file under dir. */
@@ -219,4 +226,97 @@ TEST(checkout_https_refuses_an_untrusted_certificate)
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, url);
 	CHECK_STR_NOT_CONTAINS(err.msg, TOKEN);
+}
+
+/* `mayfly exec --repo` with the real binary against the same server over plain HTTP: the
+ * token comes from $MAYFLY_GIT_TOKEN or --git-token-file, reaches neither the job's
+ * environment nor any file, and a wrong or missing one fails clearly. */
+static void exec_http(const char *url, const char *token_env, const char *token_file,
+		      struct run_result *res)
+{
+	cleanup_free char *env_kv = token_env ? xasprintf("MAYFLY_GIT_TOKEN=%s", token_env) : NULL;
+	char *env[] = { env_kv, NULL };
+	const char *argv[16];
+	size_t n = 0;
+
+	argv[n++] = mayfly_bin();
+	argv[n++] = "--state-dir";
+	argv[n++] = test_state_dir();
+	argv[n++] = "exec";
+	argv[n++] = "--repo";
+	argv[n++] = url;
+	if (token_file) {
+		argv[n++] = "--git-token-file";
+		argv[n++] = token_file;
+	}
+	argv[n++] = "--";
+	argv[n++] = "sh";
+	argv[n++] = "-c";
+	argv[n++] = "cat a; env | grep -c s3cret; git status --porcelain; git remote -v | head -1";
+	argv[n] = NULL;
+	run_argv((char *const *) argv, env_kv ? env : NULL, 120, res);
+	printf("# exit %d, stderr: %s\n", res->status, res->err);
+}
+
+TEST(exec_repo_over_http_takes_the_token_from_the_environment_or_a_file)
+{
+	CLEANUP(server_stop) struct server s = { .plain = true };
+	cleanup_free char *url = NULL, *file = repo_path("token");
+	struct err err = { 0 };
+	struct run_result res;
+
+	server_start(&s);
+	url = make_app(&s);
+	exec_http(url, TOKEN, NULL, &res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *want = xasprintf("one\n0\norigin\t%s (fetch)\n", url);
+	CHECK_STR_EQ(res.out, want);
+	run_result_free(&res);
+	CHECK_OK(
+		write_file_atomic_at(AT_FDCWD, file, TOKEN "\n", strlen(TOKEN) + 1, 0600, 0, &err));
+	exec_http(url, NULL, file, &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	check_no_token(test_state_dir());
+
+	exec_http(url, "wrong-4711", NULL, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "authentication failed");
+	CHECK_STR_NOT_CONTAINS(res.err, "4711");
+	run_result_free(&res);
+	exec_http(url, NULL, NULL, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "wants credentials and none were given");
+	run_result_free(&res);
+}
+
+/* The same over HTTPS, as root: the host's CA bundle plus the test's certificate bound
+ * over the system's in a mount namespace of this test's own (the host's is untouched), so
+ * that the real binary trusts the server the way a host with a private CA would. */
+TEST(exec_repo_over_https_with_right_and_wrong_tokens)
+{
+	CLEANUP(server_stop) struct server s = { 0 };
+	cleanup_free char *url = NULL, *bundle = repo_path("bundle.crt");
+	const char *system = "/etc/ssl/certs/ca-certificates.crt";
+	struct run_result res;
+
+	NEED(ROOT);
+	server_start(&s);
+	url = make_app(&s);
+	CHECK_EQ(repo_sh("cat '%s' '%s' > '%s'", system, s.cert, bundle), 0);
+	CHECK_OK(unshare(CLONE_NEWNS));
+	CHECK_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	CHECK_OK(mount(bundle, system, NULL, MS_BIND, NULL));
+	exec_http(url, TOKEN, NULL, &res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *want = xasprintf("one\n0\norigin\t%s (fetch)\n", url);
+	CHECK_STR_EQ(res.out, want);
+	run_result_free(&res);
+	check_no_token(test_state_dir());
+	exec_http(url, "wrong-4711", NULL, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "authentication failed");
+	CHECK_STR_NOT_CONTAINS(res.err, "4711");
+	run_result_free(&res);
+	(void) umount2(system, MNT_DETACH);
 }

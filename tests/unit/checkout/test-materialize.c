@@ -313,3 +313,69 @@ TEST(checkout_materialize_refuses_bad_tree_ids)
 	printf("# %s\n", err.msg);
 	CHECK(dir == NULL);
 }
+
+/* Every entry under dir (not following symlinks) owned by uid:gid; the first that is not
+ * is printed. Returns how many entries were looked at. */
+static size_t check_owned(const char *dir, uid_t uid, gid_t gid)
+{
+	cleanup_free char *out = NULL;
+
+	CHECK_EQ(repo_sh_out(&out, "find '%s' ! \\( -uid %u -gid %u \\) -print | head -3", dir,
+			     (unsigned) uid, (unsigned) gid),
+		 0);
+	CHECK_STR_EQ(out, "");
+	cleanup_free char *n = repo_line("find '%s' | wc -l", dir);
+	unsigned count = 0;
+	CHECK_OK(safe_atou(n, &count));
+	return count;
+}
+
+TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
+{
+	cleanup_free char *src = make_rich_repo(), *cache = repo_path("cache");
+	cleanup_free char *mirror = NULL, *dir = NULL, *mine = NULL, *dir2 = NULL;
+	const uid_t cache_id = 1073741823; /* SANDBOX_CACHE_UID: outside every host range */
+	struct err err = { 0 };
+	char tree[41], tree2[41], commit[41];
+
+	/* Ourselves: (uid_t) -1 is the caller, rootless or not. */
+	resolve_main(cache, src, &mirror, tree);
+	CHECK_OK(checkout_materialize_owned(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine,
+					    NULL, &err));
+	CHECK(check_owned(mine, geteuid(), getegid()) > 20);
+	/* Asked for another owner, a cached tree refuses rather than serve the wrong one. */
+	int r = checkout_materialize_owned(cache, mirror, tree, cache_id, cache_id, &dir, NULL,
+					   &err);
+	printf("# %s\n", err.msg);
+	CHECK_EQ(r, -EPERM);
+	CHECK_STR_CONTAINS(err.msg, "is owned by");
+	CHECK(dir == NULL);
+	if (geteuid() != 0)
+		test_skip("not root: cannot chown to the cache id (the rest needs CAP_CHOWN)");
+
+	/* A fresh cache, owned by the dedicated id: files, dirs, symlinks and the root. */
+	cleanup_free char *cache2 = repo_path("cache2"), *mirror2 = NULL;
+	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
+	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree, &err));
+	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL,
+					    &err));
+	CHECK(check_owned(dir, cache_id, cache_id) > 20);
+	cleanup_free char *clone = repo_path("clone");
+	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
+	cleanup_free char *ours = repo_listing(dir), *theirs = repo_listing(clone);
+	CHECK_STR_EQ(ours, theirs); /* modes and contents untouched by chown */
+
+	/* A new commit links from the cache id's tree and stays the cache id's. */
+	CHECK_EQ(repo_sh("cd '%s' && echo changed > README && git commit -qam next", src), 0);
+	free(mirror2);
+	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
+	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree2, &err));
+	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree2, cache_id, cache_id, &dir2, NULL,
+					    &err));
+	CHECK(check_owned(dir2, cache_id, cache_id) > 20);
+	cleanup_free char *a = path_join(dir, "run.sh"), *b = path_join(dir2, "run.sh");
+	struct stat sa, sb;
+	CHECK_OK(lstat(a, &sa));
+	CHECK_OK(lstat(b, &sb));
+	CHECK_EQ(sa.st_ino, sb.st_ino);
+}

@@ -191,3 +191,113 @@ TEST(checkout_workspace_quotes_odd_branch_names_in_its_config)
 	merge = repo_line("%s config 'branch.we\"ird;#x.merge'", w.git);
 	CHECK_STR_EQ(merge, "refs/heads/we\"ird;#x");
 }
+
+/* A second workspace of w's commit (detached) in the new directory dir. */
+static void another_workspace(const struct ws *w, const char *dir)
+{
+	const struct checkout_workspace spec = { .mirror = w->mirror,
+						 .mirror_inside = w->mirror,
+						 .commit = w->commit,
+						 .tree_dir = w->tree_dir };
+	struct err err = { 0 };
+
+	CHECK_OK(mkdir(dir, 0755));
+	CHECK_OK(checkout_workspace_git(&spec, dir, &err));
+}
+
+/* A cached tree's index is built once, next to it, and copied into each later workspace:
+ * a cached commit costs the same whatever the repository's size. Prune takes it along. */
+TEST(checkout_workspace_copies_the_cached_index_of_a_cached_tree)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *second = repo_path("ws2"), *cached = NULL, *status = NULL;
+	struct err err = { 0 };
+
+	ws_setup(&w, NULL);
+	cached = xasprintf("%s.index", w.tree_dir);
+	CHECK_OK(access(cached, F_OK));
+	another_workspace(&w, second);
+	CHECK_EQ(repo_sh("cmp '%s' '%s/.git/index' && cmp '%s/.git/index' '%s/.git/index'", cached,
+			 second, w.dir, second),
+		 0);
+	CHECK_EQ(repo_sh_out(&status,
+			     "git --git-dir='%s/.git' --work-tree='%s' diff-files --name-only",
+			     second, w.tree_dir),
+		 0);
+	CHECK_STR_EQ(status, "");
+	CHECK_EQ(checkout_cache_prune(w.cache, 0, NULL, &err), 1);
+	CHECK_EQ(access(cached, F_OK), -1);
+}
+
+TEST(checkout_rev_branch_names_branches_only)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	const struct {
+		const char *rev, *branch;
+	} rows[] = {
+		{ "main", "main" }, { "refs/heads/side", "side" },
+		{ "HEAD", "main" }, { "v1", NULL },
+		{ "nope", NULL },   { "refs/tags/v1", NULL },
+	};
+
+	ws_setup(&w, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		cleanup_free char *b = checkout_rev_branch(w.mirror, rows[i].rev);
+		if (rows[i].branch)
+			CHECK_STR_EQ(b, rows[i].branch);
+		else
+			CHECK(b == NULL);
+	}
+	cleanup_free char *by_id = checkout_rev_branch(w.mirror, w.commit);
+	CHECK(by_id == NULL);
+}
+
+/* A known commit needs no libgit2: its tree id is remembered in the mirror, and its .git
+ * kept as a template that a second workspace hard-links, identical to a fresh one. */
+TEST(checkout_known_commit_and_its_workspace_come_from_plain_files)
+{
+	CLEANUP(ws_release) struct ws w = { 0 };
+	cleanup_free char *mirror = NULL, *second = repo_path("ws2"), *fresh = NULL;
+	struct err err = { 0 };
+	char tree[41];
+
+	ws_setup(&w, NULL);
+	CHECK_EQ(checkout_lookup_cached(w.cache, w.src, "0123456789012345678901234567890123456789",
+					&mirror, tree, &err),
+		 -ENOENT);
+	CHECK_EQ(checkout_lookup_cached(w.cache, w.src, "main", &mirror, tree, &err), -ENOENT);
+	CHECK_OK(checkout_lookup_cached(w.cache, w.src, w.commit, &mirror, tree, &err));
+	CHECK_STR_EQ(mirror, w.mirror);
+	CHECK_STR_EQ(tree, w.tree);
+	another_workspace(&w, second);
+	/* Linked from the template the first workspace left, file for file. */
+	CHECK_EQ(repo_sh("cd '%s/.git' && test $(stat -c %%h config) -ge 2 && cd '%s/.git' && "
+			 "find . -type f | sort | xargs sha256sum > '%s.sums' && cd '%s/.git' && "
+			 "find . -type f | sort | xargs sha256sum | diff - '%s.sums'",
+			 second, w.dir, second, second, second),
+		 0);
+	cleanup_free char *status = NULL;
+	CHECK_EQ(repo_sh_out(&status, "git --git-dir='%s/.git' --work-tree='%s' status --porcelain",
+			     second, w.tree_dir),
+		 0);
+	CHECK_STR_EQ(status, "");
+	/* A fetch changes the refs: the template of before is not used. */
+	CHECK_EQ(repo_sh("cd '%s' && echo 3 > d/c && git add . && git commit -qm three", w.src), 0);
+	free(mirror);
+	mirror = NULL;
+	CHECK_OK(checkout_mirror(w.cache, w.src, NULL, NULL, 0, &mirror, &err));
+	fresh = repo_path("ws3");
+	another_workspace(&w, fresh);
+	CHECK_EQ(repo_sh("test $(stat -c %%h '%s/.git/packed-refs') -eq 2 && "
+			 "grep -c refs/remotes/origin/main '%s/.git/packed-refs'",
+			 fresh, fresh),
+		 0);
+	cleanup_free char *main_now = repo_line("git -C '%s' rev-parse main", w.src);
+	cleanup_free char *refs = NULL;
+	CHECK_EQ(repo_sh_out(&refs, "cat '%s/.git/packed-refs'", fresh), 0);
+	CHECK_STR_CONTAINS(refs, main_now);
+	/* Prune takes the templates along with their tree. */
+	CHECK_EQ(checkout_cache_prune(w.cache, 0, NULL, &err), 1);
+	cleanup_free char *templates = xasprintf("%s.ws", w.tree_dir);
+	CHECK_EQ(access(templates, F_OK), -1);
+}
