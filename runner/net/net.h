@@ -36,14 +36,19 @@ struct net_proxy_config {
 	int audit_fd;		       /* borrowed: audit log opened O_APPEND; -1: none */
 	const char *sandbox_id;	       /* for the audit lines */
 	const struct net_allow *allow; /* borrowed */
-	uid_t uid;		       /* when mayfly is root, the proxy runs as uid:gid */
+	bool drop_ids;		       /* run as uid:gid, no supplementary group (mayfly is root) */
+	uid_t uid;
 	gid_t gid;
 };
 
-/* Fork the proxy process. It serves cfg->listen_fd until it is killed, dies with the
- * caller (PR_SET_PDEATHSIG), and, when the caller is root, runs as cfg->uid:gid with no
- * supplementary group and no_new_privs. The caller kills and reaps *ret_pid. */
+/* Fork the proxy process. It serves cfg->listen_fd until it is told to stop, dies with the
+ * caller (PR_SET_PDEATHSIG), is non-dumpable with no_new_privs, and with cfg->drop_ids
+ * runs as cfg->uid:gid. SIGTERM makes it write the audit lines of the connections still
+ * open and exit: net_proxy_stop(). */
 int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct err *err);
+/* SIGTERM the proxy, give it up to a second to write its last audit lines, then SIGKILL
+ * it; reaps it either way. */
+void net_proxy_stop(pid_t pid);
 
 #include "util/cleanup.h"
 DEFINE_CLEANUP(struct net_allow *, net_allow_free)

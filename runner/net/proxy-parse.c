@@ -181,7 +181,7 @@ int net_allow_new(char *const *patterns, bool allow_private, struct net_allow **
 		if (r < 0) {
 			(void) net_allow_free(a);
 			return err_wrap(err,
-					"--allow-host '%s' (expected NAME, *.SUFFIX, NAME:PORT)",
+					"--allow-host '%s' (write NAME, *.SUFFIX or NAME:PORT)",
 					patterns[i]);
 		}
 		rule.name = xstrdup(host);
@@ -498,7 +498,7 @@ static int parse_request_line(const char *s, size_t n, struct net_request *r,
 
 int net_request_parse(const char *buf, size_t len, struct net_request *r, struct err *err)
 {
-	const char *target = NULL, *line_end, *p, *end;
+	const char *target = buf, *line_end, *p, *end;
 	size_t head_end = 0, tlen = 0, path_off, nheaders = 0;
 	unsigned content_length = 0, transfer_encoding = 0;
 	char *out = NULL;

@@ -1,0 +1,659 @@
+/* proxy.c - the host side of egress: one process per sandbox, forked by mayfly, serving
+ * the listening socket pid 1 made on the sandbox's loopback. A socket keeps the network
+ * namespace it was made in, so connections the job makes to 127.0.0.1:3128 arrive here,
+ * while the connections this process makes leave from the host's namespace.
+ *
+ * One poll() loop, no threads: each connection reads a bounded head (NET_HEAD_MAX, a
+ * deadline), is decided (net_request_parse, the allowlist, DNS on the host, every
+ * resolved address checked), dials the exact address it checked (no second lookup: DNS
+ * rebinding cannot swap it), then relays bytes through two bounded buffers with an idle
+ * deadline. At most MAX_CONNS connections are served; more wait in the backlog. Every
+ * decision is one JSON line in the audit log, written with one write(). */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "net/internal.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/fd.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define MAX_CONNS	   256
+#define BUF_SIZE	   (32 << 10)
+#define MAX_ADDRS	   8
+#define HEAD_TIMEOUT_MS	   (30 * 1000)	    /* the whole head, from accept */
+#define CONNECT_TIMEOUT_MS (30 * 1000)	    /* per address */
+#define IDLE_TIMEOUT_MS	   (10 * 60 * 1000) /* a tunnel with no byte either way */
+#define DRAIN_TIMEOUT_MS   (5 * 1000)	    /* after a refusal, for the client to read it */
+
+enum conn_state { C_HEAD, C_CONNECTING, C_RELAY, C_DRAIN, C_DONE };
+
+struct buffer {
+	char data[BUF_SIZE];
+	size_t off, len; /* pending bytes are data[off, len) */
+};
+
+struct conn {
+	enum conn_state state;
+	int cfd, ufd; /* client (in the sandbox), upstream (the origin) */
+	int pc, pu;   /* their pollfd slots this round, or -1 */
+	char head[NET_HEAD_MAX];
+	size_t head_len;
+	struct buffer up, down; /* client to origin, origin to client */
+	bool c_eof, u_eof;
+	struct sockaddr_storage addrs[MAX_ADDRS];
+	socklen_t alens[MAX_ADDRS];
+	size_t naddrs, iaddr;
+	/* For the audit line. */
+	char method[16];
+	char host[NET_HOST_MAX + 1];
+	unsigned port;
+	char addr[INET6_ADDRSTRLEN];
+	uint64_t bytes_up, bytes_down;
+	int status; /* what we answered; 0: nothing decided yet */
+	bool allowed;
+	char reason[256];
+	int64_t t0, deadline; /* monotonic ms */
+};
+
+struct proxy {
+	const struct net_proxy_config *cfg;
+	struct conn *conns[MAX_CONNS];
+	size_t n;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void audit(const struct proxy *px, const struct conn *c)
+{
+	char day[32], when[48];
+	struct timespec ts;
+	struct tm tm;
+	cleanup_free char *line = NULL;
+
+	if (px->cfg->audit_fd < 0 || c->status == 0)
+		return;
+	(void) clock_gettime(CLOCK_REALTIME, &ts);
+	(void) gmtime_r(&ts.tv_sec, &tm);
+	(void) strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	(void) snprintf(when, sizeof(when), "%s.%03ldZ", day, ts.tv_nsec / 1000000);
+
+	struct json_w *w = json_w_new();
+	json_w_obj_open(w, NULL);
+	json_w_str(w, "kind", "egress");
+	json_w_str(w, "time", when);
+	json_w_str(w, "sandbox", px->cfg->sandbox_id);
+	json_w_str(w, "decision", c->allowed ? "allow" : "deny");
+	json_w_str(w, "method", c->method[0] ? c->method : NULL);
+	json_w_str(w, "host", c->host[0] ? c->host : NULL);
+	json_w_i64(w, "port", c->port);
+	json_w_str(w, "addr", c->addr[0] ? c->addr : NULL);
+	json_w_i64(w, "status", c->status);
+	json_w_i64(w, "bytes_up", (int64_t) c->bytes_up);
+	json_w_i64(w, "bytes_down", (int64_t) c->bytes_down);
+	json_w_i64(w, "duration_ms", now_ms() - c->t0);
+	json_w_str(w, "reason", c->reason[0] ? c->reason : NULL);
+	json_w_obj_close(w);
+	cleanup_free char *text = json_w_done(w);
+	line = xasprintf("%s\n", text);
+	/* One write() per line on an O_APPEND fd: lines from other writers (leases) never
+	 * interleave with ours. */
+	(void) !write(px->cfg->audit_fd, line, strlen(line));
+}
+
+static void buf_put(struct buffer *b, const void *data, size_t n)
+{
+	if (b->off == b->len)
+		b->off = b->len = 0;
+	if (n > sizeof(b->data) - b->len)
+		n = sizeof(b->data) - b->len; /* callers never queue more than fits */
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+}
+
+/* Answer the client with status and a one-line text body, then drain and close. */
+static void refuse(struct conn *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse(struct conn *c, int status, const char *fmt, ...)
+{
+	static const struct {
+		int status;
+		const char *text;
+	} names[] = { { 400, "Bad Request" },
+		      { 403, "Forbidden" },
+		      { 405, "Method Not Allowed" },
+		      { 408, "Request Timeout" },
+		      { 431, "Request Header Fields Too Large" },
+		      { 502, "Bad Gateway" },
+		      { 504, "Gateway Timeout" } };
+	const char *text = "Error";
+	char resp[768];
+	va_list ap;
+	int n;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].status == status)
+			text = names[i].text;
+	va_start(ap, fmt);
+	(void) vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	va_end(ap);
+	n = snprintf(resp, sizeof(resp),
+		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\n\r\nmayfly: %s\n",
+		     status, text, strlen(c->reason) + 9, c->reason);
+	c->status = status;
+	c->allowed = false;
+	c->ufd = safe_close(c->ufd);
+	c->down.off = c->down.len = 0;
+	buf_put(&c->down, resp, (size_t) n < sizeof(resp) ? (size_t) n : sizeof(resp) - 1);
+	c->state = C_DRAIN;
+	c->deadline = now_ms() + DRAIN_TIMEOUT_MS;
+}
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t size)
+{
+	const void *a = sa->sa_family == AF_INET
+				? (const void *) &((const struct sockaddr_in *) sa)->sin_addr
+				: (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+	if (!inet_ntop(sa->sa_family, a, out, (socklen_t) size))
+		(void) snprintf(out, size, "?");
+}
+
+/* Dial c->addrs[c->iaddr], or the next that can be dialled; false when none is left. */
+static bool dial_next(struct conn *c)
+{
+	for (; c->iaddr < c->naddrs; c->iaddr++) {
+		struct sockaddr *sa = (struct sockaddr *) &c->addrs[c->iaddr];
+		int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		if (fd < 0)
+			continue;
+		format_addr(sa, c->addr, sizeof(c->addr));
+		if (connect(fd, sa, c->alens[c->iaddr]) == 0 || errno == EINPROGRESS) {
+			c->ufd = fd;
+			c->state = C_CONNECTING;
+			c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
+			return true;
+		}
+		(void) close(fd);
+	}
+	return false;
+}
+
+/* SECURITY: the decision. The job named the host; only a granted name, resolved here on
+ * the host, whose every address passes the address policy, is dialled, and only at the
+ * addresses that were checked. */
+static void decide(const struct proxy *px, struct conn *c)
+{
+	struct net_request req;
+	struct err err = { 0 };
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char port[8];
+	bool exact = false;
+	int r;
+
+	r = net_request_parse(c->head, c->head_len, &req, &err);
+	memcpy(c->method, req.method, sizeof(c->method));
+	memcpy(c->host, req.host, sizeof(c->host));
+	c->port = req.port;
+	if (r == -EAGAIN) {
+		if (c->head_len == sizeof(c->head))
+			refuse(c, 431, "request head larger than %d bytes", NET_HEAD_MAX);
+		return;
+	}
+	if (r < 0) {
+		/* err_set() appended the errno text; the client needs only the reason. */
+		size_t n = strlen(err.msg), e = strlen(strerror(-r)) + 2;
+		if (n > e && strcmp(err.msg + n - e + 2, strerror(-r)) == 0)
+			err.msg[n - e] = '\0';
+		refuse(c, net_request_status(r), "refused request: %s", err.msg);
+		return;
+	}
+	if (!net_allow_match(px->cfg->allow, req.host, req.port, &exact)) {
+		refuse(c, 403, "host '%s' port %u is not in this sandbox's --allow-host list",
+		       req.host, req.port);
+		net_request_release(&req);
+		return;
+	}
+	(void) snprintf(port, sizeof(port), "%u", req.port);
+	/* TODO(egress-dns): getaddrinfo() blocks this loop while it resolves; a slow DNS
+	 * answer delays this sandbox's other connections (never another sandbox's). */
+	r = getaddrinfo(req.host, port, &hints, &res);
+	if (r != 0) {
+		refuse(c, 502, "cannot resolve '%s': %s", req.host,
+		       r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		net_request_release(&req);
+		return;
+	}
+	bool private_ok = exact && net_allow_private(px->cfg->allow);
+	c->naddrs = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		const char *why;
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		why = net_addr_forbidden(ai->ai_addr, private_ok);
+		if (why) {
+			format_addr(ai->ai_addr, c->addr, sizeof(c->addr));
+			refuse(c, 403, "host '%s' resolves to %s, a %s address%s", req.host,
+			       c->addr, why,
+			       exact || !net_allow_private(px->cfg->allow)
+				       ? ""
+				       : " (--allow-private-egress covers exact names only)");
+			freeaddrinfo(res);
+			net_request_release(&req);
+			return;
+		}
+		if (c->naddrs < MAX_ADDRS) {
+			memcpy(&c->addrs[c->naddrs], ai->ai_addr, ai->ai_addrlen);
+			c->alens[c->naddrs++] = ai->ai_addrlen;
+		}
+	}
+	freeaddrinfo(res);
+	if (c->naddrs == 0) {
+		refuse(c, 502, "host '%s' has no internet address", req.host);
+		net_request_release(&req);
+		return;
+	}
+	/* What follows the head (early bytes of a tunnel, a request body) goes on. */
+	if (req.kind == NET_REQ_FORWARD)
+		buf_put(&c->up, req.forward, req.forward_len);
+	buf_put(&c->up, c->head + req.head_len, c->head_len - req.head_len);
+	c->bytes_up = c->head_len - req.head_len;
+	c->status = req.kind == NET_REQ_CONNECT ? 200 : 0;
+	net_request_release(&req);
+	c->allowed = true;
+	if (!dial_next(c))
+		refuse(c, 502, "cannot connect to '%s' port %u: %s", c->host, c->port,
+		       strerror(errno));
+}
+
+static void on_connected(struct conn *c)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	int e = 0;
+	socklen_t len = sizeof(e);
+
+	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+		e = errno;
+	if (e == EINPROGRESS || e == EALREADY)
+		return;
+	if (e != 0) {
+		c->ufd = safe_close(c->ufd);
+		c->iaddr++;
+		if (!dial_next(c))
+			refuse(c, 502, "cannot connect to '%s' port %u (%s): %s", c->host, c->port,
+			       c->addr, strerror(e));
+		return;
+	}
+	if (strcmp(c->method, "CONNECT") == 0)
+		buf_put(&c->down, ok, sizeof(ok) - 1);
+	else
+		c->status = 200; /* forwarded: the origin's own status is in the stream */
+	c->state = C_RELAY;
+	c->deadline = now_ms() + IDLE_TIMEOUT_MS;
+}
+
+/* Move bytes from fd into b; false on EOF or error. */
+static bool fill(int fd, struct buffer *b, uint64_t *count)
+{
+	ssize_t n;
+
+	if (b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len == sizeof(b->data))
+		return true;
+	n = read(fd, b->data + b->len, sizeof(b->data) - b->len);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	if (n == 0)
+		return false;
+	b->len += (size_t) n;
+	*count += (uint64_t) n;
+	return true;
+}
+
+/* Write what b holds to fd; false on error. */
+static bool flush(int fd, struct buffer *b)
+{
+	while (b->off < b->len) {
+		ssize_t n = send(fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		b->off += (size_t) n;
+	}
+	b->off = b->len = 0;
+	return true;
+}
+
+static void on_head(const struct proxy *px, struct conn *c)
+{
+	ssize_t n = read(c->cfd, c->head + c->head_len, sizeof(c->head) - c->head_len);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		c->state = C_DONE; /* gone before asking anything: nothing to decide */
+		return;
+	}
+	c->head_len += (size_t) n;
+	decide(px, c);
+}
+
+static void step(const struct proxy *px, struct conn *c, short cev, short uev)
+{
+	int64_t t = now_ms();
+
+	switch (c->state) {
+	case C_HEAD:
+		if (cev)
+			on_head(px, c);
+		break;
+	case C_CONNECTING:
+		if (uev)
+			on_connected(c);
+		break;
+	case C_RELAY:
+		if ((cev & (POLLIN | POLLHUP | POLLERR)) && !c->c_eof) {
+			if (!fill(c->cfd, &c->up, &c->bytes_up))
+				c->c_eof = true;
+			c->deadline = t + IDLE_TIMEOUT_MS;
+		}
+		if ((uev & (POLLIN | POLLHUP | POLLERR)) && !c->u_eof) {
+			if (!fill(c->ufd, &c->down, &c->bytes_down))
+				c->u_eof = true;
+			c->deadline = t + IDLE_TIMEOUT_MS;
+		}
+		if (!flush(c->ufd, &c->up) || !flush(c->cfd, &c->down)) {
+			c->state = C_DONE;
+			break;
+		}
+		if (c->c_eof && c->up.off == c->up.len)
+			(void) shutdown(c->ufd, SHUT_WR);
+		if (c->u_eof && c->down.off == c->down.len)
+			c->state = C_DONE; /* the origin is done and the client has it all */
+		break;
+	case C_DRAIN:
+		if (c->down.off < c->down.len) {
+			if (!flush(c->cfd, &c->down))
+				c->state = C_DONE;
+			else if (c->down.off == c->down.len)
+				(void) shutdown(c->cfd, SHUT_WR);
+		} else if (cev) {
+			/* Read and drop what the client still sends, so that closing does not
+			 * reset the connection before it has read our answer. */
+			char sink[4096];
+			ssize_t n = read(c->cfd, sink, sizeof(sink));
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				c->state = C_DONE;
+		}
+		break;
+	case C_DONE:
+		break;
+	}
+	if (c->state != C_DONE && t >= c->deadline) {
+		if (c->state == C_HEAD)
+			refuse(c, 408, "request head not complete within %d s",
+			       HEAD_TIMEOUT_MS / 1000);
+		else if (c->state == C_CONNECTING) {
+			c->ufd = safe_close(c->ufd);
+			c->iaddr++;
+			if (!dial_next(c))
+				refuse(c, 504, "connecting to '%s' port %u timed out", c->host,
+				       c->port);
+		} else
+			c->state = C_DONE;
+	}
+}
+
+static void conn_close(const struct proxy *px, struct conn *c)
+{
+	audit(px, c);
+	(void) safe_close(c->cfd);
+	(void) safe_close(c->ufd);
+	free(c);
+}
+
+static void accept_some(struct proxy *px, int lfd)
+{
+	while (px->n < MAX_CONNS) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct conn *c = xcalloc(1, sizeof(*c));
+		c->cfd = fd;
+		c->ufd = -1;
+		c->t0 = now_ms();
+		c->deadline = c->t0 + HEAD_TIMEOUT_MS;
+		px->conns[px->n++] = c;
+	}
+}
+
+/* SIGTERM (teardown): one last round for what is already readable (a client that just
+ * closed), then an audit line for every connection still open, then exit. */
+static void __attribute__((noreturn)) finish(struct proxy *px)
+{
+	for (size_t i = 0; i < px->n; i++) {
+		struct conn *c = px->conns[i];
+		if (c->status && !c->reason[0])
+			(void) snprintf(c->reason, sizeof(c->reason),
+					"open when the sandbox ended");
+		conn_close(px, c);
+	}
+	_exit(0);
+}
+
+static void __attribute__((noreturn)) serve(const struct net_proxy_config *cfg, int term_fd)
+{
+	static struct pollfd pfd[2 + 2 * MAX_CONNS];
+	struct proxy px = { .cfg = cfg };
+	bool ending = false;
+
+	(void) fcntl(cfg->listen_fd, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		int64_t t = now_ms(), next = t + 60 * 1000;
+		nfds_t n = 0;
+
+		pfd[n++] = (struct pollfd){ .fd = px.n < MAX_CONNS && !ending ? cfg->listen_fd : -1,
+					    .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = term_fd, .events = POLLIN };
+		for (size_t i = 0; i < px.n; i++) {
+			struct conn *c = px.conns[i];
+			short ce = 0, ue = 0;
+
+			switch (c->state) {
+			case C_HEAD:
+				ce = POLLIN;
+				break;
+			case C_CONNECTING:
+				ue = POLLOUT;
+				break;
+			case C_RELAY:
+				if (!c->c_eof && c->up.len < sizeof(c->up.data))
+					ce |= POLLIN;
+				if (c->down.off < c->down.len)
+					ce |= POLLOUT;
+				if (!c->u_eof && c->down.len < sizeof(c->down.data))
+					ue |= POLLIN;
+				if (c->up.off < c->up.len)
+					ue |= POLLOUT;
+				break;
+			case C_DRAIN:
+				ce = c->down.off < c->down.len ? POLLOUT : POLLIN;
+				break;
+			case C_DONE:
+				break;
+			}
+			c->pc = c->pu = -1;
+			if (c->cfd >= 0) {
+				c->pc = (int) n;
+				pfd[n++] = (struct pollfd){ .fd = c->cfd, .events = ce };
+			}
+			if (c->ufd >= 0) {
+				c->pu = (int) n;
+				pfd[n++] = (struct pollfd){ .fd = c->ufd, .events = ue };
+			}
+			if (c->deadline < next)
+				next = c->deadline;
+		}
+		int timeout = next > t && !ending ? (int) (next - t) : 0;
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+			_exit(1);
+		if (pfd[0].revents & POLLIN)
+			accept_some(&px, cfg->listen_fd);
+		if (ending)
+			finish(&px);
+		ending = pfd[1].revents != 0;
+		for (size_t i = 0; i < px.n;) {
+			struct conn *c = px.conns[i];
+			short cev = c->pc >= 0 ? pfd[c->pc].revents : 0;
+			short uev = c->pu >= 0 ? pfd[c->pu].revents : 0;
+
+			if (c->pc >= 0 || c->pu >= 0)
+				step(&px, c, cev, uev);
+			if (c->state == C_DONE) {
+				conn_close(&px, c);
+				px.conns[i] = px.conns[--px.n];
+				continue;
+			}
+			i++;
+		}
+		if (ending)
+			finish(&px);
+	}
+}
+
+/* In the forked child: become the proxy process, or fail with a message on report_fd. */
+static int become_proxy(const struct net_proxy_config *cfg, pid_t parent, int report_fd,
+			int *ret_term_fd, struct err *err)
+{
+	int keep[3] = { cfg->listen_fd, cfg->audit_fd, report_fd };
+	struct rlimit nofile = { 2 * MAX_CONNS + 16, 2 * MAX_CONNS + 16 };
+	sigset_t term;
+	int r;
+
+	/* SIGTERM arrives on a signalfd (see finish()); everything else as by default. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	(void) sigprocmask(SIG_SETMASK, &term, NULL);
+	(void) signal(SIGPIPE, SIG_IGN);
+	(void) prctl(PR_SET_NAME, "mayfly-egress", 0, 0, 0);
+	r = fd_close_all(3, keep, 3);
+	if (r < 0)
+		return err_set(err, -r, "close inherited file descriptors");
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		(void) dup2(devnull, STDIN_FILENO);
+		(void) dup2(devnull, STDOUT_FILENO);
+		if (devnull > 2)
+			(void) close(devnull);
+	}
+	(void) setrlimit(RLIMIT_NOFILE, &nofile);
+	if (cfg->drop_ids) {
+		if (setgroups(0, NULL) < 0)
+			return err_set(err, errno, "drop supplementary groups");
+		if (setresgid(cfg->gid, cfg->gid, cfg->gid) < 0)
+			return err_set(err, errno, "set gid %u", (unsigned) cfg->gid);
+		if (setresuid(cfg->uid, cfg->uid, cfg->uid) < 0)
+			return err_set(err, errno, "set uid %u", (unsigned) cfg->uid);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return err_set(err, errno, "set no_new_privs");
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Changing ids cleared the parent-death signal: arm it (again), then make sure
+	 * mayfly did not die before it was armed. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+		return err_set(err, ESRCH, "mayfly went away");
+	*ret_term_fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (*ret_term_fd < 0)
+		return err_set(err, errno, "signalfd");
+	return 0;
+}
+
+int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct err *err)
+{
+	cleanup_close int rd = -1, wr = -1;
+	pid_t parent = getpid(), pid;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_set(err, errno, "pipe");
+	rd = p[0];
+	wr = p[1];
+	pid = fork();
+	if (pid < 0)
+		return err_set(err, errno, "fork the egress proxy");
+	if (pid == 0) {
+		struct err e2 = { 0 };
+		int term_fd = -1;
+		(void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (become_proxy(cfg, parent, wr, &term_fd, &e2) < 0) {
+			(void) fd_write_all(wr, &e2, sizeof(e2));
+			_exit(1);
+		}
+		(void) close(wr);
+		serve(cfg, term_fd);
+	}
+	(void) safe_close(TAKE_FD(wr));
+	struct err e2 = { 0 };
+	int r = fd_read_exact(rd, &e2, sizeof(e2));
+	if (r == -EPIPE) {
+		*ret_pid = pid;
+		return 0; /* closed without a report: serving */
+	}
+	(void) kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return err_set(err, -r, "start the egress proxy");
+	e2.msg[sizeof(e2.msg) - 1] = '\0';
+	return err_set(err, e2.code ? e2.code : EIO, "egress proxy: %s", e2.msg);
+}
+
+void net_proxy_stop(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0)
+		return;
+	(void) kill(pid, SIGTERM);
+	for (int i = 0; i < 1000; i++) {
+		struct timespec step = { 0, 1000 * 1000 };
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			return;
+		(void) nanosleep(&step, NULL);
+	}
+	(void) kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
