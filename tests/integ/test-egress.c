@@ -4,6 +4,7 @@
  * real binary, curl inside the sandbox. The origins listen on 127.0.0.1, which the proxy
  * refuses by default: tests that need to reach them grant `localhost:PORT` with
  * --allow-private-egress, and the default refusal is itself tested. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -444,4 +445,99 @@ TEST(egress_slow_and_garbage_clients_do_not_block_others)
 	CHECK_STR_CONTAINS(res.out, "HTTP/1.1 431 Request Header Fields Too Large");
 	CHECK_STR_CONTAINS(res.out, "hello from the origin\n");
 	run_result_free(&res);
+}
+
+/* The pid of a live mayfly-egress process whose parent is ppid, or 0. */
+static pid_t find_proxy(pid_t ppid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	CHECK(d != NULL);
+	while (!found && (de = readdir(d))) {
+		char path[300], buf[512];
+		int fd, p = 0;
+		char state = 0;
+		ssize_t n;
+
+		(void) snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		(void) close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "pid (comm) S ppid ..." */
+		if (strncmp(strchr(buf, ' ') + 1, "(mayfly-egress) ", 16) == 0 &&
+		    sscanf(strrchr(buf, ')') + 2, "%c %d", &state, &p) == 2 && p == ppid &&
+		    state != 'Z')
+			found = (pid_t) strtol(de->d_name, NULL, 10);
+	}
+	closedir(d);
+	return found;
+}
+
+static bool proc_alive(pid_t pid)
+{
+	char path[64], buf[256];
+	ssize_t n;
+	int fd;
+
+	(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void) close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strrchr(buf, ')') && strrchr(buf, ')')[2] != 'Z';
+}
+
+TEST(egress_proxy_dies_with_mayfly)
+{
+	NEED(USERNS);
+	const char *const argv[] = { mayfly_bin(), "--state-dir",  test_state_dir(),
+				     "exec",	   "--allow-host", "example.com",
+				     "--ttl",	   "60s",	   "--",
+				     "sleep",	   "30",	   NULL };
+	struct timespec step = { 0, 20 * 1000 * 1000 };
+	struct run_result res;
+	pid_t mayfly, proxy = 0;
+
+	mayfly = fork();
+	CHECK(mayfly >= 0);
+	if (mayfly == 0) {
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		(void) dup2(devnull, 0);
+		(void) dup2(devnull, 1);
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 1500 && !proxy; i++) {
+		proxy = find_proxy(mayfly);
+		if (!proxy)
+			(void) nanosleep(&step, NULL);
+	}
+	if (!proxy) {
+		(void) kill(mayfly, SIGKILL);
+		test_fail(__FILE__, __LINE__, "no mayfly-egress process showed up");
+	}
+	CHECK_OK(kill(mayfly, SIGKILL));
+	CHECK_EQ(waitpid(mayfly, NULL, 0), mayfly);
+	for (int i = 0; i < 1500 && proc_alive(proxy); i++)
+		(void) nanosleep(&step, NULL);
+	bool outlived = proc_alive(proxy);
+	const char *const gc[] = { mayfly_bin(), "--state-dir", test_state_dir(), "gc", NULL };
+	run_argv((char *const *) gc, NULL, 30, &res);
+	run_result_free(&res);
+	if (outlived) {
+		(void) kill(proxy, SIGKILL);
+		test_fail(__FILE__, __LINE__, "the proxy (host pid %d) outlived mayfly",
+			  (int) proxy);
+	}
 }
