@@ -268,6 +268,9 @@ int main(int argc, char **argv)
 	int runs = 200, port, proxy_port, c;
 	pid_t proxy = -1;
 
+	/* net_proxy_start() executes this binary again as the proxy. */
+	if (argc > 0 && strcmp(argv[0], NET_PROXY_ARGV0) == 0)
+		return net_proxy_main(argc, argv);
 	while ((c = getopt(argc, argv, "n:")) != -1) {
 		if (c != 'n' || (runs = (int) strtol(optarg, NULL, 10)) < 1 || runs > MAX_RUNS) {
 			(void) fprintf(stderr, "usage: egress [-n RUNS (1..%d)]\n", MAX_RUNS);

@@ -51,6 +51,13 @@ int net_host_normalize(const char *in, size_t len, char out[NET_HOST_MAX + 1], s
 bool net_allow_match(const struct net_allow *a, const char *host, unsigned port, bool *ret_exact);
 bool net_allow_private(const struct net_allow *a);
 
+/* The proxy's event loop (proxy.c), in the proxy process: serve cfg->listen_fd until
+ * term_fd (a signalfd for SIGTERM) is readable, then write the audit lines of the
+ * connections still open and _exit(0). */
+void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd) __attribute__((noreturn));
+/* The patterns a list was made from (for the proxy's argv), NULL-terminated. */
+char *const *net_allow_patterns(const struct net_allow *a);
+
 /* Why the proxy must not connect to sa (AF_INET or AF_INET6), or NULL when it may.
  * private_ok (an exact grant with --allow-private-egress) lets loopback, private,
  * shared, link-local and unique-local addresses through; unspecified, multicast,

@@ -1,9 +1,10 @@
 /* net.h - the sandbox's network: a new network namespace holds only `lo`, brought up here;
  * no route, no DNS. Egress, when granted (--allow-host), goes through the host-side
  * allowlist proxy: pid 1 makes a TCP socket listening on the sandbox's own loopback
- * (net_listen_loopback()), mayfly hands it to a proxy process (net_proxy_start()) that
- * accepts the job's connections there and connects out from the host, only to allowed
- * host names that resolve to allowed addresses. See docs/egress.md. Never logs. */
+ * (net_listen_loopback()), mayfly hands it to a proxy process (net_proxy_start(), a fresh
+ * image of the binary: net_proxy_main()) that accepts the job's connections there and
+ * connects out from the host, only to allowed host names that resolve to allowed
+ * addresses. See docs/egress.md. Never logs. */
 #pragma once
 
 #include <stdbool.h>
@@ -41,14 +42,22 @@ struct net_proxy_config {
 	gid_t gid;
 };
 
-/* Fork the proxy process. It serves cfg->listen_fd until it is told to stop, dies with the
- * caller (PR_SET_PDEATHSIG), is non-dumpable with no_new_privs, and with cfg->drop_ids
- * runs as cfg->uid:gid. SIGTERM makes it write the audit lines of the connections still
- * open and exit: net_proxy_stop(). */
+/* Start the proxy process: fork, and in the child drop what it must not keep (fds, the
+ * ids with cfg->drop_ids, privileges: no_new_privs, non-dumpable, a parent-death signal),
+ * then execute the running binary (/proc/self/exe) afresh as NET_PROXY_ARGV0, so that
+ * nothing of the caller's memory (leased secrets) is in the process that parses the job's
+ * bytes. That binary's main() must hand such an argv to net_proxy_main(). SIGTERM makes
+ * the proxy write the audit lines of the connections still open and exit: stop it with
+ * net_proxy_stop(). */
 int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct err *err);
 /* SIGTERM the proxy, give it up to a second to write its last audit lines, then SIGKILL
  * it; reaps it either way. */
 void net_proxy_stop(pid_t pid);
+
+/* argv[0] of the proxy process, and its main(): returns only on a bad argv (an exit
+ * status, with a message on stderr). */
+#define NET_PROXY_ARGV0 "mayfly-egress"
+int net_proxy_main(int argc, char **argv);
 
 #include "util/cleanup.h"
 DEFINE_CLEANUP(struct net_allow *, net_allow_free)

@@ -34,6 +34,7 @@ struct net_allow {
 	struct net_allow_rule *rules;
 	size_t n;
 	bool allow_private;
+	char **patterns; /* as given */
 };
 
 static bool is_digit(char c)
@@ -149,6 +150,7 @@ int net_allow_new(char *const *patterns, bool allow_private, struct net_allow **
 	struct net_allow *a = xcalloc(1, sizeof(*a));
 
 	a->allow_private = allow_private;
+	a->patterns = patterns ? strv_copy(patterns) : xcalloc(1, sizeof(char *));
 	for (size_t i = 0; patterns && patterns[i]; i++) {
 		const char *p = patterns[i], *colon = strrchr(p, ':');
 		size_t hlen = colon ? (size_t) (colon - p) : strlen(p);
@@ -199,8 +201,14 @@ struct net_allow *net_allow_free(struct net_allow *a)
 	for (size_t i = 0; i < a->n; i++)
 		free(a->rules[i].name);
 	free(a->rules);
+	strv_free(a->patterns);
 	free(a);
 	return NULL;
+}
+
+char *const *net_allow_patterns(const struct net_allow *a)
+{
+	return a->patterns;
 }
 
 bool net_allow_private(const struct net_allow *a)

@@ -1,6 +1,6 @@
-/* proxy.c - the host side of egress: one process per sandbox, forked by mayfly, serving
- * the listening socket pid 1 made on the sandbox's loopback. A socket keeps the network
- * namespace it was made in, so connections the job makes to 127.0.0.1:3128 arrive here,
+/* proxy.c - the host side of egress: the event loop of the proxy process (started by
+ * proxy-start.c), serving the listening socket pid 1 made on the sandbox's loopback. A socket keeps
+ * the network namespace it was made in, so connections the job makes to 127.0.0.1:3128 arrive here,
  * while the connections this process makes leave from the host's namespace.
  *
  * One poll() loop, no threads: each connection reads a bounded head (NET_HEAD_MAX, a
@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,18 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "net/internal.h"
 #include "util/cleanup.h"
 #include "util/err.h"
-#include "util/fd.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -478,7 +472,7 @@ static void __attribute__((noreturn)) finish(struct proxy *px)
 	_exit(0);
 }
 
-static void __attribute__((noreturn)) serve(const struct net_proxy_config *cfg, int term_fd)
+void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 {
 	static struct pollfd pfd[2 + 2 * MAX_CONNS];
 	struct proxy px = { .cfg = cfg };
@@ -556,110 +550,4 @@ static void __attribute__((noreturn)) serve(const struct net_proxy_config *cfg, 
 		if (ending)
 			finish(&px);
 	}
-}
-
-/* In the forked child: become the proxy process, or fail with a message on report_fd. */
-static int become_proxy(const struct net_proxy_config *cfg, pid_t parent, int report_fd,
-			int *ret_term_fd, struct err *err)
-{
-	int keep[3] = { cfg->listen_fd, cfg->audit_fd, report_fd };
-	struct rlimit nofile = { 2 * MAX_CONNS + 16, 2 * MAX_CONNS + 16 };
-	sigset_t term;
-	int r;
-
-	/* SIGTERM arrives on a signalfd (see finish()); everything else as by default. */
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	(void) sigprocmask(SIG_SETMASK, &term, NULL);
-	(void) signal(SIGPIPE, SIG_IGN);
-	(void) prctl(PR_SET_NAME, "mayfly-egress", 0, 0, 0);
-	r = fd_close_all(3, keep, 3);
-	if (r < 0)
-		return err_set(err, -r, "close inherited file descriptors");
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull >= 0) {
-		(void) dup2(devnull, STDIN_FILENO);
-		(void) dup2(devnull, STDOUT_FILENO);
-		if (devnull > 2)
-			(void) close(devnull);
-	}
-	(void) setrlimit(RLIMIT_NOFILE, &nofile);
-	if (cfg->drop_ids) {
-		if (setgroups(0, NULL) < 0)
-			return err_set(err, errno, "drop supplementary groups");
-		if (setresgid(cfg->gid, cfg->gid, cfg->gid) < 0)
-			return err_set(err, errno, "set gid %u", (unsigned) cfg->gid);
-		if (setresuid(cfg->uid, cfg->uid, cfg->uid) < 0)
-			return err_set(err, errno, "set uid %u", (unsigned) cfg->uid);
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return err_set(err, errno, "set no_new_privs");
-	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	/* Changing ids cleared the parent-death signal: arm it (again), then make sure
-	 * mayfly did not die before it was armed. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
-		return err_set(err, ESRCH, "mayfly went away");
-	*ret_term_fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (*ret_term_fd < 0)
-		return err_set(err, errno, "signalfd");
-	return 0;
-}
-
-int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct err *err)
-{
-	cleanup_close int rd = -1, wr = -1;
-	pid_t parent = getpid(), pid;
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return err_set(err, errno, "pipe");
-	rd = p[0];
-	wr = p[1];
-	pid = fork();
-	if (pid < 0)
-		return err_set(err, errno, "fork the egress proxy");
-	if (pid == 0) {
-		struct err e2 = { 0 };
-		int term_fd = -1;
-		(void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		if (become_proxy(cfg, parent, wr, &term_fd, &e2) < 0) {
-			(void) fd_write_all(wr, &e2, sizeof(e2));
-			_exit(1);
-		}
-		(void) close(wr);
-		serve(cfg, term_fd);
-	}
-	(void) safe_close(TAKE_FD(wr));
-	struct err e2 = { 0 };
-	int r = fd_read_exact(rd, &e2, sizeof(e2));
-	if (r == -EPIPE) {
-		*ret_pid = pid;
-		return 0; /* closed without a report: serving */
-	}
-	(void) kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	if (r < 0)
-		return err_set(err, -r, "start the egress proxy");
-	e2.msg[sizeof(e2.msg) - 1] = '\0';
-	return err_set(err, e2.code ? e2.code : EIO, "egress proxy: %s", e2.msg);
-}
-
-void net_proxy_stop(pid_t pid)
-{
-	int status;
-
-	if (pid <= 0)
-		return;
-	(void) kill(pid, SIGTERM);
-	for (int i = 0; i < 1000; i++) {
-		struct timespec step = { 0, 1000 * 1000 };
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid || (w < 0 && errno != EINTR))
-			return;
-		(void) nanosleep(&step, NULL);
-	}
-	(void) kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 }
