@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "net/net.h"
 
@@ -57,6 +59,23 @@ bool net_allow_private(const struct net_allow *a);
 void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd) __attribute__((noreturn));
 /* The patterns a list was made from (for the proxy's argv), NULL-terminated. */
 char *const *net_allow_patterns(const struct net_allow *a);
+
+/* A name lookup in a child process (resolve.c), so the proxy's loop never waits for DNS.
+ * net_lookup_start() forks it (poll l->fd for POLLIN); net_lookup_read() returns -EAGAIN
+ * until the answer is complete, then ends the lookup and gives up to max addresses (in
+ * the resolver's order; *ret_more: the name has more than NET_LOOKUP_MAX) or an error;
+ * net_lookup_cancel() kills and reaps a lookup still running (NULL-safe: pid 0). */
+#define NET_LOOKUP_MAX 32
+struct net_lookup {
+	pid_t pid; /* 0: none */
+	int fd;	   /* -1: none */
+	size_t len;
+	char buf[8192];
+};
+int net_lookup_start(const char *host, unsigned port, struct net_lookup *l, struct err *err);
+int net_lookup_read(struct net_lookup *l, struct sockaddr_storage *addrs, socklen_t *lens,
+		    size_t max, size_t *ret_n, bool *ret_more, struct err *err);
+void net_lookup_cancel(struct net_lookup *l);
 
 /* Why the proxy must not connect to sa (AF_INET or AF_INET6), or NULL when it may.
  * private_ok (an exact grant with --allow-private-egress) lets loopback, private,

@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -38,12 +37,13 @@
 #define MAX_CONNS	   256
 #define BUF_SIZE	   (32 << 10)
 #define MAX_ADDRS	   8
-#define HEAD_TIMEOUT_MS	   (30 * 1000)	    /* the whole head, from accept */
+#define HEAD_TIMEOUT_MS	   (30 * 1000) /* the whole head, from accept */
+#define RESOLVE_TIMEOUT_MS (30 * 1000)
 #define CONNECT_TIMEOUT_MS (30 * 1000)	    /* per address */
 #define IDLE_TIMEOUT_MS	   (10 * 60 * 1000) /* a tunnel with no byte either way */
 #define DRAIN_TIMEOUT_MS   (5 * 1000)	    /* after a refusal, for the client to read it */
 
-enum conn_state { C_HEAD, C_CONNECTING, C_RELAY, C_DRAIN, C_DONE };
+enum conn_state { C_HEAD, C_RESOLVING, C_CONNECTING, C_RELAY, C_DRAIN, C_DONE };
 
 struct buffer {
 	char data[BUF_SIZE];
@@ -52,15 +52,22 @@ struct buffer {
 
 struct conn {
 	enum conn_state state;
-	int cfd, ufd; /* client (in the sandbox), upstream (the origin) */
-	int pc, pu;   /* their pollfd slots this round, or -1 */
+	int cfd, ufd;	/* client (in the sandbox), upstream (the origin) */
+	int pc, pu, pl; /* pollfd slots this round of cfd, ufd and lk.fd, or -1 */
+	struct net_lookup lk;
 	char head[NET_HEAD_MAX];
 	size_t head_len;
 	struct buffer up, down; /* client to origin, origin to client */
 	bool c_eof, u_eof;
-	struct sockaddr_storage addrs[MAX_ADDRS];
-	socklen_t alens[MAX_ADDRS];
+	struct sockaddr_storage addrs[NET_LOOKUP_MAX];
+	socklen_t alens[NET_LOOKUP_MAX];
 	size_t naddrs, iaddr;
+	/* Kept from the request while the name resolves. */
+	bool exact;    /* granted by an exact name */
+	bool connect;  /* CONNECT (else a forwarded request) */
+	char *forward; /* the head for the origin; owned */
+	size_t forward_len;
+	size_t req_len; /* the client's head (what follows it goes on) */
 	/* For the audit line. */
 	char method[16];
 	char host[NET_HOST_MAX + 1];
@@ -148,6 +155,7 @@ static void refuse(struct conn *c, int status, const char *fmt, ...)
 		      { 408, "Request Timeout" },
 		      { 431, "Request Header Fields Too Large" },
 		      { 502, "Bad Gateway" },
+		      { 503, "Service Unavailable" },
 		      { 504, "Gateway Timeout" } };
 	const char *text = "Error";
 	char resp[768];
@@ -166,6 +174,7 @@ static void refuse(struct conn *c, int status, const char *fmt, ...)
 		     status, text, strlen(c->reason) + 9, c->reason);
 	c->status = status;
 	c->allowed = false;
+	net_lookup_cancel(&c->lk);
 	c->ufd = safe_close(c->ufd);
 	c->down.off = c->down.len = 0;
 	buf_put(&c->down, resp, (size_t) n < sizeof(resp) ? (size_t) n : sizeof(resp) - 1);
@@ -208,16 +217,24 @@ static bool dial_next(struct conn *c)
 	return false;
 }
 
+/* err_set() appended the errno text; the client needs only the reason. */
+static const char *reason(struct err *err)
+{
+	const char *e = strerror(err->code);
+	size_t n = strlen(err->msg), k = strlen(e);
+
+	if (n > k + 2 && strcmp(err->msg + n - k, e) == 0 && err->msg[n - k - 2] == ':')
+		err->msg[n - k - 2] = '\0';
+	return err->msg;
+}
+
 /* SECURITY: the decision. The job named the host; only a granted name, resolved here on
- * the host, whose every address passes the address policy, is dialled, and only at the
- * addresses that were checked. */
+ * the host (on_resolved()), whose every address passes the address policy, is dialled,
+ * and only at the addresses that were checked. */
 static void decide(const struct proxy *px, struct conn *c)
 {
 	struct net_request req;
 	struct err err = { 0 };
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *res = NULL;
-	char port[8];
 	bool exact = false;
 	int r;
 
@@ -231,11 +248,7 @@ static void decide(const struct proxy *px, struct conn *c)
 		return;
 	}
 	if (r < 0) {
-		/* err_set() appended the errno text; the client needs only the reason. */
-		size_t n = strlen(err.msg), e = strlen(strerror(-r)) + 2;
-		if (n > e && strcmp(err.msg + n - e + 2, strerror(-r)) == 0)
-			err.msg[n - e] = '\0';
-		refuse(c, net_request_status(r), "refused request: %s", err.msg);
+		refuse(c, net_request_status(r), "refused request: %s", reason(&err));
 		return;
 	}
 	if (!net_allow_match(px->cfg->allow, req.host, req.port, &exact)) {
@@ -244,52 +257,65 @@ static void decide(const struct proxy *px, struct conn *c)
 		net_request_release(&req);
 		return;
 	}
-	(void) snprintf(port, sizeof(port), "%u", req.port);
-	/* TODO(egress-dns): getaddrinfo() blocks this loop while it resolves; a slow DNS
-	 * answer delays this sandbox's other connections (never another sandbox's). */
-	r = getaddrinfo(req.host, port, &hints, &res);
-	if (r != 0) {
-		refuse(c, 502, "cannot resolve '%s': %s", req.host,
-		       r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-		net_request_release(&req);
+	c->exact = exact;
+	c->connect = req.kind == NET_REQ_CONNECT;
+	c->forward = TAKE_PTR(req.forward);
+	c->forward_len = req.forward_len;
+	c->req_len = req.head_len;
+	if (net_lookup_start(req.host, req.port, &c->lk, &err) < 0) {
+		refuse(c, 503, "cannot look up '%s' now: %s", req.host, reason(&err));
 		return;
 	}
-	bool private_ok = exact && net_allow_private(px->cfg->allow);
-	c->naddrs = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		const char *why;
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-			continue;
-		why = net_addr_forbidden(ai->ai_addr, private_ok);
+	c->state = C_RESOLVING;
+	c->deadline = now_ms() + RESOLVE_TIMEOUT_MS;
+}
+
+/* SECURITY: every address the name has is judged before any is dialled, and only the
+ * addresses judged are dialled. */
+static void on_resolved(const struct proxy *px, struct conn *c)
+{
+	struct err err = { 0 };
+	bool more = false;
+	bool private_ok = c->exact && net_allow_private(px->cfg->allow);
+	int r;
+
+	r = net_lookup_read(&c->lk, c->addrs, c->alens, NET_LOOKUP_MAX, &c->naddrs, &more, &err);
+	if (r == -EAGAIN)
+		return;
+	if (r < 0) {
+		refuse(c, 502, "cannot resolve '%s': %s", c->host, reason(&err));
+		return;
+	}
+	if (more) {
+		refuse(c, 403, "host '%s' has more than %d addresses: not all could be checked",
+		       c->host, NET_LOOKUP_MAX);
+		return;
+	}
+	for (size_t i = 0; i < c->naddrs; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *) &c->addrs[i];
+		const char *why = net_addr_forbidden(sa, private_ok);
 		if (why) {
-			format_addr(ai->ai_addr, c->addr, sizeof(c->addr));
-			refuse(c, 403, "host '%s' resolves to %s, a %s address%s", req.host,
-			       c->addr, why,
-			       exact || !net_allow_private(px->cfg->allow)
+			format_addr(sa, c->addr, sizeof(c->addr));
+			refuse(c, 403, "host '%s' resolves to %s, a %s address%s", c->host, c->addr,
+			       why,
+			       c->exact || !net_allow_private(px->cfg->allow)
 				       ? ""
 				       : " (--allow-private-egress covers exact names only)");
-			freeaddrinfo(res);
-			net_request_release(&req);
 			return;
 		}
-		if (c->naddrs < MAX_ADDRS) {
-			memcpy(&c->addrs[c->naddrs], ai->ai_addr, ai->ai_addrlen);
-			c->alens[c->naddrs++] = ai->ai_addrlen;
-		}
 	}
-	freeaddrinfo(res);
 	if (c->naddrs == 0) {
-		refuse(c, 502, "host '%s' has no internet address", req.host);
-		net_request_release(&req);
+		refuse(c, 502, "host '%s' has no internet address", c->host);
 		return;
 	}
+	if (c->naddrs > MAX_ADDRS)
+		c->naddrs = MAX_ADDRS;
 	/* What follows the head (early bytes of a tunnel, a request body) goes on. */
-	if (req.kind == NET_REQ_FORWARD)
-		buf_put(&c->up, req.forward, req.forward_len);
-	buf_put(&c->up, c->head + req.head_len, c->head_len - req.head_len);
-	c->bytes_up = c->head_len - req.head_len;
-	c->status = req.kind == NET_REQ_CONNECT ? 200 : 0;
-	net_request_release(&req);
+	if (c->forward)
+		buf_put(&c->up, c->forward, c->forward_len);
+	buf_put(&c->up, c->head + c->req_len, c->head_len - c->req_len);
+	c->bytes_up = c->head_len - c->req_len;
+	c->status = c->connect ? 200 : 0;
 	c->allowed = true;
 	if (!dial_next(c))
 		refuse(c, 502, "cannot connect to '%s' port %u: %s", c->host, c->port,
@@ -314,7 +340,7 @@ static void on_connected(struct conn *c)
 			       c->addr, strerror(e));
 		return;
 	}
-	if (strcmp(c->method, "CONNECT") == 0)
+	if (c->connect)
 		buf_put(&c->down, ok, sizeof(ok) - 1);
 	else
 		c->status = 200; /* forwarded: the origin's own status is in the stream */
@@ -368,7 +394,7 @@ static void on_head(const struct proxy *px, struct conn *c)
 	decide(px, c);
 }
 
-static void step(const struct proxy *px, struct conn *c, short cev, short uev)
+static void step(const struct proxy *px, struct conn *c, short cev, short uev, short lev)
 {
 	int64_t t = now_ms();
 
@@ -376,6 +402,10 @@ static void step(const struct proxy *px, struct conn *c, short cev, short uev)
 	case C_HEAD:
 		if (cev)
 			on_head(px, c);
+		break;
+	case C_RESOLVING:
+		if (lev)
+			on_resolved(px, c);
 		break;
 	case C_CONNECTING:
 		if (uev)
@@ -423,6 +453,9 @@ static void step(const struct proxy *px, struct conn *c, short cev, short uev)
 		if (c->state == C_HEAD)
 			refuse(c, 408, "request head not complete within %d s",
 			       HEAD_TIMEOUT_MS / 1000);
+		else if (c->state == C_RESOLVING)
+			refuse(c, 504, "resolving '%s' took longer than %d s", c->host,
+			       RESOLVE_TIMEOUT_MS / 1000);
 		else if (c->state == C_CONNECTING) {
 			c->ufd = safe_close(c->ufd);
 			c->iaddr++;
@@ -437,6 +470,8 @@ static void step(const struct proxy *px, struct conn *c, short cev, short uev)
 static void conn_close(const struct proxy *px, struct conn *c)
 {
 	audit(px, c);
+	net_lookup_cancel(&c->lk);
+	free(c->forward);
 	(void) safe_close(c->cfd);
 	(void) safe_close(c->ufd);
 	free(c);
@@ -452,6 +487,7 @@ static void accept_some(struct proxy *px, int lfd)
 		struct conn *c = xcalloc(1, sizeof(*c));
 		c->cfd = fd;
 		c->ufd = -1;
+		c->lk.fd = -1;
 		c->t0 = now_ms();
 		c->deadline = c->t0 + HEAD_TIMEOUT_MS;
 		px->conns[px->n++] = c;
@@ -474,7 +510,7 @@ static void __attribute__((noreturn)) finish(struct proxy *px)
 
 void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 {
-	static struct pollfd pfd[2 + 2 * MAX_CONNS];
+	static struct pollfd pfd[2 + 3 * MAX_CONNS];
 	struct proxy px = { .cfg = cfg };
 	bool ending = false;
 
@@ -494,6 +530,8 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			case C_HEAD:
 				ce = POLLIN;
 				break;
+			case C_RESOLVING:
+				break; /* only lk.fd */
 			case C_CONNECTING:
 				ue = POLLOUT;
 				break;
@@ -513,7 +551,7 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			case C_DONE:
 				break;
 			}
-			c->pc = c->pu = -1;
+			c->pc = c->pu = c->pl = -1;
 			if (c->cfd >= 0) {
 				c->pc = (int) n;
 				pfd[n++] = (struct pollfd){ .fd = c->cfd, .events = ce };
@@ -521,6 +559,10 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			if (c->ufd >= 0) {
 				c->pu = (int) n;
 				pfd[n++] = (struct pollfd){ .fd = c->ufd, .events = ue };
+			}
+			if (c->lk.fd >= 0) {
+				c->pl = (int) n;
+				pfd[n++] = (struct pollfd){ .fd = c->lk.fd, .events = POLLIN };
 			}
 			if (c->deadline < next)
 				next = c->deadline;
@@ -537,9 +579,10 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			struct conn *c = px.conns[i];
 			short cev = c->pc >= 0 ? pfd[c->pc].revents : 0;
 			short uev = c->pu >= 0 ? pfd[c->pu].revents : 0;
+			short lev = c->pl >= 0 ? pfd[c->pl].revents : 0;
 
-			if (c->pc >= 0 || c->pu >= 0)
-				step(&px, c, cev, uev);
+			if (c->pc >= 0 || c->pu >= 0 || c->pl >= 0)
+				step(&px, c, cev, uev, lev);
 			if (c->state == C_DONE) {
 				conn_close(&px, c);
 				px.conns[i] = px.conns[--px.n];

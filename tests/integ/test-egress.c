@@ -4,11 +4,14 @@
  * real binary, curl inside the sandbox. The origins listen on 127.0.0.1, which the proxy
  * refuses by default: tests that need to reach them grant `localhost:PORT` with
  * --allow-private-egress, and the default refusal is itself tested. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -543,4 +546,70 @@ TEST(egress_proxy_dies_with_mayfly)
 		test_fail(__FILE__, __LINE__, "the proxy (host pid %d) outlived mayfly",
 			  (int) proxy);
 	}
+}
+
+/* A name server that never answers: a UDP socket on 127.0.0.1:53 nobody reads. */
+static int silent_dns(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(53),
+				  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+		test_skip_host("port 53 on 127.0.0.1 is taken: %s", strerror(errno));
+	return fd;
+}
+
+TEST(egress_slow_dns_does_not_block_others)
+{
+	NEED(ROOT);
+	CLEANUP(origin_stop) struct origin o = { 0 };
+	cleanup_close int dns = -1;
+	struct run_result res;
+	char conf[512], script[1024];
+
+	if (sh("command -v unshare >/dev/null && command -v mount >/dev/null") != 0)
+		test_skip_host("unshare and mount are needed");
+	origin_start(&o, false);
+	dns = silent_dns();
+	/* mayfly runs in a mount namespace of its own whose resolv.conf names that server
+	 * (the sandbox's own resolv.conf stays empty). */
+	(void) snprintf(conf, sizeof(conf), "%s/resolv.conf", test_tmpdir());
+	test_put(test_tmpdir(), "resolv.conf",
+		 "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n");
+	(void) snprintf(script, sizeof(script),
+			"curl -sS --noproxy '' http://slow.example/ > /tmp/slow 2>&1 & "
+			"sleep 0.2; "
+			"curl -sS --noproxy '' http://localhost:%d/hello.txt && "
+			"kill -0 $! && echo slow-still-pending",
+			o.port);
+	const char *argv[] = { "unshare",
+			       "-m",
+			       "sh",
+			       "-c",
+			       "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+			       conf,
+			       mayfly_bin(),
+			       "--state-dir",
+			       test_state_dir(),
+			       "exec",
+			       "--allow-host",
+			       o.grant,
+			       "--allow-host",
+			       "slow.example",
+			       "--allow-private-egress",
+			       "--",
+			       "/bin/sh",
+			       "-c",
+			       script,
+			       NULL };
+	run_argv((char *const *) argv, NULL, 60, &res);
+	if (res.status != 0)
+		printf("# status %d\n# stdout: %s\n# stderr: %s\n", res.status, res.out, res.err);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "hello from the origin\nslow-still-pending\n");
+	run_result_free(&res);
+	CHECK_EQ(live_proxies(0, NULL), 0);
 }
