@@ -113,7 +113,10 @@ static void audit(const struct proxy *px, const struct conn *c)
 	json_w_str(w, "kind", "egress");
 	json_w_str(w, "time", when);
 	json_w_str(w, "sandbox", px->cfg->sandbox_id);
-	json_w_str(w, "decision", c->allowed ? "allow" : "deny");
+	/* allow: the policy let it through (the connect may still have failed: status);
+	 * deny: refused by the policy or the parser; error: nothing was decided (the name
+	 * did not resolve, no process for the lookup, ...). */
+	json_w_str(w, "decision", c->allowed ? "allow" : c->status >= 500 ? "error" : "deny");
 	json_w_str(w, "method", c->method[0] ? c->method : NULL);
 	json_w_str(w, "host", c->host[0] ? c->host : NULL);
 	json_w_i64(w, "port", c->port);
@@ -173,7 +176,6 @@ static void refuse(struct conn *c, int status, const char *fmt, ...)
 		     "Connection: close\r\n\r\nmayfly: %s\n",
 		     status, text, strlen(c->reason) + 9, c->reason);
 	c->status = status;
-	c->allowed = false;
 	net_lookup_cancel(&c->lk);
 	c->ufd = safe_close(c->ufd);
 	c->down.off = c->down.len = 0;
@@ -430,6 +432,10 @@ static void step(const struct proxy *px, struct conn *c, short cev, short uev, s
 			(void) shutdown(c->ufd, SHUT_WR);
 		if (c->u_eof && c->down.off == c->down.len)
 			c->state = C_DONE; /* the origin is done and the client has it all */
+		else if (c->u_eof && c->up.off == c->up.len)
+			c->ufd = safe_close(c->ufd); /* nothing more to say to the origin */
+		if ((cev & POLLERR) || ((cev & POLLHUP) && c->c_eof))
+			c->state = C_DONE; /* the client is gone */
 		break;
 	case C_DRAIN:
 		if (c->down.off < c->down.len) {
@@ -551,12 +557,14 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			case C_DONE:
 				break;
 			}
+			/* An fd is polled only for what we wait for: a hang-up we could not act
+			 * on yet would wake us at once, round after round. */
 			c->pc = c->pu = c->pl = -1;
-			if (c->cfd >= 0) {
+			if (c->cfd >= 0 && ce) {
 				c->pc = (int) n;
 				pfd[n++] = (struct pollfd){ .fd = c->cfd, .events = ce };
 			}
-			if (c->ufd >= 0) {
+			if (c->ufd >= 0 && ue) {
 				c->pu = (int) n;
 				pfd[n++] = (struct pollfd){ .fd = c->ufd, .events = ue };
 			}
@@ -581,8 +589,7 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			short uev = c->pu >= 0 ? pfd[c->pu].revents : 0;
 			short lev = c->pl >= 0 ? pfd[c->pl].revents : 0;
 
-			if (c->pc >= 0 || c->pu >= 0 || c->pl >= 0)
-				step(&px, c, cev, uev, lev);
+			step(&px, c, cev, uev, lev);
 			if (c->state == C_DONE) {
 				conn_close(&px, c);
 				px.conns[i] = px.conns[--px.n];
