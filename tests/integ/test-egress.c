@@ -613,3 +613,22 @@ TEST(egress_slow_dns_does_not_block_others)
 	run_result_free(&res);
 	CHECK_EQ(live_proxies(0, NULL), 0);
 }
+
+TEST(egress_unresolvable_name_is_an_error_not_a_denial)
+{
+	NEED(USERNS);
+	const char *opts[] = { "--allow-host", "nothing-here.invalid", NULL };
+	struct run_result res;
+
+	/* .invalid never resolves (RFC 2606). */
+	run_sandbox_sh(opts, "curl -sS -i http://nothing-here.invalid/; true", &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "HTTP/1.1 502 Bad Gateway");
+	CHECK_STR_CONTAINS(res.out, "mayfly: cannot resolve 'nothing-here.invalid'");
+	run_result_free(&res);
+	char *log = audit_log();
+	CHECK_STR_CONTAINS(log, "\"decision\":\"error\",\"method\":\"GET\",\"host\":\"nothing-"
+				"here.invalid\"");
+	CHECK_STR_CONTAINS(log, "\"status\":502");
+	free(log);
+}
