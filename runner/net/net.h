@@ -32,12 +32,18 @@ int net_allow_new(char *const *patterns, bool allow_private, struct net_allow **
 		  struct err *err);
 struct net_allow *net_allow_free(struct net_allow *a); /* NULL-safe, returns NULL */
 
+/* Runs in the proxy's child after its ids and no_new_privs, just before the exec (a
+ * seccomp filter survives it); a negative errno stops the start. */
+typedef int net_harden_fn(void *userdata);
+
 struct net_proxy_config {
 	int listen_fd;		       /* borrowed: the listening socket (from the sandbox) */
 	int audit_fd;		       /* borrowed: audit log opened O_APPEND; -1: none */
 	const char *sandbox_id;	       /* for the audit lines */
 	const struct net_allow *allow; /* borrowed */
-	bool drop_ids;		       /* run as uid:gid, no supplementary group (mayfly is root) */
+	net_harden_fn *harden;	       /* NULL: nothing more */
+	void *harden_data;
+	bool drop_ids; /* run as uid:gid, no supplementary group (mayfly is root) */
 	uid_t uid;
 	gid_t gid;
 };

@@ -75,6 +75,11 @@ static int become_proxy(const struct net_proxy_config *cfg, pid_t parent, int re
 	 * then make sure mayfly did not die before it was armed. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
 		return err_set(err, ESRCH, "mayfly went away");
+	if (cfg->harden) {
+		r = cfg->harden(cfg->harden_data);
+		if (r < 0)
+			return err_set(err, -r, "harden the egress proxy");
+	}
 	if (fd_set_cloexec(cfg->listen_fd, 0) < 0 ||
 	    (cfg->audit_fd >= 0 && fd_set_cloexec(cfg->audit_fd, 0) < 0))
 		return err_set(err, errno, "pass the sockets on");

@@ -15,6 +15,7 @@
 #include "jail/jail.h"
 #include "net/net.h"
 #include "sandbox/internal.h"
+#include "seccomp/seccomp.h"
 #include "util/cleanup.h"
 #include "util/err.h"
 #include "util/path.h"
@@ -76,7 +77,15 @@ void egress_env(const struct sandbox_spec *spec, char ***envp)
 	}
 }
 
-int egress_start(struct egress *e, const char *state_dir, const char *id, struct err *err)
+/* The proxy runs under the job's seccomp filter: what a job may not call (bpf, mount,
+ * keyctl, unshare, io_uring, ...), neither may the process that parses the job's bytes. */
+static int load_filter(void *userdata)
+{
+	return sc_policy_load(userdata);
+}
+
+int egress_start(struct egress *e, const char *state_dir, const char *id,
+		 const struct sc_policy *policy, struct err *err)
 {
 	cleanup_free char *log = path_join(state_dir, "audit.log");
 	cleanup_close int lfd = -1;
@@ -94,6 +103,8 @@ int egress_start(struct egress *e, const char *state_dir, const char *id, struct
 		.audit_fd = e->audit_fd,
 		.sandbox_id = id,
 		.allow = e->allow,
+		.harden = policy ? load_filter : NULL,
+		.harden_data = (void *) policy,
 		.drop_ids = sandbox_root_mode(),
 		.uid = EGRESS_UID,
 		.gid = EGRESS_GID,

@@ -109,15 +109,13 @@ static void origin_start(struct origin *o, bool tls)
 	CHECK(test_port_accepts(o->port));
 }
 
-static char *audit_log(void)
+/* A whole (small) file, or "" when it cannot be read; the caller frees. */
+static char *file_text(const char *path)
 {
-	char path[512];
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f;
+	FILE *f = fopen(path, "re");
 
-	(void) snprintf(path, sizeof(path), "%s/audit.log", test_state_dir());
-	f = fopen(path, "re");
 	if (!f)
 		return calloc(1, 1);
 	text = calloc(1, 1 << 20);
@@ -126,6 +124,14 @@ static char *audit_log(void)
 	text[len] = '\0';
 	(void) fclose(f);
 	return text;
+}
+
+static char *audit_log(void)
+{
+	char path[512];
+
+	(void) snprintf(path, sizeof(path), "%s/audit.log", test_state_dir());
+	return file_text(path);
 }
 
 enum { GRANT_PRIVATE = 1 << 0, GRANT_BIND_TMP = 1 << 1 };
@@ -533,6 +539,18 @@ TEST(egress_proxy_dies_with_mayfly)
 		(void) kill(mayfly, SIGKILL);
 		test_fail(__FILE__, __LINE__, "no mayfly-egress process showed up");
 	}
+	/* While it runs: a seccomp filter, no_new_privs, and, as the host's root, nobody. */
+	char path[64];
+	(void) snprintf(path, sizeof(path), "/proc/%d/status", (int) proxy);
+	char *status = file_text(path);
+	printf("# %s", status);
+	CHECK_STR_CONTAINS(status, "\nSeccomp:\t2\n");
+	CHECK_STR_CONTAINS(status, "\nNoNewPrivs:\t1\n");
+	char *map = file_text("/proc/self/uid_map");
+	if (geteuid() == 0 && strstr(map, "4294967295"))
+		CHECK_STR_CONTAINS(status, "\nUid:\t65534\t65534\t65534\t65534\n");
+	free(map);
+	free(status);
 	CHECK_OK(kill(mayfly, SIGKILL));
 	CHECK_EQ(waitpid(mayfly, NULL, 0), mayfly);
 	for (int i = 0; i < 1500 && proc_alive(proxy); i++)
@@ -558,7 +576,8 @@ static int silent_dns(void)
 
 	CHECK(fd >= 0);
 	if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-		test_skip_host("port 53 on 127.0.0.1 is taken: %s", strerror(errno));
+		test_skip_host("cannot bind 127.0.0.1:53 (taken, or not the host's root): %s",
+			       strerror(errno));
 	return fd;
 }
 
