@@ -513,7 +513,7 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		tty_setup(run);
 	}
 	if (run->egress &&
-	    (r = egress_start(run->egress, env->state_dir, run->id, run->policy, err)) < 0) {
+	    egress_start(run->egress, env->state_dir, run->id, run->policy, err) < 0) {
 		(void) sigprocmask(SIG_SETMASK, &old, NULL);
 		(void) kill(pid, SIGKILL);
 		(void) waitpid(pid, NULL, 0);
