@@ -28,7 +28,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define NOFILE (2 * 256 + 16) /* MAX_CONNS twice, and a few */
+#define NOFILE (4 * 256 + 64) /* MAX_CONNS: a client, an origin or a lookup each, twice */
 
 #ifndef SYS_execveat
 #define SYS_execveat 322
