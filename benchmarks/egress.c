@@ -337,7 +337,7 @@ int main(int argc, char **argv)
 	}
 	row("64-byte round trip on an open connection", median(d, (size_t) runs),
 	    median(p, (size_t) runs), 0);
-	https_rows(proxy_port, tls_port, runs > 100 ? 100 : runs);
+	https_rows(proxy_port, tls_port, runs > 300 ? 300 : runs);
 	net_proxy_stop(proxy);
 	return 0;
 }
