@@ -60,21 +60,31 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd) __attribut
 /* The patterns a list was made from (for the proxy's argv), NULL-terminated. */
 char *const *net_allow_patterns(const struct net_allow *a);
 
-/* A name lookup in a child process (resolve.c), so the proxy's loop never waits for DNS.
- * net_lookup_start() forks it (poll l->fd for POLLIN); net_lookup_read() returns -EAGAIN
- * until the answer is complete, then ends the lookup and gives up to max addresses (in
- * the resolver's order; *ret_more: the name has more than NET_LOOKUP_MAX) or an error;
- * net_lookup_cancel() kills and reaps a lookup still running (NULL-safe: pid 0). */
+/* A name lookup in another process (resolve.c), so the proxy's loop never waits for DNS:
+ * the proxy's long-lived resolver when it is idle, else a child of its own.
+ * net_lookup_start() starts it; poll l->fd (POLLIN) when it is >= 0, and
+ * net_resolver_fd() always, calling net_resolver_ready() when that is readable (it
+ * completes the resolver's lookup: l->done). net_lookup_read() returns -EAGAIN until the
+ * answer is complete, then ends the lookup and gives up to max addresses (in the
+ * resolver's order; *ret_more: the name has more than NET_LOOKUP_MAX) or an error.
+ * net_lookup_cancel() kills a child still running, or has the resolver's answer dropped
+ * (a no-op on a lookup that is not running). */
 #define NET_LOOKUP_MAX 32
 struct net_lookup {
-	pid_t pid; /* 0: none */
-	int fd;	   /* -1: none */
+	pid_t pid;   /* a child of its own; 0: none */
+	int fd;	     /* its pipe; -1: none */
+	bool shared; /* asked the resolver */
+	bool done;   /* the resolver answered (into buf) */
 	size_t len;
 	char buf[8192];
 };
 int net_lookup_start(const char *host, unsigned port, struct net_lookup *l, struct err *err);
 int net_lookup_read(struct net_lookup *l, struct sockaddr_storage *addrs, socklen_t *lens,
 		    size_t max, size_t *ret_n, bool *ret_more, struct err *err);
+int net_resolver_fd(void);
+void net_resolver_ready(void);
+/* Kill and reap the resolver (its pending lookup fails); the next lookup starts one. */
+void net_resolver_stop(void);
 void net_lookup_cancel(struct net_lookup *l);
 
 /* Why the proxy must not connect to sa (AF_INET or AF_INET6), or NULL when it may.

@@ -406,7 +406,7 @@ static void step(const struct proxy *px, struct conn *c, short cev, short uev, s
 			on_head(px, c);
 		break;
 	case C_RESOLVING:
-		if (lev)
+		if (lev || c->lk.done)
 			on_resolved(px, c);
 		break;
 	case C_CONNECTING:
@@ -511,12 +511,13 @@ static void __attribute__((noreturn)) finish(struct proxy *px)
 					"open when the sandbox ended");
 		conn_close(px, c);
 	}
+	net_resolver_stop(); /* gone before mayfly reaps us */
 	_exit(0);
 }
 
 void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 {
-	static struct pollfd pfd[2 + 3 * MAX_CONNS];
+	static struct pollfd pfd[3 + 3 * MAX_CONNS];
 	struct proxy px = { .cfg = cfg };
 	bool ending = false;
 
@@ -528,6 +529,7 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 		pfd[n++] = (struct pollfd){ .fd = px.n < MAX_CONNS && !ending ? cfg->listen_fd : -1,
 					    .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = term_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = net_resolver_fd(), .events = POLLIN };
 		for (size_t i = 0; i < px.n; i++) {
 			struct conn *c = px.conns[i];
 			short ce = 0, ue = 0;
@@ -580,6 +582,8 @@ void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd)
 			_exit(1);
 		if (pfd[0].revents & POLLIN)
 			accept_some(&px, cfg->listen_fd);
+		if (pfd[2].revents)
+			net_resolver_ready();
 		if (ending)
 			finish(&px);
 		ending = pfd[1].revents != 0;
