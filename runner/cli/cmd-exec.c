@@ -53,6 +53,11 @@ static const char exec_usage[] =
 	"                       the official images (default postgres, random, the user)\n"
 	"  --service-init FILE  SQL run once before the job (repeatable, in order)\n"
 	"  --service-config KIND:KEY=VALUE  a server setting over mayfly's throwaway defaults\n"
+	"  --allow-host HOST[:PORT]  let the job reach HOST (or *.SUFFIX) through a proxy on\n"
+	"                       the host (HTTP_PROXY and HTTPS_PROXY are set; no port: 80 and\n"
+	"                       443; repeatable; see docs/egress.md)\n"
+	"  --allow-private-egress  hosts granted by exact name may resolve to loopback or\n"
+	"                       private addresses (refused by default)\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
 	"  --allow-perf         let the job use perf_event_open (profilers)\n"
 	"checkout (see docs/checkout.md):\n"
@@ -77,6 +82,7 @@ enum {
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
+	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS,
 };
 
 static const struct option options[] = {
@@ -105,6 +111,8 @@ static const struct option options[] = {
 	{ "checkout-dir", required_argument, NULL, OPT_CHECKOUT_DIR },
 	{ "git-token-file", required_argument, NULL, OPT_GIT_TOKEN_FILE },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
+	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
+	{ "allow-private-egress", no_argument, NULL, OPT_ALLOW_PRIVATE_EGRESS },
 	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -341,6 +349,12 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_ALLOW_PERF:
 			spec->seccomp_flags |= SC_ALLOW_PERF;
+			break;
+		case OPT_ALLOW_HOST:
+			strv_push(&spec->allow_hosts, optarg);
+			break;
+		case OPT_ALLOW_PRIVATE_EGRESS:
+			spec->allow_private_egress = true;
 			break;
 		case 't':
 			spec->tty = true;

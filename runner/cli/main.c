@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "jail/jail.h"
+#include "net/net.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -86,6 +87,9 @@ int main(int argc, char **argv)
 	/* mayfly will hold secrets: no core dumps, no ptrace by the same user. */
 	(void) setrlimit(RLIMIT_CORE, &core);
 	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* The egress proxy: this binary executed afresh by net_proxy_start(). */
+	if (argc > 0 && strcmp(argv[0], NET_PROXY_ARGV0) == 0)
+		return net_proxy_main(argc, argv);
 	log_init();
 
 	for (; i < argc && argv[i][0] == '-'; i++) {

@@ -1,6 +1,7 @@
 /* console.c - `mayfly exec -t`: a pseudo-terminal made inside the sandbox, from its own
  * devpts instance (so the job's /dev/pts shows it and nothing of the host's), whose
- * master travels to mayfly over a unix socket. */
+ * master travels to mayfly over a unix socket. --allow-host sends the egress proxy's
+ * listening socket the same way. */
 #include "jail/jail.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "jail/internal.h"
+#include "net/net.h"
 #include "util/cleanup.h"
 #include "util/err.h"
 #include "util/banned.h"
@@ -38,28 +40,74 @@ static void fd_msg_init(struct fd_msg *m, char byte)
 				  .msg_controllen = sizeof(m->u.buf) };
 }
 
+static int send_fd(int sock, char byte, int fd)
+{
+	struct fd_msg m;
+	struct cmsghdr *c;
+
+	fd_msg_init(&m, byte);
+	c = CMSG_FIRSTHDR(&m.msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &m.msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int recv_fd(int sock, const char *what, int *ret_fd, struct err *err)
+{
+	struct fd_msg m;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	fd_msg_init(&m, 0);
+	do
+		n = recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_set(err, errno, "receive %s", what);
+	c = CMSG_FIRSTHDR(&m.msg);
+	if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return err_set(err, EPROTO, "receive %s: no descriptor", what);
+	memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
 int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *err)
 {
 	cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	struct fd_msg m;
-	struct cmsghdr *c;
 	int unlock = 0;
 	unsigned n;
+	int r;
 
 	if (master < 0)
 		return err_set(err, errno, "open '/dev/ptmx' in the sandbox");
 	if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
 		return err_set(err, errno, "set up the pseudo-terminal");
 	(void) snprintf(ret_slave, size, "/dev/pts/%u", n);
-	fd_msg_init(&m, 't');
-	c = CMSG_FIRSTHDR(&m.msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &master, sizeof(int));
-	if (sendmsg(console_fd, &m.msg, MSG_NOSIGNAL) < 0)
-		return err_set(err, errno, "send the terminal to mayfly");
+	r = send_fd(console_fd, 't', master);
+	if (r < 0)
+		return err_set(err, -r, "send the terminal to mayfly");
 	return 0;
+}
+
+int jail_egress_open(int egress_fd, struct err *err)
+{
+	cleanup_close int fd = -1;
+	int r;
+
+	r = net_listen_loopback(NET_PROXY_PORT, &fd, err);
+	if (r < 0)
+		return err_wrap(err, "egress");
+	r = send_fd(egress_fd, 'e', fd);
+	if (r < 0)
+		return err_set(err, -r, "send the egress socket to mayfly");
+	return 0;
+}
+
+int jail_recv_egress(int egress_fd, int *ret_listen_fd, struct err *err)
+{
+	return recv_fd(egress_fd, "the egress socket", ret_listen_fd, err);
 }
 
 int jail_console_attach(const char *slave, struct err *err)
@@ -78,21 +126,5 @@ int jail_console_attach(const char *slave, struct err *err)
 
 int jail_recv_console(int console_fd, int *ret_master, struct err *err)
 {
-	struct fd_msg m;
-	struct cmsghdr *c;
-	ssize_t n;
-	int fd;
-
-	fd_msg_init(&m, 0);
-	do
-		n = recvmsg(console_fd, &m.msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return err_set(err, errno, "receive the terminal");
-	c = CMSG_FIRSTHDR(&m.msg);
-	if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return err_set(err, EPROTO, "receive the terminal: no descriptor");
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	*ret_master = fd;
-	return 0;
+	return recv_fd(console_fd, "the terminal", ret_master, err);
 }

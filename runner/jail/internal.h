@@ -60,6 +60,9 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 /* -t, in pid 1: make a terminal in the sandbox's devpts, send its master to mayfly over
  * console_fd, and return the slave's path. */
 int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *err);
+/* --allow-host, in pid 1 with `lo` up: listen on 127.0.0.1:NET_PROXY_PORT in the
+ * sandbox's netns and send the socket to mayfly over egress_fd (then close ours). */
+int jail_egress_open(int egress_fd, struct err *err);
 /* -t, in the job (a session leader): the slave becomes its stdio and controlling tty. */
 int jail_console_attach(const char *slave, struct err *err);
 /* In the child, after the binds and before pivot: cfg->overlays. mount_points: only make

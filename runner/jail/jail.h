@@ -72,6 +72,11 @@ struct jail_config {
 	 * it made in the sandbox's own devpts; the job gets the terminal as its stdio and
 	 * controlling tty. -1: no terminal. */
 	int console_fd;
+	/* --allow-host: a unix socket (borrowed) on which pid 1, right after `lo` is up,
+	 * sends a TCP socket listening on the sandbox's 127.0.0.1:NET_PROXY_PORT (the egress
+	 * proxy serves it from the host). -1 (or any fd below 3, as a zeroed initializer
+	 * leaves it): no egress. */
+	int egress_fd;
 	/* cgroup v2: an fd of the sandbox's cgroup directory (borrowed), so the child is born
 	 * in it (clone3 CLONE_INTO_CGROUP) and never migrates; -1: the caller attaches it. */
 	int cgroup_fd;
@@ -105,6 +110,9 @@ int jail_start(struct jail *j, enum jail_stage *ret_stage, struct err *err);
 void jail_note_cmdline_area(char *start, size_t len);
 /* With cfg->console_fd: receive the terminal's master (after jail_start() succeeded). */
 int jail_recv_console(int console_fd, int *ret_master, struct err *err);
+/* With cfg->egress_fd: receive the proxy's listening socket (after jail_start()
+ * succeeded; pid 1 sent it before it built the root). */
+int jail_recv_egress(int egress_fd, int *ret_listen_fd, struct err *err);
 /* Shared read-only caches, root mode: a cache is owned on disk by one id outside every
  * sandbox's range, and each sandbox sees it through an idmapped mount on which that id
  * is the job's host id. jail_idmap_userns() makes the user namespace of such a mapping

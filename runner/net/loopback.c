@@ -1,9 +1,12 @@
-/* loopback.c - see net.h. An ioctl on a datagram socket is all `lo` needs: the kernel
- * assigns 127.0.0.1/8 and ::1 itself when the interface goes up. */
+/* loopback.c - see net.h: `lo`, and the egress proxy's listening socket on it. An ioctl
+ * on a datagram socket is all `lo` needs: the kernel assigns 127.0.0.1/8 and ::1 itself
+ * when the interface goes up. */
 #include "net/net.h"
 
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -27,5 +30,21 @@ int net_loopback_up(struct err *err)
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
 		return err_set(err, errno, "bring up 'lo'");
+	return 0;
+}
+
+int net_listen_loopback(unsigned port, int *ret_fd, struct err *err)
+{
+	cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+				  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+
+	if (fd < 0)
+		return err_set(err, errno, "socket for the egress proxy");
+	if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+		return err_set(err, errno, "bind 127.0.0.1:%u for the egress proxy", port);
+	if (listen(fd, SOMAXCONN) < 0)
+		return err_set(err, errno, "listen on 127.0.0.1:%u", port);
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }

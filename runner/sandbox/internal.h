@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "sandbox/sandbox.h"
+#include "util/cleanup.h"
 
 struct err;
 
@@ -82,3 +83,17 @@ struct svc_plan *services_plan_free(struct svc_plan *p);
 const char *services_bindir(const struct svc_plan *p);
 /* The overlay a plan's services need (PostgreSQL's data dir), or NULL. */
 struct sandbox_overlay *services_overlay(struct svc_plan *p);
+
+/* --allow-host (egress.c): *ret is NULL when the spec grants no host. egress_jail_fd()
+ * is jail_config.egress_fd (-1 for NULL); egress_env() adds the proxy variables to the
+ * job's environment; egress_start(), once jail_start() succeeded, takes the listening
+ * socket from pid 1 and starts the proxy under policy (the job's seccomp filter; NULL:
+ * none); egress_free() stops and reaps it. */
+struct egress;
+int egress_prepare(const struct sandbox_spec *spec, struct egress **ret, struct err *err);
+int egress_jail_fd(const struct egress *e);
+void egress_env(const struct sandbox_spec *spec, char ***envp);
+int egress_start(struct egress *e, const char *state_dir, const char *id,
+		 const struct sc_policy *policy, struct err *err);
+struct egress *egress_free(struct egress *e);
+DEFINE_CLEANUP(struct egress *, egress_free)

@@ -91,6 +91,7 @@ struct run {
 	char *image_dir;
 	struct svc_plan *services;
 	struct ovl_set *ovl;
+	struct egress *egress; /* --allow-host */
 	bool have_entry;
 };
 
@@ -123,6 +124,7 @@ static int teardown(struct run *run, struct err *err)
 	run->envp = strv_free(run->envp);
 	run->services = services_plan_free(run->services);
 	run->ovl = overlays_free(run->ovl);
+	run->egress = egress_free(run->egress);
 	free(run->image_dir);
 	run->image_dir = NULL;
 	return r;
@@ -412,6 +414,11 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	r = plan_overlays(run, spec, map_range, SLOT_UID_BASE + slot * JAIL_ID_COUNT, err);
 	if (r < 0)
 		return r;
+	r = egress_prepare(spec, &run->egress, err);
+	if (r < 0)
+		return r;
+	if (run->egress)
+		egress_env(spec, &run->envp);
 
 	memcpy(rec.id, run->id, sizeof(rec.id));
 	rec.owner = getpid();
@@ -443,6 +450,7 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.seccomp = run->policy,
 		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
 		.console_fd = -1,
+		.egress_fd = egress_jail_fd(run->egress),
 		.cgroup_fd = -1,
 		.prestart = run->services ? services_start : NULL,
 		.prestart_data = run->services,
@@ -503,6 +511,13 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 			return err_wrap(err, "sandbox %s", run->id);
 		}
 		tty_setup(run);
+	}
+	if (run->egress &&
+	    egress_start(run->egress, env->state_dir, run->id, run->policy, err) < 0) {
+		(void) sigprocmask(SIG_SETMASK, &old, NULL);
+		(void) kill(pid, SIGKILL);
+		(void) waitpid(pid, NULL, 0);
+		return err_wrap(err, "sandbox %s", run->id);
 	}
 	res->setup_ms = mono_ms() - t0;
 	double t_exec = mono_ms();

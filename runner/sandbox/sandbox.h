@@ -46,6 +46,9 @@ struct sandbox_spec {
 	char **service_config;  /* "KIND:key=value" server settings over mayfly's defaults */
 	struct sandbox_overlay *overlays;
 	size_t n_overlays;
+	char **allow_hosts;        /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
+				    * host-side proxy (docs/egress.md); NULL: none */
+	bool allow_private_egress; /* exact names may resolve to private addresses */
 };
 
 /* Shared caches (trees, templates) are owned on disk by one id outside every sandbox's

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "jail/jail.h"
+#include "net/net.h"
 #include "sandbox/internal.h"
 #include "util/cleanup.h"
 #include "util/err.h"
@@ -158,6 +159,14 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 			return err_set(err, EINVAL, "--rootfs '%s': must be a directory or a "
 						    "tarball", spec->rootfs);
 	}
+	if (spec->allow_hosts) {
+		CLEANUP(net_allow_freep) struct net_allow *allow = NULL;
+		int r = net_allow_new(spec->allow_hosts, spec->allow_private_egress, &allow, err);
+		if (r < 0)
+			return r;
+	} else if (spec->allow_private_egress)
+		return err_set(err, EINVAL, "--allow-private-egress applies to --allow-host names: "
+					    "grant a host with --allow-host NAME");
 	for (size_t i = 0; spec->env && spec->env[i]; i++) {
 		const char *eq = strchr(spec->env[i], '=');
 		if (!eq || eq == spec->env[i])
@@ -233,6 +242,7 @@ void sandbox_spec_release(struct sandbox_spec *spec)
 	spec->service_env = strv_free(spec->service_env);
 	spec->service_init = strv_free(spec->service_init);
 	spec->service_config = strv_free(spec->service_config);
+	spec->allow_hosts = strv_free(spec->allow_hosts);
 	free(spec->workdir);
 	free(spec->hostname);
 	free(spec->rootfs);
