@@ -39,7 +39,8 @@ ALL_CFLAGS := -std=gnu17 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Irunner \
 LDFLAGS_HARD := -pie -Wl,-z,relro,-z,now
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # mayfly itself loads libarchive only when it unpacks an image (runner/archive/dl.h).
-MAYFLY_LIBS := $(shell pkg-config --libs libseccomp libsodium libcjson 2>/dev/null)
+# TODO(checkout-dl): libgit2 is linked for `secrets prune` until checkout/ loads it lazily.
+MAYFLY_LIBS := $(shell pkg-config --libs libseccomp libsodium libcjson libgit2 2>/dev/null)
 ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_HARD += -fsanitize=$(SAN)

@@ -110,3 +110,8 @@ struct checkout_workspace {
  * as "<dir>/.git.tmp-<pid>" and renamed. Errors: -ENOENT unknown commit, -EEXIST ".git"
  * exists, -EINVAL bad arguments, -EUCLEAN corrupt mirror. */
 int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir, struct err *err);
+
+/* The local branch names of the repository at repo_path (a work tree, a bare repository or
+ * a mirror), a new strv, empty (not NULL) when there is none. Errors: -ENOENT no
+ * repository there. */
+int checkout_branches(const char *repo_path, char ***ret, struct err *err);

@@ -25,6 +25,8 @@ static const char usage[] =
 	"  destroy ID...                        kill sandboxes now\n"
 	"  gc                                   finish what a killed mayfly left behind\n"
 	"  services ls [--json]                 servers a job can have with --service\n"
+	"  secrets set|import|ls|rm|rotate|prune  the vault of secrets jobs may lease\n"
+	"  audit [--since D] [--sandbox ID]     who leased which secrets, when\n"
 	"  version                              print the version\n"
 	"  help [COMMAND]                       this text, or a command's\n"
 	"\n"
@@ -57,6 +59,8 @@ static const struct {
 	{ "destroy", cmd_destroy },
 	{ "gc", cmd_gc },
 	{ "services", cmd_services },
+	{ "secrets", cmd_secrets },
+	{ "audit", cmd_audit },
 };
 
 extern char **environ;

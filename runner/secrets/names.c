@@ -1,12 +1,18 @@
-/* names.c - names of environments and values, unsealed values, times. */
+/* names.c - names of environments and values, unsealed values (and reading one), times. */
 #include "secrets/secrets.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "secrets/internal.h"
+#include "util/cleanup.h"
+#include "util/err.h"
 #include "util/banned.h"
 
 static bool seg_char(char c)
@@ -93,4 +99,34 @@ void secrets_format_time(int64_t ms, char *buf, size_t size)
 
 	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		(void) snprintf(buf, size, "%lld", (long long) ms);
+}
+
+int secret_value_read_fd(int fd, struct secret_value **ret, struct err *err)
+{
+	CLEANUP(secret_value_freep)
+	struct secret_value *v = secret_value_new(NULL, SECRET_MAX_LEN + 2);
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, v->data + len, SECRET_MAX_LEN + 2 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(err, errno, "read the value");
+		if (n == 0)
+			break;
+		len += (size_t) n;
+		if (len > SECRET_MAX_LEN + 1)
+			return err_set(err, EMSGSIZE, "the value is longer than %d bytes",
+				       SECRET_MAX_LEN);
+	}
+	/* `echo "$V" |` and editors add one newline that is not part of the value. */
+	if (len > 0 && v->data[len - 1] == '\n')
+		len--;
+	if (len > 0 && v->data[len - 1] == '\r')
+		len--;
+	if (len > SECRET_MAX_LEN)
+		return err_set(err, EMSGSIZE, "the value is longer than %d bytes", SECRET_MAX_LEN);
+	*ret = secret_value_new(v->data, len);
+	return 0;
 }

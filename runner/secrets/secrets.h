@@ -38,6 +38,9 @@ struct secret_value {
 };
 struct secret_value *secret_value_new(const void *data, size_t len);
 struct secret_value *secret_value_free(struct secret_value *v); /* wipes; NULL-safe */
+/* Read a value from fd to EOF, straight into sodium memory; one final newline ("\n" or
+ * "\r\n") is dropped. -EMSGSIZE past SECRET_MAX_LEN. */
+int secret_value_read_fd(int fd, struct secret_value **ret, struct err *err);
 
 /* Where the master key is: key_file if given, else $MAYFLY_MASTER_KEY_FILE, else
  * $CREDENTIALS_DIRECTORY/mayfly-master-key when that exists (a systemd credential), else
@@ -67,6 +70,12 @@ int secret_vault_set(struct secret_vault *v, const char *env, const char *name, 
 int secret_vault_rm(struct secret_vault *v, const char *env, const char *name, struct err *err);
 /* Remove every value of env; *ret_n how many. */
 int secret_vault_rm_env(struct secret_vault *v, const char *env, unsigned *ret_n, struct err *err);
+/* Set every NAME=VALUE of a dotenv text read from fd (blank lines, '#' comments and an
+ * "export " prefix ignored; a value in single or double quotes loses them; no
+ * interpolation). All or nothing: a bad line (named by number and name, never by value)
+ * changes nothing. *ret_names: what was set, a new strv. */
+int secret_vault_import_dotenv(struct secret_vault *v, const char *env, int fd, int64_t expires_ms,
+			       char ***ret_names, struct err *err);
 /* Write the vault atomically (aside, fsync, rename, fsync the directory). */
 int secret_vault_commit(struct secret_vault *v, struct err *err);
 /* Re-seal every value under a new key and commit. new_key_file NULL: generate a key and
