@@ -215,7 +215,7 @@ static int do_ls(const char *state, const struct opts *o)
 	if (secret_vault_open(state, o->key_file, 0, &v, &err) < 0)
 		return fail("ls", &err);
 	(void) clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now = (int64_t) ts.tv_sec * 1000;
+	int64_t now = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (o->npos == 0 && !o->json) {
 		CLEANUP(strv_freep) char **envs = secret_vault_envs(v);
 		for (size_t i = 0; envs && envs[i]; i++) {

@@ -61,3 +61,14 @@ int services_plan(const struct sandbox_spec *spec, struct svc_plan **ret, char *
 		  struct err *err);
 int services_start(void *userdata, struct err *err);
 struct svc_plan *services_plan_free(struct svc_plan *p);
+
+/* Secrets (secrets.c): the lease's variables appended to *envp and the lease audited;
+ * *ret is NULL when the spec has no lease. secrets_prestart (a jail_prestart_fn, userdata
+ * the delivery) writes the --secret-file values under /run/secrets and then starts the
+ * services. secrets_release() wipes the values in envp and audits the release. */
+struct secrets_delivery;
+int secrets_deliver(const struct sandbox_spec *spec, const char *state, const char *id,
+		    char ***envp, struct svc_plan *services, struct secrets_delivery **ret,
+		    struct err *err);
+int secrets_prestart(void *userdata, struct err *err);
+struct secrets_delivery *secrets_release(struct secrets_delivery *d, char **envp);

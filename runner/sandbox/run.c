@@ -112,6 +112,7 @@ struct run {
 	char **envp;
 	char *image_dir;
 	struct svc_plan *services;
+	struct secrets_delivery *secrets;
 	bool have_entry;
 };
 
@@ -139,6 +140,7 @@ static int teardown(struct run *run, struct err *err)
 	run->lock_fd = safe_close(run->lock_fd);
 	run->slot_fd = safe_close(run->slot_fd);
 	run->policy = sc_policy_free(run->policy);
+	run->secrets = secrets_release(run->secrets, run->envp);
 	run->envp = strv_free(run->envp);
 	run->services = services_plan_free(run->services);
 	free(run->image_dir);
@@ -381,6 +383,10 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 			strv_push(&run->envp, svc_env[i]);
 		strv_free(svc_env);
 	}
+	r = secrets_deliver(spec, env->state_dir, run->id, &run->envp, run->services,
+			    &run->secrets, err);
+	if (r < 0)
+		return r;
 
 	memcpy(rec.id, run->id, sizeof(rec.id));
 	rec.owner = getpid();
@@ -410,8 +416,9 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
 		.console_fd = -1,
 		.cgroup_fd = -1,
-		.prestart = run->services ? services_start : NULL,
-		.prestart_data = run->services,
+		.prestart = run->secrets ? secrets_prestart
+			    : run->services ? services_start : NULL,
+		.prestart_data = run->secrets ? (void *) run->secrets : run->services,
 	};
 	cleanup_close int cg_fd = -1;
 	if (run->cg && cg_open_dir_fd(run->cg, &cg_fd, err) == 0)

@@ -61,7 +61,8 @@ int secret_audit_append(const char *state_dir, const struct secret_audit_rec *re
 	text = json_w_done(w);
 	line = xasprintf("%s\n", text);
 
-	r = mkdir_p(state_dir, 0700, err);
+	/* 0711 like the rest of the state dir: sandboxes reach parts of it (sandbox/state.c). */
+	r = mkdir_p(state_dir, 0711, err);
 	if (r < 0)
 		return err_wrap(err, "audit log");
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);

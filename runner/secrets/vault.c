@@ -126,7 +126,10 @@ int secret_vault_open(const char *state_dir, const char *key_file, unsigned flag
 	v->dir = path_join(state_dir, "secrets");
 	v->key_path = secret_key_path(state_dir, key_file, &v->key_default);
 	if (v->write) {
-		r = mkdir_p(v->dir, 0700, err);
+		/* The state dir as sandbox/state.c makes it (0711); the vault's own, 0700. */
+		r = mkdir_p(state_dir, 0711, err);
+		if (r == 0)
+			r = mkdir_p(v->dir, 0700, err);
 		if (r < 0)
 			return err_wrap(err, "vault");
 	}
@@ -219,6 +222,11 @@ int secret_vault_set(struct secret_vault *v, const char *env, const char *name, 
 	return ventry_seal(e, v->key, value, len);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* "'A', 'B'" of env's names, or of the environments when env is NULL. */
 static char *existing(const struct secret_vault *v, const char *env)
 {
@@ -235,6 +243,7 @@ static char *existing(const struct secret_vault *v, const char *env)
 			}
 	if (!names)
 		return xstrdup("none");
+	qsort(names, strv_len(names), sizeof(*names), cmp_str);
 	if (!env)
 		for (size_t i = 0; names[i]; i++) {
 			char *q = xasprintf("'%s'", names[i]);
@@ -384,11 +393,6 @@ int secret_vault_list(const struct secret_vault *v, const char *env, struct secr
 	*ret = m;
 	*ret_n = n;
 	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 char **secret_vault_envs(const struct secret_vault *v)
