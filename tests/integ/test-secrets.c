@@ -249,3 +249,44 @@ TEST(audit_filters)
 	CHECK_EQ(res.status, 125);
 	run_result_free(&res);
 }
+
+/* prune: preview/<branch> environments whose branch is gone lose their secrets. */
+TEST(secrets_prune_branches_gone)
+{
+	struct run_result res;
+	char repo[4096], script[8192];
+
+	if (system("git --version >/dev/null 2>&1") != 0)
+		test_skip_host("git is not installed");
+	snprintf(repo, sizeof(repo), "%s/repo", test_tmpdir());
+	snprintf(script, sizeof(script),
+		 "set -e; git init -q -b main '%s'; cd '%s';"
+		 "git -c user.name=t -c user.email=t@t commit -q --allow-empty -m one;"
+		 "git branch feature-kept; git branch feature/nested",
+		 repo, repo);
+	CHECK_EQ(system(script), 0);
+	secret_set("preview/feature-kept", "K", "kept-value-1");
+	secret_set("preview/feature/nested", "K", "nested-value-1");
+	secret_set("preview/feature-gone", "K", "gone-value-1");
+	secret_set("production", "K", "prod-value-1");
+	mayfly(&res, "secrets", "prune", "--branches-from", repo, "--dry-run");
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "would remove 'preview/feature-gone'");
+	run_result_free(&res);
+	mayfly(&res, "secrets", "prune", "--branches-from", repo);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "removed 'preview/feature-gone': branch 'feature-gone' is "
+				    "gone from");
+	CHECK_STR_NOT_CONTAINS(res.out, "feature-kept");
+	run_result_free(&res);
+	mayfly(&res, "secrets", "ls");
+	CHECK_STR_CONTAINS(res.out, "preview/feature-kept");
+	CHECK_STR_CONTAINS(res.out, "preview/feature/nested");
+	CHECK_STR_CONTAINS(res.out, "production");
+	CHECK_STR_NOT_CONTAINS(res.out, "feature-gone");
+	run_result_free(&res);
+	mayfly(&res, "secrets", "prune", "--branches-from", "/nonexistent/repo");
+	CHECK_EQ(res.status, 1);
+	CHECK_STR_CONTAINS(res.err, "/nonexistent/repo");
+	run_result_free(&res);
+}
