@@ -1,8 +1,9 @@
 /* mask.c - the masking relay: when a sandbox has secrets, the job's stdout and stderr are
  * pipes read by a relay process that mayfly forks before the sandbox starts; it passes
  * everything through secret_masker (one per stream) to mayfly's own stdout and stderr,
- * until both pipes reach end of file. A process rather than a thread, so that no lock of
- * the relay's can be held when mayfly clones the sandbox. */
+ * until both pipes reach end of file. A process, not a thread: pid 1 is cloned with a raw
+ * clone() and then changes its ids, which in a process with threads makes glibc wait for
+ * every thread to follow (setxid broadcast), forever; a relay thread hung it. */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>

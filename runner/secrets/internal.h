@@ -46,6 +46,9 @@ void ventry_release(struct ventry *e);
 int ventry_seal(struct ventry *e, const struct vkey *k, const void *value, size_t len);
 int ventry_open(const struct ventry *e, const struct vkey *k, struct secret_value **ret,
 		struct err *err);
+/* Unseal into dst, which has room for the sealed length (a NUL follows the value). */
+int ventry_open_into(const struct ventry *e, const struct vkey *k, unsigned char *dst,
+		     size_t *ret_len, struct err *err);
 
 /* The vault file's text: header line, one JSON line, MAC line (docs/secrets.md). */
 int vfile_format(const struct ventry *e, size_t n, const struct vkey *k, char **ret,
@@ -59,6 +62,15 @@ int vfile_parse(const char *text, size_t len, const struct vkey *k, struct ventr
 /* -ENOENT naming what is missing (env, or name in env) and what exists. */
 int secret_vault_missing(const struct secret_vault *v, const char *env, const char *name,
 			 struct err *err);
+
+/* Whether env/name exists and has not expired (errors as secret_vault_get()). */
+int secret_vault_check(const struct secret_vault *v, const char *env, const char *name,
+		       struct err *err);
+/* For a lease: the sealed size of env/name (room enough to unseal it; 0: none), and
+ * unsealing into dst as ventry_open_into() does. */
+size_t secret_vault_sealed_len(const struct secret_vault *v, const char *env, const char *name);
+int secret_vault_get_into(const struct secret_vault *v, const char *env, const char *name,
+			  unsigned char *dst, size_t *ret_len, struct err *err);
 
 int64_t secrets_wall_ms(void);
 /* "2026-11-23T12:00:00Z" */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "secrets/internal.h"
 #include "util/cleanup.h"
 #include "util/err.h"
@@ -16,10 +18,11 @@
 struct lease_item {
 	char *name;
 	bool as_file;
-	struct secret_value *value;
+	struct secret_value value; /* data points into the lease's arena */
 };
 
 struct secret_lease {
+	unsigned char *arena; /* sodium_malloc: every value, one allocation (one mlock) */
 	char *env;
 	struct lease_item *items;
 	size_t n;
@@ -30,10 +33,10 @@ struct secret_lease *secret_lease_free(struct secret_lease *l)
 {
 	if (!l)
 		return NULL;
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i].name);
-		secret_value_free(l->items[i].value);
-	}
+	if (l->arena)
+		sodium_free(l->arena); /* wipes */
 	free(l->items);
 	free(l->env);
 	free(l);
@@ -52,22 +55,25 @@ int secret_lease_new(const struct secret_vault *v, const struct secret_policy *p
 		return err_set(err, EINVAL, "environment '%s' is not a valid name", req->env);
 	/* Every name first: what is missing is reported before any policy question. */
 	for (size_t i = 0; i < n; i++) {
-		CLEANUP(secret_value_freep) struct secret_value *val = NULL;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(req->names[i], req->names[j]) == 0)
 				return err_set(err, EINVAL, "secret '%s' asked for twice",
 					       req->names[i]);
-		r = secret_vault_get(v, req->env, req->names[i], &val, err);
-		if (r == -ENOENT || r == -EKEYEXPIRED || r == -EBADMSG)
-			return r;
+		r = secret_vault_check(v, req->env, req->names[i], err);
 		if (r < 0)
-			return err_wrap(err, "secret '%s'", req->names[i]);
+			return r;
 	}
 	for (size_t i = 0; i < n; i++) {
 		r = secret_policy_check(p, caller, req->env, req->names[i], err);
 		if (r < 0)
 			return r;
 	}
+	size_t room = 0, at = 0;
+	for (size_t i = 0; i < n; i++)
+		room += secret_vault_sealed_len(v, req->env, req->names[i]) + 1;
+	l->arena = sodium_malloc(room ? room : 1);
+	if (!l->arena)
+		abort();
 	l->env = xstrdup(req->env);
 	l->until_ms = req->until_ms;
 	l->items = xcalloc(n ? n : 1, sizeof(*l->items));
@@ -75,9 +81,12 @@ int secret_lease_new(const struct secret_vault *v, const struct secret_policy *p
 		struct lease_item *it = &l->items[l->n++];
 		it->name = xstrdup(req->names[i]);
 		it->as_file = req->as_file && req->as_file[i];
-		r = secret_vault_get(v, req->env, req->names[i], &it->value, err);
+		it->value.data = l->arena + at;
+		r = secret_vault_get_into(v, req->env, req->names[i], it->value.data,
+					  &it->value.len, err);
 		if (r < 0)
 			return r;
+		at += secret_vault_sealed_len(v, req->env, req->names[i]) + 1;
 	}
 	*ret = TAKE_PTR(l);
 	return 0;
@@ -105,7 +114,7 @@ bool secret_lease_is_file(const struct secret_lease *l, size_t i)
 
 const struct secret_value *secret_lease_value(const struct secret_lease *l, size_t i)
 {
-	return l->items[i].value;
+	return &l->items[i].value;
 }
 
 int64_t secret_lease_until(const struct secret_lease *l)

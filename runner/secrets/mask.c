@@ -28,7 +28,9 @@ struct pattern {
 
 struct secret_masker {
 	unsigned char *arena; /* sodium_malloc: every pattern's bytes */
-	size_t arena_len;
+	size_t arena_len, arena_cap;
+	unsigned char *scratch; /* sodium_malloc: one value's forms while they are made */
+	size_t scratch_cap;
 	struct pattern *pats;
 	size_t n;
 	size_t maxlen;
@@ -55,6 +57,8 @@ struct secret_masker *secret_masker_free(struct secret_masker *m)
 		sodium_free(m->arena);
 	if (m->buf)
 		sodium_free(m->buf);
+	if (m->scratch)
+		sodium_free(m->scratch);
 	for (size_t i = 0; i < 256; i++)
 		free(m->bucket[i]);
 	free(m->pats);
@@ -70,45 +74,47 @@ static void *smalloc(size_t n)
 	return p;
 }
 
-/* A growing list of candidate patterns in sodium memory, before they join the arena. */
+/* The forms of one value, in the masker's scratch buffer. */
 struct cands {
-	unsigned char *bytes[16];
+	unsigned char *buf;
+	size_t used, cap;
+	size_t off[16];
 	size_t len[16];
 	size_t n;
 };
 
-static void cands_release(struct cands *c)
+static unsigned char *cand_begin(struct cands *c, size_t max)
 {
-	for (size_t i = 0; i < c->n; i++)
-		sodium_free(c->bytes[i]);
-	c->n = 0;
+	if (c->used + max > c->cap)
+		abort(); /* sized by secret_masker_add() */
+	return c->buf + c->used;
 }
 
-static void cand_add(struct cands *c, unsigned char *p, size_t len)
+/* Keep the form just written at cand_begin() unless it is a duplicate or too short. */
+static void cand_end(struct cands *c, size_t len)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (c->len[i] == len && memcmp(c->bytes[i], p, len) == 0) {
-			sodium_free(p);
-			return;
-		}
-	if (len < SECRET_MIN_LEN || c->n == ARRAY_SIZE(c->bytes)) {
-		sodium_free(p);
+	const unsigned char *p = c->buf + c->used;
+
+	if (len < SECRET_MIN_LEN || c->n == ARRAY_SIZE(c->off))
 		return;
-	}
-	c->bytes[c->n] = p;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->len[i] == len && memcmp(c->buf + c->off[i], p, len) == 0)
+			return;
+	c->off[c->n] = c->used;
 	c->len[c->n++] = len;
+	c->used += len;
 }
 
 static void add_hex(struct cands *c, const unsigned char *v, size_t n, bool upper)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-	unsigned char *p = smalloc(2 * n);
+	unsigned char *p = cand_begin(c, 2 * n);
 
 	for (size_t i = 0; i < n; i++) {
 		p[2 * i] = (unsigned char) digits[v[i] >> 4];
 		p[2 * i + 1] = (unsigned char) digits[v[i] & 15];
 	}
-	cand_add(c, p, 2 * n);
+	cand_end(c, 2 * n);
 }
 
 /* The base64 characters that depend on v alone when v starts `align` bytes into a 3-byte
@@ -118,7 +124,7 @@ static void add_b64(struct cands *c, const unsigned char *v, size_t n, unsigned 
 {
 	size_t bits_from = 8 * (size_t) align, bits_to = 8 * ((size_t) align + n);
 	size_t first = (bits_from + 5) / 6, last = bits_to / 6; /* chars [first, last) */
-	unsigned char *p = smalloc(last - first);
+	unsigned char *p = cand_begin(c, last - first);
 	size_t k = 0;
 
 	for (size_t i = first; i < last; i++) {
@@ -129,7 +135,7 @@ static void add_b64(struct cands *c, const unsigned char *v, size_t n, unsigned 
 		}
 		p[k++] = (unsigned char) alphabet[idx];
 	}
-	cand_add(c, p, k);
+	cand_end(c, k);
 }
 
 static bool url_unreserved(unsigned char ch)
@@ -141,7 +147,7 @@ static bool url_unreserved(unsigned char ch)
 static void add_url(struct cands *c, const unsigned char *v, size_t n, bool upper)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-	unsigned char *p = smalloc(3 * n);
+	unsigned char *p = cand_begin(c, 3 * n);
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -153,12 +159,12 @@ static void add_url(struct cands *c, const unsigned char *v, size_t n, bool uppe
 			p[k++] = (unsigned char) digits[v[i] & 15];
 		}
 	}
-	cand_add(c, p, k);
+	cand_end(c, k);
 }
 
 static void add_json(struct cands *c, const unsigned char *v, size_t n)
 {
-	unsigned char *p = smalloc(6 * n);
+	unsigned char *p = cand_begin(c, 6 * n);
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -182,7 +188,7 @@ static void add_json(struct cands *c, const unsigned char *v, size_t n)
 		} else
 			p[k++] = ch;
 	}
-	cand_add(c, p, k);
+	cand_end(c, k);
 }
 
 static int cmp_len_desc(const void *a, const void *b, void *arg)
@@ -213,6 +219,41 @@ static void index_patterns(struct secret_masker *m)
 			qsort_r(m->bucket[b], m->nbucket[b], sizeof(size_t), cmp_len_desc, m->pats);
 }
 
+/* Forms of a value of len bytes: raw 1 + hex 2x2 + base64 6x(4/3) + URL 2x3 + JSON 6, under
+ * 26 bytes per byte; the longest is the JSON form, at most 6 per byte. */
+#define FORMS_MAX(len) (26 * (len) + 64)
+#define FORM_MAX(len)  (6 * (len))
+
+static unsigned char *regrow(unsigned char *old, size_t keep, size_t cap)
+{
+	unsigned char *p = smalloc(cap);
+
+	if (old) {
+		memcpy(p, old, keep);
+		sodium_free(old);
+	}
+	return p;
+}
+
+/* Room for values of `more` bytes in all, the longest max_len, before they are added: each
+ * sodium_malloc() costs guard pages and an mlock (milliseconds on a busy host), so the
+ * buffers grow once per lease rather than once per form. */
+static void reserve(struct secret_masker *m, size_t more, size_t max_len)
+{
+	if (m->arena_len + FORMS_MAX(more) > m->arena_cap) {
+		m->arena_cap = 2 * (m->arena_len + FORMS_MAX(more));
+		m->arena = regrow(m->arena, m->arena_len, m->arena_cap);
+	}
+	if (FORMS_MAX(max_len) > m->scratch_cap) {
+		m->scratch_cap = FORMS_MAX(max_len);
+		m->scratch = regrow(m->scratch, 0, m->scratch_cap);
+	}
+	if (FORM_MAX(max_len) + CHUNK > m->buf_cap) {
+		m->buf_cap = FORM_MAX(max_len) + CHUNK;
+		m->buf = regrow(m->buf, m->held, m->buf_cap);
+	}
+}
+
 int secret_masker_add(struct secret_masker *m, const void *value, size_t len, struct err *err)
 {
 	static const char std[] =
@@ -221,15 +262,15 @@ int secret_masker_add(struct secret_masker *m, const void *value, size_t len, st
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const unsigned char *v = value;
 	struct cands c = { 0 };
-	unsigned char *arena, *buf;
-	size_t add = 0, at;
 
 	if (len < SECRET_MIN_LEN || len > SECRET_MAX_LEN)
 		return err_set(err, EMSGSIZE, "a value of %zu bytes cannot be masked (%d to %d)",
 			       len, SECRET_MIN_LEN, SECRET_MAX_LEN);
-	unsigned char *raw = smalloc(len);
-	memcpy(raw, v, len);
-	cand_add(&c, raw, len);
+	reserve(m, len, len);
+	c.cap = m->scratch_cap;
+	c.buf = m->scratch;
+	memcpy(cand_begin(&c, len), v, len);
+	cand_end(&c, len);
 	add_hex(&c, v, len, false);
 	add_hex(&c, v, len, true);
 	for (unsigned a = 0; a < 3; a++) {
@@ -240,45 +281,26 @@ int secret_masker_add(struct secret_masker *m, const void *value, size_t len, st
 	add_url(&c, v, len, false);
 	add_json(&c, v, len);
 	/* Drop what the masker has already. */
-	for (size_t i = 0; i < c.n;) {
-		bool dup = false;
-		for (size_t j = 0; j < m->n && !dup; j++)
-			dup = m->pats[j].len == c.len[i] &&
-			      memcmp(m->arena + m->pats[j].off, c.bytes[i], c.len[i]) == 0;
-		if (dup) {
-			sodium_free(c.bytes[i]);
-			c.bytes[i] = c.bytes[c.n - 1];
-			c.len[i] = c.len[--c.n];
-		} else
-			add += c.len[i++];
-	}
-	arena = smalloc(m->arena_len + add);
-	if (m->arena) {
-		memcpy(arena, m->arena, m->arena_len);
-		sodium_free(m->arena);
-	}
-	m->arena = arena;
-	m->pats = xrealloc(m->pats, (m->n + c.n) * sizeof(*m->pats));
-	at = m->arena_len;
+	bool keep[ARRAY_SIZE(c.off)];
 	for (size_t i = 0; i < c.n; i++) {
-		memcpy(m->arena + at, c.bytes[i], c.len[i]);
-		m->pats[m->n++] = (struct pattern){ at, c.len[i] };
-		at += c.len[i];
+		keep[i] = true;
+		for (size_t j = 0; j < m->n && keep[i]; j++)
+			keep[i] = !(m->pats[j].len == c.len[i] &&
+				    memcmp(m->arena + m->pats[j].off, c.buf + c.off[i], c.len[i]) ==
+					    0);
+	}
+	m->pats = xrealloc(m->pats, (m->n + c.n) * sizeof(*m->pats));
+	for (size_t i = 0; i < c.n; i++) {
+		if (!keep[i])
+			continue;
+		memcpy(m->arena + m->arena_len, c.buf + c.off[i], c.len[i]);
+		m->pats[m->n++] = (struct pattern){ m->arena_len, c.len[i] };
+		m->arena_len += c.len[i];
 		if (c.len[i] > m->maxlen)
 			m->maxlen = c.len[i];
 	}
-	m->arena_len = at;
-	cands_release(&c);
+	sodium_memzero(c.buf, c.used);
 	index_patterns(m);
-	if (m->buf_cap < m->maxlen + CHUNK) {
-		buf = smalloc(m->maxlen + CHUNK);
-		if (m->buf) {
-			memcpy(buf, m->buf, m->held);
-			sodium_free(m->buf);
-		}
-		m->buf = buf;
-		m->buf_cap = m->maxlen + CHUNK;
-	}
 	return 0;
 }
 

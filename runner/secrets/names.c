@@ -13,6 +13,7 @@
 #include "secrets/internal.h"
 #include "util/cleanup.h"
 #include "util/err.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 static bool seg_char(char c)
@@ -62,9 +63,7 @@ struct secret_value *secret_value_new(const void *data, size_t len)
 
 	if (sodium_init() < 0)
 		abort();
-	v = sodium_malloc(sizeof(*v));
-	if (!v)
-		abort();
+	v = xmalloc(sizeof(*v)); /* the length is no secret: only the bytes need guarding */
 	v->len = len;
 	v->data = sodium_malloc(len + 1);
 	if (!v->data)
@@ -79,7 +78,7 @@ struct secret_value *secret_value_free(struct secret_value *v)
 {
 	if (v) {
 		sodium_free(v->data); /* wipes */
-		sodium_free(v);
+		free(v);
 	}
 	return NULL;
 }

@@ -64,24 +64,38 @@ int ventry_seal(struct ventry *e, const struct vkey *k, const void *value, size_
 	return 0;
 }
 
-int ventry_open(const struct ventry *e, const struct vkey *k, struct secret_value **ret,
-		struct err *err)
+int ventry_open_into(const struct ventry *e, const struct vkey *k, unsigned char *dst,
+		     size_t *ret_len, struct err *err)
 {
 	size_t ad_len;
 	cleanup_free unsigned char *ad = make_ad(e->env, e->name, &ad_len);
-	CLEANUP(secret_value_freep) struct secret_value *v = NULL;
 	unsigned long long mlen = 0;
 
 	if (e->ct_len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
 		return err_set(err, EBADMSG, "secret '%s' in '%s' is damaged", e->name, e->env);
-	v = secret_value_new(NULL, e->ct_len - crypto_aead_xchacha20poly1305_ietf_ABYTES);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(v->data, &mlen, NULL, e->ct, e->ct_len, ad,
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(dst, &mlen, NULL, e->ct, e->ct_len, ad,
 						       ad_len, e->nonce, k->seal) < 0)
 		return err_set(err, EBADMSG,
 			       "secret '%s' in '%s' fails to unseal (tampered with, or moved "
 			       "from another name)",
 			       e->name, e->env);
-	v->data[mlen] = '\0';
+	dst[mlen] = '\0';
+	*ret_len = (size_t) mlen;
+	return 0;
+}
+
+int ventry_open(const struct ventry *e, const struct vkey *k, struct secret_value **ret,
+		struct err *err)
+{
+	CLEANUP(secret_value_freep) struct secret_value *v = NULL;
+	int r;
+
+	if (e->ct_len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
+		return err_set(err, EBADMSG, "secret '%s' in '%s' is damaged", e->name, e->env);
+	v = secret_value_new(NULL, e->ct_len - crypto_aead_xchacha20poly1305_ietf_ABYTES);
+	r = ventry_open_into(e, k, v->data, &v->len, err);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(v);
 	return 0;
 }

@@ -411,8 +411,8 @@ char **secret_vault_envs(const struct secret_vault *v)
 	return envs;
 }
 
-int secret_vault_get(const struct secret_vault *v, const char *env, const char *name,
-		     struct secret_value **ret, struct err *err)
+int secret_vault_check(const struct secret_vault *v, const char *env, const char *name,
+		       struct err *err)
 {
 	const struct ventry *e = find(v, env, name);
 
@@ -425,5 +425,32 @@ int secret_vault_get(const struct secret_vault *v, const char *env, const char *
 			       "secret '%s' in '%s' expired at %s; set it again to renew it", name,
 			       env, when);
 	}
-	return ventry_open(e, v->key, ret, err);
+	return 0;
+}
+
+int secret_vault_get(const struct secret_vault *v, const char *env, const char *name,
+		     struct secret_value **ret, struct err *err)
+{
+	int r = secret_vault_check(v, env, name, err);
+
+	if (r < 0)
+		return r;
+	return ventry_open(find(v, env, name), v->key, ret, err);
+}
+
+size_t secret_vault_sealed_len(const struct secret_vault *v, const char *env, const char *name)
+{
+	const struct ventry *e = find(v, env, name);
+
+	return e ? e->ct_len : 0;
+}
+
+int secret_vault_get_into(const struct secret_vault *v, const char *env, const char *name,
+			  unsigned char *dst, size_t *ret_len, struct err *err)
+{
+	int r = secret_vault_check(v, env, name, err);
+
+	if (r < 0)
+		return r;
+	return ventry_open_into(find(v, env, name), v->key, dst, ret_len, err);
 }
