@@ -130,9 +130,10 @@ static int do_set(const char *state, const struct opts *o)
 {
 	CLEANUP(secret_vault_closep) struct secret_vault *v = NULL;
 	CLEANUP(secret_value_freep) struct secret_value *val = NULL;
-	cleanup_close int fd = -1;
+	cleanup_close int file_fd = -1;
 	struct err err = { 0 };
 	char *names[] = { o->npos > 1 ? o->pos[1] : NULL, NULL };
+	int fd = STDIN_FILENO;
 
 	if (o->npos == 3)
 		/* SECURITY: never echo it: it is probably the value. */
@@ -142,7 +143,10 @@ static int do_set(const char *state, const struct opts *o)
 				       "history: pass it on stdin or with --from-file");
 	if (o->npos != 2)
 		return cli_usage_error("secrets", "set: expected ENV NAME");
-	fd = o->from_file ? open(o->from_file, O_RDONLY | O_CLOEXEC | O_NOCTTY) : STDIN_FILENO;
+	if (o->from_file) {
+		file_fd = open(o->from_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		fd = file_fd;
+	}
 	if (fd < 0) {
 		(void) err_set(&err, errno, "--from-file '%s'", o->from_file);
 		return fail("set", &err);
@@ -152,8 +156,6 @@ static int do_set(const char *state, const struct opts *o)
 			     stderr);
 	if (secret_value_read_fd(fd, &val, &err) < 0)
 		return fail("set", &err);
-	if (!o->from_file)
-		fd = -1;
 	if (secret_vault_open(state, o->key_file, SECRET_OPEN_WRITE, &v, &err) < 0 ||
 	    secret_vault_set(v, o->pos[0], o->pos[1], val->data, val->len, o->expires_ms, &err) <
 		    0 ||

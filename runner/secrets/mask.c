@@ -281,7 +281,7 @@ int secret_masker_add(struct secret_masker *m, const void *value, size_t len, st
 	add_url(&c, v, len, false);
 	add_json(&c, v, len);
 	/* Drop what the masker has already. */
-	bool keep[ARRAY_SIZE(c.off)];
+	bool keep[ARRAY_SIZE(c.off)] = { false };
 	for (size_t i = 0; i < c.n; i++) {
 		keep[i] = true;
 		for (size_t j = 0; j < m->n && keep[i]; j++)

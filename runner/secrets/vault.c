@@ -346,7 +346,7 @@ int secret_vault_rotate(struct secret_vault *v, const char *new_key_file, struct
 		r = vkey_create(next, &nk, err); /* step 1: the new key, durably, aside */
 	if (r < 0)
 		return err_wrap(err, "rotate");
-	if (strcmp(nk->id, v->key->id) == 0)
+	if (!nk || !v->key || strcmp(nk->id, v->key->id) == 0)
 		return err_set(err, EINVAL, "rotate: the new key is the current key");
 	r = reseal(v, nk, err);
 	if (r < 0) {
