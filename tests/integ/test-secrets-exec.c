@@ -323,3 +323,26 @@ TEST(secrets_short_lease_ends_the_sandbox)
 	CHECK_STR_CONTAINS(res.err, "it ends with its lease");
 	run_result_free(&res);
 }
+
+TEST(secrets_refused_with_a_terminal_and_without_from)
+{
+	struct run_result res;
+	const char *tty[] = { "-t", "--from", "production", "--secret", "DB_URL", NULL };
+	const char *no_from[] = { "--secret", "DB_URL", NULL };
+	const char *bad_name[] = { "--from", "production", "--secret", "DB-URL", NULL };
+
+	vault();
+	exec_sh(tty, "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "not masked");
+	run_result_free(&res);
+	exec_sh(no_from, "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "--secret needs --from ENV");
+	run_result_free(&res);
+	exec_sh(bad_name, "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "'DB-URL': not a variable name");
+	run_result_free(&res);
+	CHECK_EQ(count_sandboxes(), 0);
+}

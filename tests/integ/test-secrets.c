@@ -290,3 +290,30 @@ TEST(secrets_prune_branches_gone)
 	CHECK_STR_CONTAINS(res.err, "/nonexistent/repo");
 	run_result_free(&res);
 }
+
+/* rotate --new-key-file: the vault moves to the admin's key; the old key no longer opens it. */
+TEST(secrets_rotate_to_an_admin_key)
+{
+	struct run_result res;
+	char key[4096], env[4200];
+
+	secret_set("production", "DB_URL", CANARY);
+	snprintf(key, sizeof(key), "%s",
+		 value_file("admin.key", "ffeeddccbbaa99887766554433221100"
+					 "ffeeddccbbaa99887766554433221100\n"));
+	chmod(key, 0600);
+	mayfly(&res, "secrets", "rotate", "--new-key-file", key);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "use it as the key from now on");
+	run_result_free(&res);
+	mayfly(&res, "secrets", "ls", "production");
+	CHECK_EQ(res.status, 1);
+	CHECK_STR_CONTAINS(res.err, "sealed under another master key");
+	run_result_free(&res);
+	snprintf(env, sizeof(env), "MAYFLY_MASTER_KEY_FILE=%s", key);
+	char *extra[] = { env, NULL };
+	mayfly_env(&res, extra, "secrets", "ls", "production", (const char *) NULL);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "DB_URL");
+	run_result_free(&res);
+}
