@@ -72,3 +72,5 @@ int secrets_deliver(const struct sandbox_spec *spec, const char *state, const ch
 		    struct err *err);
 int secrets_prestart(void *userdata, struct err *err);
 struct secrets_delivery *secrets_release(struct secrets_delivery *d, char **envp);
+/* gc, for a sandbox whose mayfly is gone: audit the release of its lease, if it had one. */
+void secrets_gc_release(const char *state, const char *id);

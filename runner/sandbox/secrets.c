@@ -21,11 +21,13 @@
 #include "util/cleanup.h"
 #include "util/err.h"
 #include "util/fd.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #define SECRETS_DIR "/run/secrets"
+#define LEASE_NOTE  "lease.json" /* in the sandbox's journal dir: names, never values */
 
 static int audit(const char *state, const char *event, const char *id,
 		 const struct secret_caller *caller, const char *env, char *const *names,
@@ -91,6 +93,52 @@ struct secrets_delivery {
 	char **names;
 };
 
+/* What `mayfly gc` needs to audit the release of a sandbox whose mayfly was killed. */
+static int note_lease(const struct secrets_delivery *d, struct err *err)
+{
+	cleanup_free char *dir = xasprintf("%s/sandboxes/%s", d->state, d->id), *text = NULL;
+	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct json_w *w = json_w_new();
+
+	json_w_obj_open(w, NULL);
+	json_w_str(w, "environment", secret_lease_env(d->lease));
+	json_w_i64(w, "uid", d->caller ? (int64_t) d->caller->uid : -1);
+	json_w_arr_open(w, "names");
+	for (size_t i = 0; d->names && d->names[i]; i++)
+		json_w_str(w, NULL, d->names[i]);
+	json_w_arr_close(w);
+	json_w_obj_close(w);
+	text = json_w_done(w);
+	if (dfd < 0)
+		return err_set(err, errno, "open '%s'", dir);
+	return write_file_atomic_at(dfd, LEASE_NOTE, text, strlen(text), 0600, 0, err);
+}
+
+void secrets_gc_release(const char *state, const char *id)
+{
+	cleanup_free char *path = xasprintf("%s/sandboxes/%s/" LEASE_NOTE, state, id);
+	cleanup_free char *text = NULL;
+	CLEANUP(json_freep) struct json *j = NULL;
+	char **names = NULL;
+	struct err err = { 0 };
+	size_t len = 0;
+	int64_t uid = -1;
+
+	if (read_file_at(AT_FDCWD, path, 1 << 20, &text, &len, &err) < 0 ||
+	    json_parse(text, len, &j, &err) < 0)
+		return;
+	const struct json *arr = json_get(j, "names");
+	for (size_t i = 0; i < json_array_len(arr); i++)
+		if (json_str(json_array_at(arr, i)))
+			strv_push(&names, json_str(json_array_at(arr, i)));
+	(void) json_get_i64(j, "uid", &uid);
+	struct secret_caller caller = { .uid = (uid_t) uid };
+	(void) audit(state, "release", id, &caller, json_get_str(j, "environment"), names,
+		     "its mayfly was killed: released by gc (the values died with the sandbox)", 0,
+		     &err);
+	strv_free(names);
+}
+
 int secrets_deliver(const struct sandbox_spec *spec, const char *state, const char *id,
 		    char ***envp, struct svc_plan *services, struct secrets_delivery **ret,
 		    struct err *err)
@@ -129,6 +177,8 @@ int secrets_deliver(const struct sandbox_spec *spec, const char *state, const ch
 	}
 	r = audit(state, "lease", id, d->caller, secret_lease_env(l), d->names, "ok",
 		  secret_lease_until(l), err);
+	if (r == 0)
+		r = note_lease(d, err);
 	*ret = d;
 	if (r < 0)
 		return err_wrap(err, "sandbox %s: secrets", id);

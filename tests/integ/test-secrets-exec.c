@@ -346,3 +346,61 @@ TEST(secrets_refused_with_a_terminal_and_without_from)
 	run_result_free(&res);
 	CHECK_EQ(count_sandboxes(), 0);
 }
+
+/* mayfly killed with a lease held: the values die with the sandbox, and gc audits the
+ * release. */
+TEST(secrets_release_audited_by_gc_after_a_kill)
+{
+	struct run_result res;
+	char dir[4096], path[4200];
+	struct dirent *de;
+	pid_t pid, owner = 0;
+	DIR *d;
+
+	NEED(USERNS);
+	vault();
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		exec_sh(leased_opts, "sleep 120", &res);
+		_exit(0);
+	}
+	snprintf(dir, sizeof(dir), "%s/sandboxes", test_state_dir());
+	/* The owner is in the journal once pid 1 exists. */
+	for (int i = 0; i < 6000 && owner == 0; i++) {
+		usleep(10000);
+		d = opendir(dir);
+		while (d && (de = readdir(d))) {
+			char *text = NULL;
+			FILE *f;
+			size_t n = 0;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/journal.json", dir, de->d_name);
+			f = fopen(path, "r");
+			if (f && getline(&text, &n, f) > 0 && strstr(text, "\"init_pid\":") &&
+			    !strstr(text, "\"init_pid\":0"))
+				owner = (pid_t) strtol(strstr(text, "\"owner\":") + 8, NULL, 10);
+			free(text);
+			if (f)
+				fclose(f);
+		}
+		if (d)
+			closedir(d);
+	}
+	CHECK(owner > 0);
+	CHECK_OK(kill(owner, SIGKILL));
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	mayfly(&res, "gc");
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	mayfly(&res, "audit", "--json");
+	CHECK_STR_CONTAINS(res.out, "\"event\":\"release\"");
+	CHECK_STR_CONTAINS(res.out, "released by gc");
+	CHECK_STR_CONTAINS(res.out, "\"names\":[\"DB_URL\",\"API_TOKEN\"]");
+	CHECK_STR_NOT_CONTAINS(res.out, LEASED);
+	run_result_free(&res);
+	scan_tree(test_state_dir(), LEASED);
+	scan_tree(test_state_dir(), LEASED_F);
+}
