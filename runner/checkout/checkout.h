@@ -191,3 +191,7 @@ struct checkout_snapshot {
 int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t gid,
 		      struct checkout_snapshot *ret, struct err *err);
 void checkout_snapshot_release(struct checkout_snapshot *s);
+/* The local branch names of the repository at repo_path (a work tree, a bare repository or
+ * a mirror), a new strv, empty (not NULL) when there is none. Errors: -ENOENT no
+ * repository there. */
+int checkout_branches(const char *repo_path, char ***ret, struct err *err);

@@ -18,6 +18,8 @@ int cmd_cache(const struct cli_global *g, int argc, char **argv);
 
 /* "<state_dir>/checkout": mirrors and trees of `mayfly exec --repo` (a new string). */
 char *cli_checkout_cache_dir(const char *state_dir);
+int cmd_secrets(const struct cli_global *g, int argc, char **argv);
+int cmd_audit(const struct cli_global *g, int argc, char **argv);
 
 /* "mayfly: error: <cmd>: <msg>; see 'mayfly <cmd> --help'" and CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

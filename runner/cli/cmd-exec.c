@@ -13,6 +13,7 @@
 #include "jail/jail.h"
 #include "sandbox/sandbox.h"
 #include "seccomp/seccomp.h"
+#include "secrets/secrets.h"
 #include "util/cleanup.h"
 #include "util/err.h"
 #include "util/fd.h"
@@ -59,6 +60,13 @@ static const char exec_usage[] =
 	"  --allow-private-egress  hosts granted by exact name may resolve to loopback or\n"
 	"                       private addresses (refused by default)\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
+	"secrets (docs/secrets.md):\n"
+	"  --from ENV           the vault environment to lease from (production, ...)\n"
+	"  --secret NAME        lease NAME as a variable (repeatable); output is masked\n"
+	"  --secret-file NAME   lease NAME as the file /run/secrets/NAME (mode 0400)\n"
+	"  --lease DURATION     how long the lease lasts (default and maximum: the TTL;\n"
+	"                       shorter: the sandbox ends with it)\n"
+	"  --key-file FILE      the vault's master key (see 'mayfly secrets --help')\n"
 	"  --allow-perf         let the job use perf_event_open (profilers)\n"
 	"checkout (see docs/checkout.md):\n"
 	"  --repo URL|PATH      the job starts in a copy-on-write checkout with a working .git:\n"
@@ -82,7 +90,8 @@ enum {
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
-	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS,
+	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET,
+	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE,
 };
 
 static const struct option options[] = {
@@ -113,6 +122,11 @@ static const struct option options[] = {
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
 	{ "allow-private-egress", no_argument, NULL, OPT_ALLOW_PRIVATE_EGRESS },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "secret", required_argument, NULL, OPT_SECRET },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "lease", required_argument, NULL, OPT_LEASE },
+	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -214,6 +228,25 @@ static int add_bind(struct sandbox_spec *spec, const char *arg)
 	return 0;
 }
 
+static void exec_secrets_req_release(struct sandbox_secrets_req *sreq)
+{
+	sreq->names = strv_free(sreq->names);
+	free(sreq->as_file);
+	sreq->as_file = NULL;
+}
+
+static int exec_add_secret(struct sandbox_secrets_req *sreq, const char *name, bool as_file)
+{
+	size_t n = strv_len(sreq->names);
+
+	if (!secret_name_ok(name))
+		return cli_usage_error("exec", "--secret '%s': not a variable name", name);
+	strv_push(&sreq->names, name);
+	sreq->as_file = xrealloc(sreq->as_file, (n + 1) * sizeof(bool));
+	sreq->as_file[n] = as_file;
+	return 0;
+}
+
 static void print_warning(void *userdata, const char *msg)
 {
 	(void) userdata;
@@ -241,7 +274,8 @@ static void print_json(const struct sandbox_result *res, const char *error)
 }
 
 static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
-		 const char **state_dir, struct exec_repo *repo)
+		 const char **state_dir, struct exec_repo *repo,
+		 struct sandbox_secrets_req *sreq)
 {
 	struct err err = { 0 };
 	int c, r;
@@ -356,6 +390,21 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		case OPT_ALLOW_PRIVATE_EGRESS:
 			spec->allow_private_egress = true;
 			break;
+		case OPT_FROM:
+			sreq->env = optarg;
+			break;
+		case OPT_SECRET:
+		case OPT_SECRET_FILE:
+			r = exec_add_secret(sreq, optarg, c == OPT_SECRET_FILE);
+			if (r != 0)
+				return r;
+			break;
+		case OPT_LEASE:
+			r = str_parse_duration(optarg, &sreq->lease_ms, &err);
+			break;
+		case OPT_KEY_FILE:
+			sreq->key_file = optarg;
+			break;
 		case 't':
 			spec->tty = true;
 			break;
@@ -372,6 +421,16 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			return CLI_EXIT_USAGE;
 		}
 	}
+	if (sreq->names && !sreq->env)
+		return cli_usage_error("exec", "--secret needs --from ENV (the environment to "
+					       "lease from)");
+	if (sreq->env && !sreq->names)
+		return cli_usage_error("exec", "--from '%s' needs at least one --secret NAME",
+				       sreq->env);
+	if (sreq->names && spec->tty)
+		/* TODO(secrets-tty): mask the terminal relay too. */
+		return cli_usage_error("exec", "--secret with -t is not supported yet: a "
+					       "terminal's output is not masked");
 	if (optind >= argc)
 		return cli_usage_error("exec", "no command given: put it after '--', e.g. "
 					       "'mayfly exec -- make test'");
@@ -403,25 +462,55 @@ int cmd_exec(const struct cli_global *g, int argc, char **argv)
 	struct err err = { 0 };
 	const char *state_override = g->state_dir;
 	cleanup_free char *state = NULL;
+	struct secret_caller caller = { .uid = getuid(), .frontend = "cli" };
+	struct sandbox_secrets_req sreq = { .caller = &caller };
+	CLEANUP(secret_lease_freep) struct secret_lease *lease = NULL;
+	struct sandbox_mask *mask = NULL;
 	bool json = false;
 	int r;
 
-	r = parse(&spec, argc, argv, &json, &state_override, &repo);
+	r = parse(&spec, argc, argv, &json, &state_override, &repo, &sreq);
 	if (r != 0) {
 		sandbox_spec_release(&spec);
+		exec_secrets_req_release(&sreq);
 		return r < 0 ? 0 : r;
 	}
 	state = sandbox_state_dir(state_override);
+	if (sreq.names) {
+		cleanup_free char *note = NULL;
+		r = sandbox_secrets_lease(state, &sreq, &spec, &lease, &note, &err);
+		exec_secrets_req_release(&sreq);
+		if (r < 0) {
+			log_error("exec: %s", err.msg);
+			if (json)
+				print_json(&(struct sandbox_result){ .exit_code =
+									     SANDBOX_EXIT_FAILURE },
+					   err.msg);
+			sandbox_spec_release(&spec);
+			return SANDBOX_EXIT_FAILURE;
+		}
+		if (note)
+			log_warn("exec: %s", note);
+		spec.lease = lease;
+		spec.secret_caller = &caller;
+	}
 	struct sandbox_env env = {
 		.state_dir = state,
 		.warn = print_warning,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
 	};
 	r = repo.repo ? exec_repo_prepare(&repo, state, &spec, &checkout, &err) : 0;
-	if (r < 0)
+	if (r < 0) {
 		res = (struct sandbox_result){ .exit_code = SANDBOX_EXIT_FAILURE };
-	else
+	} else {
+		if (lease && sandbox_mask_start(lease, env.stdio, &mask, &err) < 0) {
+			log_error("exec: %s", err.msg);
+			sandbox_spec_release(&spec);
+			return SANDBOX_EXIT_FAILURE;
+		}
 		r = sandbox_run(&spec, &env, &res, &err);
+		sandbox_mask_finish(mask); /* the job's output is out before our own lines */
+	}
 	if (r < 0)
 		log_error("%s", err.msg);
 	else if (res.ttl_expired) {

@@ -28,6 +28,8 @@ static const char usage[] =
 	"  services ls [--json]                 servers a job can have with --service\n"
 	"  broker sign|http NAME ...            (inside a sandbox) use a granted secret\n"
 	"  cache ls|prune [--max-size SIZE]     git mirrors and checkout trees; evict LRU\n"
+	"  secrets set|import|ls|rm|rotate|prune  the vault of secrets jobs may lease\n"
+	"  audit [--since D] [--sandbox ID]     who leased which secrets, when\n"
 	"  version                              print the version\n"
 	"  help [COMMAND]                       this text, or a command's\n"
 	"\n"
@@ -62,6 +64,8 @@ static const struct {
 	{ "services", cmd_services },
 	{ "broker", cmd_broker },
 	{ "cache", cmd_cache },
+	{ "secrets", cmd_secrets },
+	{ "audit", cmd_audit },
 };
 
 extern char **environ;

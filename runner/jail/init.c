@@ -212,7 +212,7 @@ void jail_run_init(const struct jail_config *cfg, int report_fd, int lifeline_fd
 			while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
 				if (w != job) {
 					if (cfg->reaped)
-						cfg->reaped(cfg->prestart_data, w, status,
+						cfg->reaped(cfg->reaped_data, w, status,
 							    cfg->notice_fd);
 					continue;
 				}

@@ -45,7 +45,7 @@ struct jail_overlay {
 typedef int jail_prestart_fn(void *userdata, struct err *err);
 /* Runs in pid 1 when it reaps a process other than the job before the job is done (a
  * service that died): it may write one line on notice_fd (cfg->notice_fd) for mayfly to
- * report. userdata: cfg->prestart_data. */
+ * report. userdata: cfg->reaped_data. */
 typedef void jail_reaped_fn(void *userdata, pid_t pid, int status, int notice_fd);
 
 struct jail_config {
@@ -83,6 +83,7 @@ struct jail_config {
 	jail_prestart_fn *prestart; /* NULL: nothing to start before the job */
 	void *prestart_data;
 	jail_reaped_fn *reaped;     /* NULL: nothing to watch */
+	void *reaped_data;
 	int notice_fd;              /* write end of a pipe mayfly reads (borrowed); -1: none */
 };
 

@@ -71,6 +71,7 @@ static int collect(const char *state, const char *name, struct err *err)
 		if (r < 0)
 			return err_wrap(err, "sandbox %s", name);
 	}
+	secrets_gc_release(state, name);
 	return rm_rf_at(AT_FDCWD, dir, err) < 0 ? -err->code : 1;
 }
 

@@ -97,3 +97,16 @@ int egress_start(struct egress *e, const char *state_dir, const char *id,
 		 const struct sc_policy *policy, struct err *err);
 struct egress *egress_free(struct egress *e);
 DEFINE_CLEANUP(struct egress *, egress_free)
+
+/* Secrets (secrets.c): the lease's variables appended to *envp and the lease audited;
+ * *ret is NULL when the spec has no lease. secrets_prestart (a jail_prestart_fn, userdata
+ * the delivery) writes the --secret-file values under /run/secrets and then starts the
+ * services. secrets_release() wipes the values in envp and audits the release. */
+struct secrets_delivery;
+int secrets_deliver(const struct sandbox_spec *spec, const char *state, const char *id,
+		    char ***envp, struct svc_plan *services, struct secrets_delivery **ret,
+		    struct err *err);
+int secrets_prestart(void *userdata, struct err *err);
+struct secrets_delivery *secrets_release(struct secrets_delivery *d, char **envp);
+/* gc, for a sandbox whose mayfly is gone: audit the release of its lease, if it had one. */
+void secrets_gc_release(const char *state, const char *id);

@@ -92,6 +92,7 @@ struct run {
 	struct svc_plan *services;
 	struct ovl_set *ovl;
 	struct egress *egress; /* --allow-host */
+	struct secrets_delivery *secrets;
 	bool have_entry;
 };
 
@@ -121,6 +122,7 @@ static int teardown(struct run *run, struct err *err)
 	run->lock_fd = safe_close(run->lock_fd);
 	run->slot_fd = safe_close(run->slot_fd);
 	run->policy = sc_policy_free(run->policy);
+	run->secrets = secrets_release(run->secrets, run->envp);
 	run->envp = strv_free(run->envp);
 	run->services = services_plan_free(run->services);
 	run->ovl = overlays_free(run->ovl);
@@ -419,6 +421,10 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		return r;
 	if (run->egress)
 		egress_env(spec, &run->envp);
+	r = secrets_deliver(spec, env->state_dir, run->id, &run->envp, run->services,
+			    &run->secrets, err);
+	if (r < 0)
+		return r;
 
 	memcpy(rec.id, run->id, sizeof(rec.id));
 	rec.owner = getpid();
@@ -452,9 +458,11 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.console_fd = -1,
 		.egress_fd = egress_jail_fd(run->egress),
 		.cgroup_fd = -1,
-		.prestart = run->services ? services_start : NULL,
-		.prestart_data = run->services,
+		.prestart = run->secrets ? secrets_prestart
+			    : run->services ? services_start : NULL,
+		.prestart_data = run->secrets ? (void *) run->secrets : run->services,
 		.reaped = run->services ? services_reaped : NULL,
+		.reaped_data = run->services,
 		.notice_fd = -1,
 	};
 	cleanup_close int cg_fd = -1;

@@ -11,6 +11,8 @@
 
 struct err;
 struct jail_bind;
+struct secret_caller;
+struct secret_lease;
 
 /* A writable, copy-on-write view of read-only shared dirs (a cached git tree, a database
  * template) at dst: an overlay whose upper layer lives on the sandbox's scratch tmpfs,
@@ -49,6 +51,9 @@ struct sandbox_spec {
 	char **allow_hosts;        /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
 				    * host-side proxy (docs/egress.md); NULL: none */
 	bool allow_private_egress; /* exact names may resolve to private addresses */
+	/* Secrets (sandbox_secrets_lease()); both borrowed, NULL: none. */
+	const struct secret_lease *lease;
+	const struct secret_caller *secret_caller;
 };
 
 /* Shared caches (trees, templates) are owned on disk by one id outside every sandbox's
@@ -124,3 +129,30 @@ int sandbox_destroy(const char *state_dir, const char *id, struct err *err);
 /* Finish the teardown of every sandbox whose mayfly is gone: kill, remove its cgroup,
  * its journal and scratch. *ret_n: how many were cleaned. */
 int sandbox_gc(const char *state_dir, unsigned *ret_n, struct err *err);
+
+/* Secrets for a sandbox: what a front end asks for. */
+struct sandbox_secrets_req {
+	const char *env;                     /* --from */
+	char **names;                        /* --secret, --secret-file; NULL-terminated */
+	bool *as_file;                       /* per name: /run/secrets/NAME */
+	const char *key_file;                /* NULL: the default (secret_key_path()) */
+	uint64_t lease_ms;                   /* 0: the sandbox's TTL */
+	const struct secret_caller *caller;
+};
+/* Before any sandbox exists: open the vault, check every name (one error naming all that
+ * is missing and what exists) and the policy (<state>/secrets/policy.json; a denial names
+ * the rule and is audited), and unseal. Sets spec->ttl_ms to the lease's length when that
+ * is shorter; *ret_note (or NULL) says what was clamped. The caller sets spec->lease and
+ * spec->secret_caller, and frees *ret after sandbox_run(); sandbox_run() delivers the
+ * values and audits the lease and its release. */
+int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *req,
+			  struct sandbox_spec *spec, struct secret_lease **ret, char **ret_note,
+			  struct err *err);
+/* The masking relay: replace stdio[1] and stdio[2] with pipes whose output a relay
+ * process masks (every leased value and its encodings become "***") on its way to the
+ * original fds. sandbox_mask_finish() closes our ends and waits until the relay has
+ * written everything. */
+struct sandbox_mask;
+int sandbox_mask_start(const struct secret_lease *lease, int stdio[3], struct sandbox_mask **ret,
+		       struct err *err);
+void sandbox_mask_finish(struct sandbox_mask *m);

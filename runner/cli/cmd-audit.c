@@ -1,0 +1,85 @@
+/* cmd-audit.c - `mayfly audit`: who leased what, when, from the audit log. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "sandbox/sandbox.h"
+#include "secrets/secrets.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+static const char audit_usage[] =
+	"usage: mayfly audit [--since DURATION] [--sandbox ID] [--json]\n"
+	"\n"
+	"Print the audit log: every lease, release and denial of secrets, and every change\n"
+	"to the vault (time, event, sandbox, caller, environment, names, outcome). Never\n"
+	"values. --since 1h: only the last hour; --json: the log's JSON lines as they are.\n";
+
+static void print_line(void *userdata, const char *line, int64_t time_ms)
+{
+	const bool *json = userdata;
+	CLEANUP(json_freep) struct json *j = NULL;
+	struct err err = { 0 };
+	char names[1024] = "";
+	const struct json *arr;
+	size_t at = 0;
+
+	(void) time_ms;
+	if (*json) {
+		printf("%s\n", line);
+		return;
+	}
+	if (json_parse(line, strlen(line), &j, &err) < 0)
+		return;
+	arr = json_get(j, "names");
+	for (size_t i = 0; i < json_array_len(arr) && at < sizeof(names); i++) {
+		const char *s = json_str(json_array_at(arr, i));
+		int n = snprintf(names + at, sizeof(names) - at, "%s%s", i ? "," : "", s ? s : "?");
+		if (n > 0)
+			at += (size_t) n;
+	}
+	const char *sb = json_get_str(j, "sandbox"), *env = json_get_str(j, "environment");
+	int64_t uid = -1;
+	(void) json_get_i64(j, "uid", &uid);
+	printf("%-20s %-8s %-16s uid=%-6lld %-20s %-30s %s\n", json_get_str(j, "time"),
+	       json_get_str(j, "event"), sb ? sb : "-", (long long) uid, env ? env : "-",
+	       names[0] ? names : "-", json_get_str(j, "outcome"));
+}
+
+int cmd_audit(const struct cli_global *g, int argc, char **argv)
+{
+	cleanup_free char *state = sandbox_state_dir(g->state_dir);
+	const char *sandbox = NULL;
+	struct err err = { 0 };
+	int64_t since = 0;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			(void) fputs(audit_usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--sandbox") == 0 && i + 1 < argc)
+			sandbox = argv[++i];
+		else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
+			uint64_t ms;
+			struct timespec ts;
+			if (str_parse_duration(argv[++i], &ms, &err) < 0)
+				return cli_usage_error("audit", "--since: %s", err.msg);
+			(void) clock_gettime(CLOCK_REALTIME, &ts);
+			since = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t) ms;
+		} else
+			return cli_usage_error("audit", "unknown argument '%s'", argv[i]);
+	}
+	if (secret_audit_read(state, since, sandbox, print_line, &json, &err) < 0) {
+		log_error("audit: %s", err.msg);
+		return 1;
+	}
+	return 0;
+}

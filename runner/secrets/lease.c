@@ -1,0 +1,123 @@
+/* lease.c - a lease: the values one sandbox may have, unsealed, until its end. All names
+ * are checked before anything is unsealed, so one error names every problem. */
+#include "secrets/secrets.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "secrets/internal.h"
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+struct lease_item {
+	char *name;
+	bool as_file;
+	struct secret_value value; /* data points into the lease's arena */
+};
+
+struct secret_lease {
+	unsigned char *arena; /* sodium_malloc: every value, one allocation (one mlock) */
+	char *env;
+	struct lease_item *items;
+	size_t n;
+	int64_t until_ms;
+};
+
+struct secret_lease *secret_lease_free(struct secret_lease *l)
+{
+	if (!l)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].name);
+	if (l->arena)
+		sodium_free(l->arena); /* wipes */
+	free(l->items);
+	free(l->env);
+	free(l);
+	return NULL;
+}
+
+int secret_lease_new(const struct secret_vault *v, const struct secret_policy *p,
+		     const struct secret_caller *caller, const struct secret_lease_req *req,
+		     struct secret_lease **ret, struct err *err)
+{
+	CLEANUP(secret_lease_freep) struct secret_lease *l = xcalloc(1, sizeof(*l));
+	size_t n = strv_len(req->names);
+	int r;
+
+	if (!secret_env_name_ok(req->env))
+		return err_set(err, EINVAL, "environment '%s' is not a valid name", req->env);
+	/* Every name first: what is missing is reported before any policy question. */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(req->names[i], req->names[j]) == 0)
+				return err_set(err, EINVAL, "secret '%s' asked for twice",
+					       req->names[i]);
+		r = secret_vault_check(v, req->env, req->names[i], err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r = secret_policy_check(p, caller, req->env, req->names[i], err);
+		if (r < 0)
+			return r;
+	}
+	size_t room = 0, at = 0;
+	for (size_t i = 0; i < n; i++)
+		room += secret_vault_sealed_len(v, req->env, req->names[i]) + 1;
+	l->arena = sodium_malloc(room ? room : 1);
+	if (!l->arena)
+		abort();
+	l->env = xstrdup(req->env);
+	l->until_ms = req->until_ms;
+	l->items = xcalloc(n ? n : 1, sizeof(*l->items));
+	for (size_t i = 0; i < n; i++) {
+		struct lease_item *it = &l->items[l->n++];
+		it->name = xstrdup(req->names[i]);
+		it->as_file = req->as_file && req->as_file[i];
+		it->value.data = l->arena + at;
+		r = secret_vault_get_into(v, req->env, req->names[i], it->value.data,
+					  &it->value.len, err);
+		if (r < 0)
+			return r;
+		at += secret_vault_sealed_len(v, req->env, req->names[i]) + 1;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+size_t secret_lease_count(const struct secret_lease *l)
+{
+	return l ? l->n : 0;
+}
+
+const char *secret_lease_env(const struct secret_lease *l)
+{
+	return l->env;
+}
+
+const char *secret_lease_name(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].name;
+}
+
+bool secret_lease_is_file(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].as_file;
+}
+
+const struct secret_value *secret_lease_value(const struct secret_lease *l, size_t i)
+{
+	return &l->items[i].value;
+}
+
+int64_t secret_lease_until(const struct secret_lease *l)
+{
+	return l->until_ms;
+}
