@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/broker.h"
 #include "cli/cli.h"
 #include "jail/jail.h"
 #include "sandbox/sandbox.h"
@@ -60,14 +61,19 @@ static const char exec_usage[] =
 	"  --allow-private-egress  hosts granted by exact name may resolve to loopback or\n"
 	"                       private addresses (refused by default)\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"
-	"secrets (docs/secrets.md):\n"
+	"  --allow-perf         let the job use perf_event_open (profilers)\n"
+	"secrets (docs/secrets.md, docs/broker.md):\n"
 	"  --from ENV           the vault environment to lease from (production, ...)\n"
 	"  --secret NAME        lease NAME as a variable (repeatable); output is masked\n"
 	"  --secret-file NAME   lease NAME as the file /run/secrets/NAME (mode 0400)\n"
 	"  --lease DURATION     how long the lease lasts (default and maximum: the TTL;\n"
 	"                       shorter: the sandbox ends with it)\n"
 	"  --key-file FILE      the vault's master key (see 'mayfly secrets --help')\n"
-	"  --allow-perf         let the job use perf_event_open (profilers)\n"
+	"  --grant sign:NAME | http:NAME@URL[;methods=GET,...][;header=K: {}]\n"
+	"                       lease NAME for the sandbox's broker only: the job signs or\n"
+	"                       calls URLs under the prefix with it (mayfly broker, at\n"
+	"                       /run/mayfly/mayfly) and never holds it (repeatable)\n"
+	"  --broker-dry-run     the broker audits what it would send and answers synthetically\n"
 	"checkout (see docs/checkout.md):\n"
 	"  --repo URL|PATH      the job starts in a copy-on-write checkout with a working .git:\n"
 	"                       https://, git://, file://, a path; a local work tree without\n"
@@ -91,7 +97,7 @@ enum {
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
 	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET,
-	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE,
+	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE, OPT_GRANT, OPT_BROKER_DRY_RUN,
 };
 
 static const struct option options[] = {
@@ -127,6 +133,8 @@ static const struct option options[] = {
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "lease", required_argument, NULL, OPT_LEASE },
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
+	{ "grant", required_argument, NULL, OPT_GRANT },
+	{ "broker-dry-run", no_argument, NULL, OPT_BROKER_DRY_RUN },
 	{ "tty", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -233,17 +241,27 @@ static void exec_secrets_req_release(struct sandbox_secrets_req *sreq)
 	sreq->names = strv_free(sreq->names);
 	free(sreq->as_file);
 	sreq->as_file = NULL;
+	free(sreq->brokered);
+	sreq->brokered = NULL;
 }
 
-static int exec_add_secret(struct sandbox_secrets_req *sreq, const char *name, bool as_file)
+static int exec_add_secret(struct sandbox_secrets_req *sreq, const char *name, bool as_file,
+			   bool brokered)
 {
 	size_t n = strv_len(sreq->names);
 
 	if (!secret_name_ok(name))
 		return cli_usage_error("exec", "--secret '%s': not a variable name", name);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(sreq->names[i], name) == 0)
+			return cli_usage_error("exec", "'%s' is asked for twice (--secret, "
+						       "--secret-file, --grant): a granted secret "
+						       "is never the job's too", name);
 	strv_push(&sreq->names, name);
 	sreq->as_file = xrealloc(sreq->as_file, (n + 1) * sizeof(bool));
 	sreq->as_file[n] = as_file;
+	sreq->brokered = xrealloc(sreq->brokered, (n + 1) * sizeof(bool));
+	sreq->brokered[n] = brokered;
 	return 0;
 }
 
@@ -395,9 +413,25 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_SECRET:
 		case OPT_SECRET_FILE:
-			r = exec_add_secret(sreq, optarg, c == OPT_SECRET_FILE);
+			r = exec_add_secret(sreq, optarg, c == OPT_SECRET_FILE, false);
 			if (r != 0)
 				return r;
+			break;
+		case OPT_GRANT: {
+			struct broker_grant *bg = NULL;
+			if (broker_grant_parse(optarg, &bg, &err) < 0) {
+				log_error("exec: --grant '%s': %s", optarg, err.msg);
+				return CLI_EXIT_USAGE;
+			}
+			r = exec_add_secret(sreq, broker_grant_name(bg), false, true);
+			broker_grant_free(bg);
+			if (r != 0)
+				return r;
+			strv_push(&spec->grants, optarg);
+			break;
+		}
+		case OPT_BROKER_DRY_RUN:
+			spec->broker_dry_run = true;
 			break;
 		case OPT_LEASE:
 			r = str_parse_duration(optarg, &sreq->lease_ms, &err);
@@ -422,15 +456,17 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		}
 	}
 	if (sreq->names && !sreq->env)
-		return cli_usage_error("exec", "--secret needs --from ENV (the environment to "
-					       "lease from)");
+		return cli_usage_error("exec", "--secret and --grant need --from ENV (the "
+					       "environment to lease from)");
 	if (sreq->env && !sreq->names)
-		return cli_usage_error("exec", "--from '%s' needs at least one --secret NAME",
-				       sreq->env);
+		return cli_usage_error("exec", "--from '%s' needs at least one --secret NAME or "
+					       "--grant", sreq->env);
 	if (sreq->names && spec->tty)
 		/* TODO(secrets-tty): mask the terminal relay too. */
-		return cli_usage_error("exec", "--secret with -t is not supported yet: a "
-					       "terminal's output is not masked");
+		return cli_usage_error("exec", "--secret or --grant with -t is not supported "
+					       "yet: a terminal's output is not masked");
+	if (spec->broker_dry_run && !spec->grants)
+		return cli_usage_error("exec", "--broker-dry-run needs a --grant");
 	if (optind >= argc)
 		return cli_usage_error("exec", "no command given: put it after '--', e.g. "
 					       "'mayfly exec -- make test'");

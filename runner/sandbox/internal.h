@@ -110,3 +110,17 @@ int secrets_prestart(void *userdata, struct err *err);
 struct secrets_delivery *secrets_release(struct secrets_delivery *d, char **envp);
 /* gc, for a sandbox whose mayfly is gone: audit the release of its lease, if it had one. */
 void secrets_gc_release(const char *state, const char *id);
+
+/* --grant (grants.c): the sandbox's broker. grants_prepare() checks the grants against
+ * the lease (their values leased "brokered"), makes the socket's directory and adds its
+ * binds (/run/mayfly) and MAYFLY_BROKER_SOCKET; *ret is NULL without grants.
+ * grants_start(), once pid 1 exists and before the job starts, forks the broker, which
+ * only answers peers in init_pid's pid namespace with uid peer_uid (host view).
+ * grants_free() kills and reaps it. */
+struct grants;
+struct jail_bind;
+int grants_prepare(const struct sandbox_spec *spec, const char *state, const char *id,
+		   struct grants **ret, struct jail_bind **binds, size_t *n_binds, char ***envp,
+		   struct err *err);
+int grants_start(struct grants *g, pid_t init_pid, uid_t peer_uid, struct err *err);
+struct grants *grants_free(struct grants *g);

@@ -92,6 +92,9 @@ struct run {
 	struct svc_plan *services;
 	struct ovl_set *ovl;
 	struct egress *egress; /* --allow-host */
+	struct grants *grants; /* --grant: the broker */
+	struct jail_bind *binds; /* spec->binds and ours (copies of the structs) */
+	size_t n_binds, n_spec_binds;
 	struct secrets_delivery *secrets;
 	bool have_entry;
 };
@@ -127,6 +130,14 @@ static int teardown(struct run *run, struct err *err)
 	run->services = services_plan_free(run->services);
 	run->ovl = overlays_free(run->ovl);
 	run->egress = egress_free(run->egress);
+	run->grants = grants_free(run->grants);
+	for (size_t i = run->n_spec_binds; i < run->n_binds; i++) {
+		free(run->binds[i].src);
+		free(run->binds[i].dst);
+	}
+	free(run->binds);
+	run->binds = NULL;
+	run->n_binds = 0;
 	free(run->image_dir);
 	run->image_dir = NULL;
 	return r;
@@ -425,6 +436,14 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 			    &run->secrets, err);
 	if (r < 0)
 		return r;
+	run->binds = xcalloc(spec->n_binds + 1, sizeof(*run->binds));
+	for (size_t i = 0; i < spec->n_binds; i++)
+		run->binds[i] = spec->binds[i];
+	run->n_binds = run->n_spec_binds = spec->n_binds;
+	r = grants_prepare(spec, env->state_dir, run->id, &run->grants, &run->binds,
+			   &run->n_binds, &run->envp, err);
+	if (r < 0)
+		return r;
 
 	memcpy(rec.id, run->id, sizeof(rec.id));
 	rec.owner = getpid();
@@ -443,8 +462,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.workdir = spec->workdir ? spec->workdir : "/workspace",
 		.hostname = spec->hostname ? spec->hostname : "mayfly",
 		.rootfs = run->image_dir ? run->image_dir : spec->rootfs,
-		.binds = spec->binds,
-		.n_binds = spec->n_binds,
+		.binds = run->binds,
+		.n_binds = run->n_binds,
 		.overlays = overlays_jail(run->ovl, &n_overlays),
 		.n_overlays = n_overlays,
 		.disk_bytes = spec->disk_bytes ? spec->disk_bytes : SANDBOX_DEFAULT_DISK,
@@ -496,6 +515,12 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	}
 	if (r == 0 && run->cg)
 		r = cg_attach(run->cg, jail_pid(j), err);
+	/* The broker listens before the job can call it. */
+	if (r == 0 && run->grants)
+		r = grants_start(run->grants, pid,
+				 map_range ? SLOT_UID_BASE + slot * JAIL_ID_COUNT + spec->uid
+					   : geteuid(),
+				 err);
 	if (r == 0) {
 		r = jail_start(j, &stage, err);
 		if (r < 0) {

@@ -51,6 +51,8 @@ struct sandbox_spec {
 	char **allow_hosts;        /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
 				    * host-side proxy (docs/egress.md); NULL: none */
 	bool allow_private_egress; /* exact names may resolve to private addresses */
+	char **grants;          /* --grant sign:NAME | http:NAME@URL (docs/broker.md) */
+	bool broker_dry_run;    /* the broker sends nothing and answers synthetically */
 	/* Secrets (sandbox_secrets_lease()); both borrowed, NULL: none. */
 	const struct secret_lease *lease;
 	const struct secret_caller *secret_caller;
@@ -135,6 +137,7 @@ struct sandbox_secrets_req {
 	const char *env;                     /* --from */
 	char **names;                        /* --secret, --secret-file; NULL-terminated */
 	bool *as_file;                       /* per name: /run/secrets/NAME */
+	bool *brokered;                      /* per name: for the broker only (--grant) */
 	const char *key_file;                /* NULL: the default (secret_key_path()) */
 	uint64_t lease_ms;                   /* 0: the sandbox's TTL */
 	const struct secret_caller *caller;

@@ -71,7 +71,8 @@ int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *r
 		note = xasprintf("the sandbox's TTL is the lease's, %s: it ends with its lease", a);
 		ttl = req->lease_ms;
 	}
-	struct secret_lease_req lreq = { req->env, req->names, req->as_file, now + (int64_t) ttl };
+	struct secret_lease_req lreq = { req->env, req->names, req->as_file, now + (int64_t) ttl,
+					 req->brokered };
 	r = secret_lease_new(v, pol, req->caller, &lreq, ret, err);
 	if (r < 0) {
 		struct err e2 = { 0 };
@@ -160,7 +161,7 @@ int secrets_deliver(const struct sandbox_spec *spec, const char *state, const ch
 		const struct secret_value *v = secret_lease_value(l, i);
 		const char *name = secret_lease_name(l, i);
 		strv_push(&d->names, name);
-		if (secret_lease_is_file(l, i))
+		if (secret_lease_is_file(l, i) || secret_lease_is_brokered(l, i))
 			continue;
 		/* SECURITY: the value goes into the job's environment only (which init hands to
 		 * execve, never to its own environ); secrets_release() wipes these strings. */

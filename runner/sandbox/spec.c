@@ -239,6 +239,7 @@ void sandbox_spec_release(struct sandbox_spec *spec)
 	spec->argv = strv_free(spec->argv);
 	spec->env = strv_free(spec->env);
 	spec->services = strv_free(spec->services);
+	spec->grants = strv_free(spec->grants);
 	spec->service_env = strv_free(spec->service_env);
 	spec->service_init = strv_free(spec->service_init);
 	spec->service_config = strv_free(spec->service_config);

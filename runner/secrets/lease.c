@@ -18,6 +18,7 @@
 struct lease_item {
 	char *name;
 	bool as_file;
+	bool brokered;
 	struct secret_value value; /* data points into the lease's arena */
 };
 
@@ -81,6 +82,7 @@ int secret_lease_new(const struct secret_vault *v, const struct secret_policy *p
 		struct lease_item *it = &l->items[l->n++];
 		it->name = xstrdup(req->names[i]);
 		it->as_file = req->as_file && req->as_file[i];
+		it->brokered = req->brokered && req->brokered[i];
 		it->value.data = l->arena + at;
 		r = secret_vault_get_into(v, req->env, req->names[i], it->value.data,
 					  &it->value.len, err);
@@ -110,6 +112,11 @@ const char *secret_lease_name(const struct secret_lease *l, size_t i)
 bool secret_lease_is_file(const struct secret_lease *l, size_t i)
 {
 	return l->items[i].as_file;
+}
+
+bool secret_lease_is_brokered(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].brokered;
 }
 
 const struct secret_value *secret_lease_value(const struct secret_lease *l, size_t i)

@@ -133,6 +133,7 @@ struct secret_lease_req {
 	char *const *names;  /* NULL-terminated */
 	const bool *as_file; /* per name: /run/secrets/NAME instead of a variable; or NULL */
 	int64_t until_ms;    /* wall clock: the sandbox's end */
+	const bool *brokered; /* per name: for the broker only, never delivered; or NULL */
 };
 /* Check every name exists and is not expired (one error naming all that are missing and
  * what exists), check the policy for each (p as in secret_policy_check), and unseal. */
@@ -144,6 +145,8 @@ size_t secret_lease_count(const struct secret_lease *l);
 const char *secret_lease_env(const struct secret_lease *l);
 const char *secret_lease_name(const struct secret_lease *l, size_t i);
 bool secret_lease_is_file(const struct secret_lease *l, size_t i);
+/* A value the broker uses on the job's behalf (--grant): never given to the job. */
+bool secret_lease_is_brokered(const struct secret_lease *l, size_t i);
 const struct secret_value *secret_lease_value(const struct secret_lease *l, size_t i);
 int64_t secret_lease_until(const struct secret_lease *l);
 

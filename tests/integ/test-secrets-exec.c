@@ -338,7 +338,7 @@ TEST(secrets_refused_with_a_terminal_and_without_from)
 	run_result_free(&res);
 	exec_sh(no_from, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
-	CHECK_STR_CONTAINS(res.err, "--secret needs --from ENV");
+	CHECK_STR_CONTAINS(res.err, "--secret and --grant need --from ENV");
 	run_result_free(&res);
 	exec_sh(bad_name, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
