@@ -16,9 +16,47 @@
 static const char audit_usage[] =
 	"usage: mayfly audit [--since DURATION] [--sandbox ID] [--json]\n"
 	"\n"
-	"Print the audit log: every lease, release and denial of secrets, and every change\n"
-	"to the vault (time, event, sandbox, caller, environment, names, outcome). Never\n"
-	"values. --since 1h: only the last hour; --json: the log's JSON lines as they are.\n";
+	"Print the audit log: every lease, release and denial of secrets, every change to\n"
+	"the vault (time, event, sandbox, caller, environment, names, outcome), every broker\n"
+	"call (verb, name, target, allowed or denied and why) and every egress decision\n"
+	"(host, port, allowed or denied and why). Never values. --since 1h: only the last\n"
+	"hour; --json: the log's JSON lines as they are.\n";
+
+static const char *str_or(const struct json *j, const char *key, const char *dflt)
+{
+	const char *s = json_get_str(j, key);
+	return s && *s ? s : dflt;
+}
+
+/* A broker call or an egress decision (their lines carry "kind"); false for the rest. */
+static bool print_other(const struct json *j)
+{
+	const char *kind = json_get_str(j, "kind");
+	int64_t port = 0, status = 0;
+	bool allowed = false;
+	char what[512];
+
+	if (!kind || (strcmp(kind, "broker") != 0 && strcmp(kind, "egress") != 0))
+		return false;
+	(void) json_get_i64(j, "status", &status);
+	if (strcmp(kind, "egress") == 0) {
+		(void) json_get_i64(j, "port", &port);
+		(void) snprintf(what, sizeof(what), "%s %s:%lld", str_or(j, "method", "?"),
+				str_or(j, "host", "?"), (long long) port);
+		allowed = strcmp(str_or(j, "decision", ""), "allow") == 0;
+	} else {
+		(void) snprintf(what, sizeof(what), "%s %s %s%s%s", str_or(j, "verb", "?"),
+				str_or(j, "name", "?"), str_or(j, "method", ""),
+				json_get_str(j, "host") ? " " : "", str_or(j, "host", ""));
+		(void) json_get_bool(j, "allowed", &allowed);
+	}
+	char t[24];
+	(void) snprintf(t, sizeof(t), "%.19sZ", str_or(j, "time", "?"));
+	printf("%-20s %-8s %-16s %-48s %s%s%s\n", t, kind,
+	       str_or(j, "sandbox", "-"), what, allowed ? "allowed" : "denied",
+	       *str_or(j, "reason", "") ? ": " : "", str_or(j, "reason", ""));
+	return true;
+}
 
 static void print_line(void *userdata, const char *line, int64_t time_ms)
 {
@@ -35,6 +73,8 @@ static void print_line(void *userdata, const char *line, int64_t time_ms)
 		return;
 	}
 	if (json_parse(line, strlen(line), &j, &err) < 0)
+		return;
+	if (print_other(j))
 		return;
 	arr = json_get(j, "names");
 	for (size_t i = 0; i < json_array_len(arr) && at < sizeof(names); i++) {

@@ -57,7 +57,7 @@ static const char exec_usage[] =
 	"  --service-config KIND:KEY=VALUE  a server setting over mayfly's throwaway defaults\n"
 	"  --allow-host HOST[:PORT]  let the job reach HOST (or *.SUFFIX) through a proxy on\n"
 	"                       the host (HTTP_PROXY and HTTPS_PROXY are set; no port: 80 and\n"
-	"                       443; repeatable; see docs/egress.md)\n"
+	"                       443; repeatable; see docs/network.md)\n"
 	"  --allow-private-egress  hosts granted by exact name may resolve to loopback or\n"
 	"                       private addresses (refused by default)\n"
 	"  --allow-ptrace       let the job ptrace its own processes (debuggers)\n"

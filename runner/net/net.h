@@ -4,7 +4,7 @@
  * (net_listen_loopback()), mayfly hands it to a proxy process (net_proxy_start(), a fresh
  * image of the binary: net_proxy_main()) that accepts the job's connections there and
  * connects out from the host, only to allowed host names that resolve to allowed
- * addresses. See docs/egress.md. Never logs. */
+ * addresses. See docs/network.md. Never logs. */
 #pragma once
 
 #include <stdbool.h>

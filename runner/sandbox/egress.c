@@ -1,7 +1,7 @@
 /* egress.c - --allow-host for one sandbox: the socket pair on which pid 1 sends the
  * listening socket it made on the sandbox's loopback, the job's proxy variables, the
  * audit log, and the life of the proxy process (net/proxy.c), which serves that socket
- * from the host until teardown kills it. See docs/egress.md. */
+ * from the host until teardown kills it. See docs/network.md. */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>

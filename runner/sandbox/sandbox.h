@@ -49,7 +49,7 @@ struct sandbox_spec {
 	struct sandbox_overlay *overlays;
 	size_t n_overlays;
 	char **allow_hosts;        /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
-				    * host-side proxy (docs/egress.md); NULL: none */
+				    * host-side proxy (docs/network.md); NULL: none */
 	bool allow_private_egress; /* exact names may resolve to private addresses */
 	char **grants;          /* --grant sign:NAME | http:NAME@URL (docs/broker.md) */
 	bool broker_dry_run;    /* the broker sends nothing and answers synthetically */

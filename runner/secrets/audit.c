@@ -4,6 +4,7 @@
 #include "secrets/secrets.h"
 
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,23 @@ int secret_audit_append(const char *state_dir, const struct secret_audit_rec *re
 	return 0;
 }
 
+/* The broker and the egress proxy write "time": "YYYY-MM-DDTHH:MM:SS.mmmZ" only. */
+static bool iso_ms(const char *s, int64_t *ret)
+{
+	struct tm tm = { 0 };
+	int ms = 0, n = 0;
+
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return false;
+	if (s[n] == '.' && sscanf(s + n + 1, "%3d", &ms) != 1)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*ret = (int64_t) timegm(&tm) * 1000 + ms;
+	return true;
+}
+
 int secret_audit_read(const char *state_dir, int64_t since_ms, const char *sandbox,
 		      secret_audit_fn *fn, void *userdata, struct err *err)
 {
@@ -106,8 +124,10 @@ int secret_audit_read(const char *state_dir, int64_t since_ms, const char *sandb
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		if (json_parse(line, strlen(line), &j, &e2) < 0 || !json_get_i64(j, "time_ms", &t))
+		if (json_parse(line, strlen(line), &j, &e2) < 0)
 			continue; /* a torn last line after a crash: skip it */
+		if (!json_get_i64(j, "time_ms", &t) && !iso_ms(json_get_str(j, "time"), &t))
+			continue;
 		if (t < since_ms)
 			continue;
 		sb = json_get_str(j, "sandbox");

@@ -61,6 +61,16 @@ bool json_get_i64(const struct json *obj, const char *key, int64_t *ret)
 	return true;
 }
 
+bool json_get_bool(const struct json *obj, const char *key, bool *ret)
+{
+	const cJSON *v = AS_CJ(json_get(obj, key));
+
+	if (!v || !cJSON_IsBool(v))
+		return false;
+	*ret = cJSON_IsTrue(v);
+	return true;
+}
+
 size_t json_array_len(const struct json *arr)
 {
 	return arr && cJSON_IsArray(AS_CJ(arr)) ? (size_t) cJSON_GetArraySize(AS_CJ(arr)) : 0;

@@ -16,6 +16,7 @@ struct json *json_free(struct json *j);
 /* Members of an object; NULL when missing or of another type. Borrowed. */
 const char *json_get_str(const struct json *obj, const char *key);
 bool json_get_i64(const struct json *obj, const char *key, int64_t *ret);
+bool json_get_bool(const struct json *obj, const char *key, bool *ret);
 const struct json *json_get(const struct json *obj, const char *key);
 /* Arrays: count and borrowed items; strings: the value or NULL. */
 size_t json_array_len(const struct json *arr);

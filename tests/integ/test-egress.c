@@ -1,4 +1,4 @@
-/* test-egress.c - `mayfly exec --allow-host` (docs/egress.md): the job reaches a granted
+/* test-egress.c - `mayfly exec --allow-host` (docs/network.md): the job reaches a granted
  * host through HTTP_PROXY/HTTPS_PROXY and nothing else. Real servers on the test's own
  * loopback (Python's http.server, plain and TLS with a fresh self-signed certificate), the
  * real binary, curl inside the sandbox. The origins listen on 127.0.0.1, which the proxy

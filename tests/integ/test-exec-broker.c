@@ -57,7 +57,9 @@ TEST(grant_sign_verifies_and_the_key_never_enters)
 
 	NEED(USERNS);
 	vault();
-	sh((const char *const[]){ "--from", "production", "--grant", "sign:WEBHOOK_KEY", NULL },
+	sh((const char *const[]){ "--from", "production", "--grant", "sign:WEBHOOK_KEY",
+				  "--allow-host", "example.com", NULL },
+	   "curl -s -o /dev/null http://example.org/; "
 	   "printf 'payload 1' | /run/mayfly/mayfly broker sign WEBHOOK_KEY && "
 	   /* The key is nowhere the job can look. */
 	   "if env | grep -q " SIGN_KEY "; then echo in-env; fi; "
@@ -78,10 +80,22 @@ TEST(grant_sign_verifies_and_the_key_never_enters)
 	CHECK_STR_EQ(res.out + strlen(hex), "socket\n");
 	CHECK(strstr(res.err, SIGN_KEY) == NULL);
 	run_result_free(&res);
-	/* The call is audited, without the value. */
+	/* The lease, the broker call and the proxy's refusal are audited, without the value,
+	 * and `mayfly audit` shows them all. */
 	mayfly(&res, "audit", "--json");
 	CHECK_EQ(res.status, 0);
-	CHECK_STR_CONTAINS(res.out, "WEBHOOK_KEY");
+	CHECK_STR_CONTAINS(res.out, "\"kind\":\"broker\"");
+	CHECK(strstr(res.out, SIGN_KEY) == NULL);
+	run_result_free(&res);
+	mayfly(&res, "audit", "--since", "1h");
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, " lease ");
+	CHECK_STR_CONTAINS(res.out, " broker ");
+	CHECK_STR_CONTAINS(res.out, "sign WEBHOOK_KEY hmac-sha256");
+	CHECK_STR_CONTAINS(res.out, "egress");
+	CHECK_STR_CONTAINS(res.out, "GET example.org:80");
+	CHECK_STR_CONTAINS(res.out, "denied: host 'example.org' port 80 is not in this "
+				    "sandbox's --allow-host list");
 	CHECK(strstr(res.out, SIGN_KEY) == NULL);
 	run_result_free(&res);
 }
