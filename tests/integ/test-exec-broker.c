@@ -128,7 +128,10 @@ TEST(grant_http_injects_the_token_from_the_host_and_masks_its_echo)
 		 "/run/mayfly/mayfly broker http API_TOKEN GET http://127.0.0.1:%s/v1/charges; "
 		 "echo \"status $?\"; "
 		 "/run/mayfly/mayfly broker http API_TOKEN GET http://127.0.0.1:%s/admin "
-		 "2>&1; echo \"status $?\"",
+		 "2>&1; echo \"status $?\"; "
+		 /* A canary scan: the token is nowhere the job can look. */
+		 "if env | grep -q " API_TOKEN " || grep -rqs " API_TOKEN " /run /tmp "
+		 "/workspace /home /proc/self/environ; then echo token-inside; fi",
 		 port, port);
 	sh((const char *const[]){ "--from", "production", "--grant", grant, NULL }, script, &res);
 	kill(server, SIGKILL);
@@ -138,6 +141,7 @@ TEST(grant_http_injects_the_token_from_the_host_and_masks_its_echo)
 	CHECK_STR_CONTAINS(res.out, "you sent: Bearer ***\nstatus 0\n");
 	/* Outside the granted prefix: refused. */
 	CHECK_STR_CONTAINS(res.out, "status 1\n");
+	CHECK(strstr(res.out, "token-inside") == NULL);
 	CHECK(strstr(res.out, API_TOKEN) == NULL);
 	CHECK(strstr(res.err, API_TOKEN) == NULL);
 	run_result_free(&res);
