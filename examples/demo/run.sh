@@ -1,7 +1,8 @@
 #!/bin/sh
 # make demo: run examples/hello-ci's CI job in a fresh sandbox, show what the sandbox
 # is and is not allowed to do, a job with its own PostgreSQL and Redis
-# (examples/services), and the timings. Usage: run.sh /path/to/mayfly
+# (examples/services), a copy-on-write checkout, secrets (granted and masked), a TTL, and
+# the timings. Usage: run.sh /path/to/mayfly
 set -eu
 mayfly=${1:?usage: run.sh MAYFLY_BINARY}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,8 +46,31 @@ else
 	echo "== 3. (skipped: PostgreSQL or Redis is not installed: apt-get install postgresql redis-server)"
 fi
 
+if git -C "$here/.." rev-parse --verify -q HEAD >/dev/null 2>&1; then
+	echo
+	echo "== 4. this repository's HEAD, checked out copy-on-write (--repo; cached for the next job)"
+	"$@" exec --repo "$here/.." --ref HEAD -- sh -c \
+		'echo "   $(git log --oneline -1 | cut -c1-60)"; echo "   $(ls | wc -l) entries, $(git status --short | wc -l) changes, owner $(stat -c %U Makefile)"'
+fi
+
 echo
-echo "== 4. a runaway job meets its TTL (2s) and its daemons die with it"
+echo "== 5. a secret the job may use but never sees (--grant), and one it sees, masked"
+secrets=$(mktemp -d)
+chmod 711 "$secrets"
+printf 'demo-signing-key-%s' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" |
+	"$mayfly" --state-dir "$secrets/state" secrets set demo WEBHOOK_KEY
+printf 'demo-api-token-%s' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" |
+	"$mayfly" --state-dir "$secrets/state" secrets set demo API_TOKEN
+"$mayfly" --state-dir "$secrets/state" exec --from demo --grant sign:WEBHOOK_KEY \
+	--secret API_TOKEN -- sh -c '
+	echo "   signature by the broker: $(printf "hello" | /run/mayfly/mayfly broker sign WEBHOOK_KEY | cut -c1-32)..."
+	if env | grep -q WEBHOOK_KEY; then echo "   WEBHOOK_KEY is in the environment (unexpected!)"; else echo "   WEBHOOK_KEY: not in the sandbox"; fi
+	echo "   API_TOKEN printed by the job: $API_TOKEN"'
+"$mayfly" --state-dir "$secrets/state" audit | sed "s/^/   /" | cut -c1-132
+rm -rf "$secrets"
+
+echo
+echo "== 6. a runaway job meets its TTL (2s) and its daemons die with it"
 set +e
 "$@" exec --ttl 2s -- sh -c 'setsid sleep 1000 & sleep 1000'
 echo "exit status: $? (124: TTL)"
