@@ -544,6 +544,8 @@ int cmd_exec(const struct cli_global *g, int argc, char **argv)
 			sandbox_spec_release(&spec);
 			return SANDBOX_EXIT_FAILURE;
 		}
+		env.started = sandbox_mask_run;
+		env.started_data = mask;
 		r = sandbox_run(&spec, &env, &res, &err);
 		sandbox_mask_finish(mask); /* the job's output is out before our own lines */
 	}

@@ -22,8 +22,11 @@
 #include "util/banned.h"
 
 struct sandbox_mask {
-	pid_t relay;
-	int w[2]; /* the pipes' write ends: the job's stdout and stderr */
+	const struct secret_lease *lease;
+	pid_t relay;  /* 0 until sandbox_mask_run() */
+	int w[2];     /* the pipes' write ends: the job's stdout and stderr */
+	int r[2];     /* their read ends, for the relay */
+	int out[2];   /* where the masked output goes (borrowed) */
 };
 
 static int write_out(void *userdata, const void *buf, size_t len)
@@ -88,38 +91,48 @@ int sandbox_mask_start(const struct secret_lease *lease, int stdio[3], struct sa
 		(void) close(p_out[1]);
 		return err_set(err, errno, "pipe for the job's output");
 	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		for (int i = 0; i < 2; i++) {
-			(void) close(p_out[i]);
-			(void) close(p_err[i]);
-		}
-		return err_set(err, e, "fork the output relay");
-	}
-	if (pid == 0) {
-		int in[2] = { p_out[0], p_err[0] }, out[2] = { stdio[1], stdio[2] };
-		(void) close(p_out[1]);
-		(void) close(p_err[1]);
-		relay(lease, in, out);
-	}
-	(void) close(p_out[0]);
-	(void) close(p_err[0]);
 	m = xcalloc(1, sizeof(*m));
-	m->relay = pid;
+	m->lease = lease;
+	m->r[0] = p_out[0];
+	m->r[1] = p_err[0];
+	m->out[0] = stdio[1];
+	m->out[1] = stdio[2];
 	m->w[0] = stdio[1] = p_out[1];
 	m->w[1] = stdio[2] = p_err[1];
 	*ret = m;
 	return 0;
 }
 
+/* Fork the relay. Called once the job runs (its output waits in the pipes meanwhile), so
+ * the fork is not on the way to the job's start; the child keeps only its pipes and
+ * outputs. */
+void sandbox_mask_run(void *userdata)
+{
+	struct sandbox_mask *m = userdata;
+	pid_t pid;
+
+	if (!m || m->relay)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int keep[4] = { m->r[0], m->r[1], m->out[0], m->out[1] };
+		(void) fd_close_all(3, keep, 4);
+		relay(m->lease, m->r, m->out);
+	}
+	m->relay = pid < 0 ? -1 : pid;
+	(void) close(m->r[0]);
+	(void) close(m->r[1]);
+	m->r[0] = m->r[1] = -1;
+}
+
 void sandbox_mask_finish(struct sandbox_mask *m)
 {
 	if (!m)
 		return;
+	sandbox_mask_run(m); /* the sandbox failed before its job ran: drain all the same */
 	(void) close(m->w[0]);
 	(void) close(m->w[1]);
-	while (waitpid(m->relay, NULL, 0) < 0 && errno == EINTR)
+	while (m->relay > 0 && waitpid(m->relay, NULL, 0) < 0 && errno == EINTR)
 		;
 	free(m);
 }

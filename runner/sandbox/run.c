@@ -553,6 +553,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		return err_wrap(err, "sandbox %s", run->id);
 	}
 	res->setup_ms = mono_ms() - t0;
+	if (env->started)
+		env->started(env->started_data);
 	double t_exec = mono_ms();
 	r = wait_job(run, pid, t0 + (double) ttl, &sigs, res, &status, err);
 	(void) sigprocmask(SIG_SETMASK, &old, NULL);

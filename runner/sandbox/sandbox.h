@@ -91,10 +91,14 @@ struct sandbox_result {
 
 typedef void sandbox_warn_fn(void *userdata, const char *msg);
 
+typedef void sandbox_started_fn(void *userdata);
+
 struct sandbox_env {
 	const char *state_dir;   /* resolved; see sandbox_state_dir() */
 	sandbox_warn_fn *warn;   /* warnings (limits not applied, ...); may be NULL */
 	void *userdata;
+	sandbox_started_fn *started; /* called once the job's exec succeeded; may be NULL */
+	void *started_data;
 	int stdio[3];            /* the job's stdin, stdout, stderr; borrowed */
 };
 
@@ -158,4 +162,7 @@ int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *r
 struct sandbox_mask;
 int sandbox_mask_start(const struct secret_lease *lease, int stdio[3], struct sandbox_mask **ret,
 		       struct err *err);
+/* Fork the relay (a sandbox_started_fn; userdata: the mask): once the job runs, so the fork
+ * is not on the way to its start. sandbox_mask_finish() does it if it was not done. */
+void sandbox_mask_run(void *userdata);
 void sandbox_mask_finish(struct sandbox_mask *m);
