@@ -110,29 +110,37 @@ static void bench_masker(size_t mb)
 	       copy_mbps / mask_mbps);
 }
 
-/* Run argv with stdout and stderr to /dev/null; its status, or -1. */
-static int run(char *const *argv)
+/* Start argv with stdin and stdout on /dev/null, stderr on err_fd (-1: /dev/null). */
+static pid_t start(char *const *argv, int err_fd)
 {
 	pid_t pid = fork();
-	int status;
 
-	if (pid < 0)
-		return -1;
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
 		(void) dup2(null, 0);
 		(void) dup2(null, 1);
-		(void) dup2(null, 2);
+		(void) dup2(err_fd >= 0 ? err_fd : null, 2);
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Run argv with stdout and stderr to /dev/null; its status, or -1. */
+static int run(char *const *argv)
+{
+	pid_t pid = start(argv, -1);
+	int status;
+
+	if (pid < 0)
+		return -1;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Run argv (whose argv[4] is "--json", put there by the caller) and return the setup_us
+/* Run argv (with "--json" after "exec", put there by the caller) and return the setup_us
  * its JSON summary reports on stderr (mayfly's start to the job's exec), in ms; < 0 on
  * failure. */
 static double run_setup_ms(char *const *argv)
@@ -145,17 +153,9 @@ static double run_setup_ms(char *const *argv)
 
 	if (pipe(p) < 0)
 		return -1;
-	pid = fork();
+	pid = start(argv, p[1]);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		(void) dup2(null, 0);
-		(void) dup2(null, 1);
-		(void) dup2(p[1], 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
 	(void) close(p[1]);
 	while (len < sizeof(buf) - 1 && (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
 		len += (size_t) n;
