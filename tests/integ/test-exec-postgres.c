@@ -23,6 +23,15 @@ static void need_postgres(void)
 		test_skip_host("PostgreSQL is not installed (apt-get install postgresql)");
 }
 
+/* A server setting that marks this test's servers in the host's process list (PostgreSQL
+ * puts cluster_name in its processes' titles), so that counting them ignores other
+ * PostgreSQL servers on the host. */
+static const char *marker_config(char *buf, size_t size, const char *marker)
+{
+	snprintf(buf, size, "postgres:cluster_name=%s", marker);
+	return buf;
+}
+
 static void sh(const char *const *opts, const char *script, struct run_result *res)
 {
 	run_sandbox_sh(opts, script, res);
@@ -51,12 +60,14 @@ static void template_data(char *buf, size_t size)
 TEST(postgres_is_ready_before_the_job_private_and_gone_after)
 {
 	struct run_result res;
-	char data[800];
+	char data[800], marker[64], cfg[128];
 	struct stat st;
-	int before;
+	int status;
+	pid_t pid;
 
 	need_postgres();
-	before = test_count_procs("postgres", NULL);
+	snprintf(marker, sizeof(marker), "mfpg-ready-%d", (int) getpid());
+	marker_config(cfg, sizeof(cfg), marker);
 	/* No retry loop in the job: the server must answer at once. */
 	sh((const char *const[]){ "--service", "postgres", NULL },
 	   "psql -qAtc 'create table t (x int); insert into t values (42); select x from t' && "
@@ -67,13 +78,24 @@ TEST(postgres_is_ready_before_the_job_private_and_gone_after)
 	CHECK_STR_EQ(res.out, "42\nlocalhost 5432 postgres postgres\n"
 			      "postgresql://postgres:PW@localhost:5432/postgres\n");
 	run_result_free(&res);
-	/* The next job starts from the template again: the table is not there. */
-	sh((const char *const[]){ "--service", "postgres", NULL },
-	   "psql -qAtc \"select count(*) from pg_tables where tablename = 't'\"", &res);
-	CHECK_EQ(res.status, 0);
-	CHECK_STR_EQ(res.out, "0\n");
-	run_result_free(&res);
-	CHECK_EQ(test_count_procs("postgres", NULL), before);
+	/* The next job starts from the template again: the table is not there. While it
+	 * runs, its server is on the host's process list; after, nothing of it is. */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		run_sandbox_sh((const char *const[]){ "--service", "postgres", "--service-config",
+						      cfg, NULL },
+			       "psql -qAtc \"select count(*) from pg_tables where tablename = 't'\" "
+			       "&& sleep 1",
+			       &res);
+		_exit(res.status == 0 && strcmp(res.out, "0\n") == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 500 && test_count_procs(NULL, marker) == 0; i++)
+		usleep(10000);
+	CHECK(test_count_procs(NULL, marker) > 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(test_count_procs(NULL, marker), 0);
 	/* The template itself: owned by the cache's id (root mode) or us, never the job's. */
 	template_data(data, sizeof(data));
 	CHECK_EQ(stat(data, &st), 0);
@@ -319,12 +341,14 @@ TEST(postgres_damaged_template_is_rebuilt)
 TEST(postgres_disk_too_small_fails_clearly)
 {
 	struct run_result res;
-	int before;
+	char marker[64], cfg[128];
 
 	need_postgres();
-	before = test_count_procs("postgres", NULL);
+	snprintf(marker, sizeof(marker), "mfpg-disk-%d", (int) getpid());
+	marker_config(cfg, sizeof(cfg), marker);
 	/* The WAL written by a big insert does not fit a 4 MiB scratch. */
-	sh((const char *const[]){ "--service", "postgres", "--disk", "4M", NULL },
+	sh((const char *const[]){ "--service", "postgres", "--disk", "4M", "--service-config", cfg,
+				  NULL },
 	   "psql -qc 'create table t as select repeat(md5(i::text), 20) from "
 	   "generate_series(1, 100000) i' 2>&1 | tail -1; exit 3",
 	   &res);
@@ -336,20 +360,18 @@ TEST(postgres_disk_too_small_fails_clearly)
 	else
 		CHECK_STR_CONTAINS(res.err, "service postgres");
 	run_result_free(&res);
-	CHECK_EQ(test_count_procs("postgres", NULL), before);
+	CHECK_EQ(test_count_procs(NULL, marker), 0);
 }
 
 TEST(postgres_without_idmapped_mounts_says_what_is_missing)
 {
 	const char *enosys = getenv("MAYFLY_ENOSYS_BIN");
 	struct run_result res;
-	int before;
 
 	need_postgres();
 	NEED(ROOT);
 	if (!enosys || access(enosys, X_OK) < 0)
 		test_skip_host("MAYFLY_ENOSYS_BIN is not set (make test sets it)");
-	before = test_count_procs("postgres", NULL);
 	/* As on a kernel older than 5.12: no open_tree, no mount_setattr. */
 	run_argv((char *const[]){ (char *) enosys, (char *) mayfly_bin(), "--state-dir",
 				  (char *) test_state_dir(), "exec", "--service", "postgres", "--",
@@ -358,5 +380,4 @@ TEST(postgres_without_idmapped_mounts_says_what_is_missing)
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "this kernel has no idmapped mounts (Linux 5.12 or later");
 	run_result_free(&res);
-	CHECK_EQ(test_count_procs("postgres", NULL), before);
 }
