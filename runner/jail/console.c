@@ -105,6 +105,25 @@ int jail_egress_open(int egress_fd, struct err *err)
 	return 0;
 }
 
+int jail_forward_open(int forward_fd, unsigned port, struct err *err)
+{
+	cleanup_close int fd = -1;
+	int r;
+
+	r = net_listen_loopback(port, &fd, err);
+	if (r < 0)
+		return err_wrap(err, "database forward");
+	r = send_fd(forward_fd, 'f', fd);
+	if (r < 0)
+		return err_set(err, -r, "send the forward's socket to mayfly");
+	return 0;
+}
+
+int jail_recv_forward(int forward_fd, int *ret_listen_fd, struct err *err)
+{
+	return recv_fd(forward_fd, "the forward's socket", ret_listen_fd, err);
+}
+
 int jail_recv_egress(int egress_fd, int *ret_listen_fd, struct err *err)
 {
 	return recv_fd(egress_fd, "the egress socket", ret_listen_fd, err);
