@@ -192,8 +192,8 @@ static int parse_json(struct secret_pgrole *p, const char *text, size_t len, uns
 	return r;
 }
 
-/* key=value lines; blank lines and '#' comments ignored; member_of a comma-separated
- * list. The text is not changed: each line is copied into sodium memory. */
+/* key=value lines; blank lines and '#' comments ignored, blanks around '=' too (a
+ * value's trailing ones are kept); member_of a comma-separated list. The text is not changed: each line is copied into sodium memory. */
 static int parse_lines(struct secret_pgrole *p, const char *text, size_t len, unsigned *seen,
 		       struct err *err)
 {
@@ -227,6 +227,8 @@ static int parse_lines(struct secret_pgrole *p, const char *text, size_t len, un
 		while (end > key && (end[-1] == ' ' || end[-1] == '\t'))
 			*--end = '\0';
 		const char *val = eq + 1;
+		while (*val == ' ' || *val == '\t')
+			val++;
 		if (strcmp(key, "member_of") == 0) {
 			*seen |= 1u << 6;
 			cleanup_free char *list = xstrdup(val);
@@ -251,6 +253,8 @@ int secret_pgrole_parse(const void *text, size_t len, struct secret_pgrole **ret
 	size_t i = 0;
 	int r;
 
+	if (sodium_init() < 0)
+		abort();
 	while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
 		i++;
 	r = i < len && t[i] == '{' ? parse_json(p, t, len, &seen, err)
