@@ -473,29 +473,17 @@ char *svc_pg_quote_ident(const char *name)
 int svc_pg_set_password(const struct svc_target *t, const char *role, const char *password,
 			unsigned timeout_ms, struct err *err)
 {
-	char verifier[SCRAM_VERIFIER_MAX];
+	char verifier[SVC_PG_VERIFIER_MAX];
 	cleanup_free char *quoted = NULL, *sql = NULL;
-	uint8_t salt[SCRAM_SALT_LEN];
-	size_t n = strlen(password);
 	int r;
 
 	if (!pg_name_ok(role))
 		return err_set(err, EINVAL, "role name: 1-%d bytes, no control characters",
 			       NAME_MAX_LEN);
-	if (n == 0 || n > PASSWORD_MAX)
-		return err_set(err, EINVAL, "password: 1-%d bytes", PASSWORD_MAX);
-	/* SASLprep (RFC 4013) leaves printable ASCII alone; other passwords could be
-	 * changed by a client's normalisation and then never match. */
-	for (size_t i = 0; i < n; i++)
-		if (password[i] < 0x20 || password[i] > 0x7e)
-			return err_set(err, EINVAL, "password: only printable ASCII characters");
-	r = svc_random(salt, sizeof(salt));
-	if (r < 0)
-		return err_set(err, r, "getrandom");
 	/* Computed before connecting: this overlaps with the server's own start. */
-	if (scram_verifier(password, salt, sizeof(salt), SCRAM_ITERATIONS, verifier,
-			   sizeof(verifier)) < 0)
-		return err_set(err, ENOBUFS, "scram verifier");
+	r = svc_pg_verifier(password, verifier, err);
+	if (r < 0)
+		return r;
 	quoted = pg_quote_ident(role);
 	/* SECURITY: only the verifier crosses the wire (and would reach a statement log). */
 	sql = xasprintf("ALTER ROLE %s PASSWORD '%s'", quoted, verifier);
