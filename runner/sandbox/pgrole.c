@@ -189,6 +189,8 @@ int pgroles_lease(struct secret_lease *l, struct sandbox_spec *spec, struct err 
 		url_part(pg->dbname, db, sizeof(db));
 		cleanup_free char *url = xasprintf("postgresql://%s:%s@127.0.0.1:%u/%s?sslmode=disable",
 						   role, password, pg->port, db);
+		/* The password alone is masked too: a job may print it without the URL. */
+		secret_lease_set_part(l, i, password, strlen(password));
 		explicit_bzero(password, sizeof(password));
 		secret_lease_set_value(l, i, url, strlen(url));
 		explicit_bzero(url, strlen(url));

@@ -24,6 +24,7 @@ struct lease_item {
 	struct secret_value source; /* a kind's: the vault's value (in the arena) */
 	unsigned char *own;	    /* sodium_malloc: set by secret_lease_set_value() */
 	char *handle;
+	struct secret_value part; /* also masked: a part of value (sodium_malloc), or none */
 };
 
 struct secret_lease {
@@ -42,6 +43,8 @@ struct secret_lease *secret_lease_free(struct secret_lease *l)
 		free(l->items[i].name);
 		free(l->items[i].kind);
 		free(l->items[i].handle);
+		if (l->items[i].part.data)
+			sodium_free(l->items[i].part.data); /* wipes */
 		if (l->items[i].own)
 			sodium_free(l->items[i].own); /* wipes */
 	}
@@ -176,4 +179,23 @@ void secret_lease_set_handle(struct secret_lease *l, size_t i, const char *handl
 const char *secret_lease_handle(const struct secret_lease *l, size_t i)
 {
 	return l->items[i].handle;
+}
+
+void secret_lease_set_part(struct secret_lease *l, size_t i, const void *data, size_t len)
+{
+	struct lease_item *it = &l->items[i];
+
+	if (it->part.data)
+		sodium_free(it->part.data);
+	it->part.data = sodium_malloc(len + 1);
+	if (!it->part.data)
+		abort();
+	memcpy(it->part.data, data, len);
+	it->part.data[len] = '\0';
+	it->part.len = len;
+}
+
+const struct secret_value *secret_lease_part(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].part.data ? &l->items[i].part : NULL;
 }

@@ -187,6 +187,10 @@ int64_t secret_lease_until(const struct secret_lease *l);
 const char *secret_lease_kind(const struct secret_lease *l, size_t i);
 const struct secret_value *secret_lease_source(const struct secret_lease *l, size_t i);
 void secret_lease_set_value(struct secret_lease *l, size_t i, const void *data, size_t len);
+/* A part of the value the masker hides on its own too (a URL's password, which a job
+ * could print alone): copied into sodium memory. NULL: none. */
+void secret_lease_set_part(struct secret_lease *l, size_t i, const void *data, size_t len);
+const struct secret_value *secret_lease_part(const struct secret_lease *l, size_t i);
 /* What a kind's lease made, to undo at its end (a role name; never a secret): NULL none. */
 void secret_lease_set_handle(struct secret_lease *l, size_t i, const char *handle);
 const char *secret_lease_handle(const struct secret_lease *l, size_t i);
@@ -202,7 +206,7 @@ struct secret_masker *secret_masker_new(void);
 struct secret_masker *secret_masker_free(struct secret_masker *m); /* wipes; NULL-safe */
 /* Add a value to mask; -EMSGSIZE when shorter than SECRET_MIN_LEN or over SECRET_MAX_LEN. */
 int secret_masker_add(struct secret_masker *m, const void *value, size_t len, struct err *err);
-/* Add every value of a lease. */
+/* Add every value of a lease, and the parts of values it names (secret_lease_part()). */
 int secret_masker_add_lease(struct secret_masker *m, const struct secret_lease *l, struct err *err);
 /* Where masked output goes; returns 0 or a negative errno, which feed/flush return. */
 typedef int secret_mask_out_fn(void *userdata, const void *buf, size_t len);

@@ -270,6 +270,7 @@ TEST(pgrole_read_not_write_then_dropped)
 	const char *opts[] = { "--from", "production", "--secret", "DB_URL", NULL };
 	exec_sh(opts,
 		"echo \"URL=$DB_URL\" | " ROT13 "; echo \"plain=$DB_URL\"; "
+		"echo \"pw=$(echo \"$DB_URL\" | sed 's/.*:\\(.*\\)@.*/\\1/')\"; "
 		"echo \"read=$(psql \"$DB_URL\" -Atqc 'SELECT x FROM t')\"; "
 		"psql \"$DB_URL\" -qc 'INSERT INTO t VALUES (1)' 2>&1 | sed 's/^/write: /'; "
 		"hits=$(cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | "
@@ -281,6 +282,7 @@ TEST(pgrole_read_not_write_then_dropped)
 		test_fail(__FILE__, __LINE__, "exec: status %d: %s%s", res.status, res.out,
 			  res.err);
 	CHECK_STR_CONTAINS(res.out, "plain=***");
+	CHECK_STR_CONTAINS(res.out, "pw=***\n");
 	CHECK_STR_CONTAINS(res.out, "read=42");
 	CHECK_STR_CONTAINS(res.out, "write: ERROR:  permission denied for table t");
 	CHECK_STR_CONTAINS(res.out, "admin-pw-hits=0 files=0");

@@ -165,6 +165,9 @@ TEST(pgrole_kind_in_vault_and_lease)
 	CHECK_STR_EQ((const char *) secret_lease_value(l, 0)->data,
 		     "postgresql://r:p@127.0.0.1:5432/app");
 	CHECK_STR_EQ((const char *) secret_lease_source(l, 0)->data, doc);
+	CHECK(secret_lease_part(l, 0) == NULL);
+	secret_lease_set_part(l, 0, "p-password-123", 14);
+	CHECK_STR_EQ((const char *) secret_lease_part(l, 0)->data, "p-password-123");
 	CHECK(secret_lease_handle(l, 0) == NULL);
 	secret_lease_set_handle(l, 0, "mayfly_0123");
 	CHECK_STR_EQ(secret_lease_handle(l, 0), "mayfly_0123");
