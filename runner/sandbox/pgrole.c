@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "net/net.h"
 #include "sandbox/internal.h"
 #include "secrets/secrets.h"
 #include "services/services.h"
@@ -120,6 +121,25 @@ static int create_role(const struct secret_pgrole *pg, const char *ip, const cha
 	return 0;
 }
 
+/* The sandbox's 127.0.0.1:port must be free for the forward. */
+static int port_free_inside(const struct sandbox_spec *spec, const char *name, unsigned port,
+			    struct err *err)
+{
+	if (port == NET_PROXY_PORT && strv_len(spec->allow_hosts))
+		return err_set(err, EADDRINUSE,
+			       "'%s': its port %u is the egress proxy's inside the sandbox "
+			       "(--allow-host): use the server on another port",
+			       name, port);
+	for (size_t i = 0; port == SVC_PG_PORT && spec->services && spec->services[i]; i++)
+		if (strncmp(spec->services[i], "postgres", 8) == 0 &&
+		    (spec->services[i][8] == '\0' || spec->services[i][8] == ':'))
+			return err_set(err, EADDRINUSE,
+				       "'%s': its port %u is the --service postgres's inside the "
+				       "sandbox: drop one of them",
+				       name, port);
+	return 0;
+}
+
 /* dbname percent-encoded for a URL path. */
 static void url_part(const char *s, char *out, size_t size)
 {
@@ -162,6 +182,9 @@ int pgroles_lease(struct secret_lease *l, struct sandbox_spec *spec, struct err 
 			r = resolve(pg->host, ip, err);
 		if (r < 0)
 			return err_wrap(err, "'%s'", name);
+		r = port_free_inside(spec, name, pg->port, err);
+		if (r < 0)
+			return r;
 		if (spec->forward_port &&
 		    (spec->forward_port != pg->port || strcmp(spec->forward_ip, ip) != 0))
 			return err_set(err, EINVAL,

@@ -436,3 +436,22 @@ TEST(pgrole_killed_mayfly_valid_until_then_gc)
 	CHECK(file_contains(audit, "dropped by gc"));
 	CHECK(file_contains(audit, role));
 }
+
+TEST(pgrole_port_taken_inside_is_refused)
+{
+	struct run_result res;
+	const char *file = value_file("e.txt", "host=127.0.0.1\nport=3128\nuser=admin\n"
+					      "password=some-password-1\n");
+
+	mayfly(&res, "secrets", "set", "production", "DB_URL", "--kind", "postgres-role",
+	       "--from-file", file);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	const char *opts[] = { "--from", "production", "--secret", "DB_URL", "--allow-host",
+			       "example.com", NULL };
+	exec_sh(opts, "echo job-ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK(!strstr(res.out, "job-ran"));
+	CHECK_STR_CONTAINS(res.err, "its port 3128 is the egress proxy's");
+	run_result_free(&res);
+}
