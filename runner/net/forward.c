@@ -105,8 +105,8 @@ static int dial(const struct net_proxy_config *cfg, const char **ret_reason)
 }
 
 /* In a child: pipe cfd <-> the destination until both sides are done or SIGTERM. */
-static void __attribute__((noreturn)) serve_one(const struct net_proxy_config *cfg, int cfd,
-						int term_fd)
+static void __attribute__((noreturn))
+serve_one(const struct net_proxy_config *cfg, int cfd, int term_fd)
 {
 	static char buf[FWD_CHUNK];
 	const char *reason = NULL;

@@ -46,11 +46,12 @@ static int resolve(const char *host, char ip[46], struct err *err)
 			       host, gai_strerror(r));
 	r = -EAFNOSUPPORT;
 	for (const struct addrinfo *a = res; a && r < 0; a = a->ai_next) {
-		const void *in = a->ai_family == AF_INET
-					 ? (const void *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
-				 : a->ai_family == AF_INET6
-					 ? (const void *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr
-					 : NULL;
+		const void *in =
+			a->ai_family == AF_INET
+				? (const void *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
+			: a->ai_family == AF_INET6
+				? (const void *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr
+				: NULL;
 		if (in && inet_ntop(a->ai_family, in, ip, 46))
 			r = 0;
 	}
@@ -62,8 +63,11 @@ static int resolve(const char *host, char ip[46], struct err *err)
 
 static struct svc_target admin(const struct secret_pgrole *pg, const char *ip)
 {
-	return (struct svc_target){ .host = ip, .port = pg->port, .user = pg->user,
-				    .password = pg->password, .db = pg->dbname };
+	return (struct svc_target){ .host = ip,
+				    .port = pg->port,
+				    .user = pg->user,
+				    .password = pg->password,
+				    .db = pg->dbname };
 }
 
 static int drop_role(const struct secret_pgrole *pg, const char *ip, const char *role,
@@ -201,17 +205,19 @@ int pgroles_lease(struct secret_lease *l, struct sandbox_spec *spec, struct err 
 		r = create_role(pg, ip, role, password, secret_lease_until(l), err);
 		if (r < 0) {
 			explicit_bzero(password, sizeof(password));
-			return err_wrap(err, "'%s' (postgres-role): check the entry's admin "
-					     "connection ('mayfly secrets set ENV %s --kind "
-					     "postgres-role')",
+			return err_wrap(err,
+					"'%s' (postgres-role): check the entry's admin "
+					"connection ('mayfly secrets set ENV %s --kind "
+					"postgres-role')",
 					name, name);
 		}
 		secret_lease_set_handle(l, i, role);
 		(void) str_copy(spec->forward_ip, sizeof(spec->forward_ip), ip);
 		spec->forward_port = pg->port;
 		url_part(pg->dbname, db, sizeof(db));
-		cleanup_free char *url = xasprintf("postgresql://%s:%s@127.0.0.1:%u/%s?sslmode=disable",
-						   role, password, pg->port, db);
+		cleanup_free char *url =
+			xasprintf("postgresql://%s:%s@127.0.0.1:%u/%s?sslmode=disable", role,
+				  password, pg->port, db);
 		/* The password alone is masked too: a job may print it without the URL. */
 		secret_lease_set_part(l, i, password, strlen(password));
 		explicit_bzero(password, sizeof(password));

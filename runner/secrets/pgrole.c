@@ -63,8 +63,8 @@ static bool host_ok(const char *s)
 static int set_key(struct secret_pgrole *p, const char *key, const char *val, size_t len,
 		   unsigned *seen, struct err *err)
 {
-	static const char *const keys[] = { "host",    "port",	  "user",     "password",
-					    "dbname",  "sslmode", "member_of" };
+	static const char *const keys[] = { "host",   "port",	 "user",     "password",
+					    "dbname", "sslmode", "member_of" };
 	size_t k = 0;
 
 	while (k < ARRAY_SIZE(keys) && strcmp(keys[k], key) != 0)
@@ -193,7 +193,8 @@ static int parse_json(struct secret_pgrole *p, const char *text, size_t len, uns
 }
 
 /* key=value lines; blank lines and '#' comments ignored, blanks around '=' too (a
- * value's trailing ones are kept); member_of a comma-separated list. The text is not changed: each line is copied into sodium memory. */
+ * value's trailing ones are kept); member_of a comma-separated list. The text is not changed: each
+ * line is copied into sodium memory. */
 static int parse_lines(struct secret_pgrole *p, const char *text, size_t len, unsigned *seen,
 		       struct err *err)
 {

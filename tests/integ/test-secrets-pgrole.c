@@ -29,7 +29,7 @@
 /* What the job greps for: a pattern matching the admin password whose text does not
  * (neither the script nor grep's own argv holds the password). */
 #define ADMIN_PW_RE "pgadmin-7f3a1c9e5b-canar[y]"
-#define SERVER_UID 65534
+#define SERVER_UID  65534
 
 struct server {
 	char dir[256];
@@ -152,12 +152,16 @@ static void start_server(void)
 		/* postgres wants a current directory it can reach. */
 		if (chdir(srv.dir) < 0)
 			_exit(126);
-		execl(path, path, "-D", data, "-p", port, "-c", "listen_addresses=127.0.0.1",
-		      "-c", "unix_socket_directories=", "-c", "fsync=off", (char *) NULL);
+		execl(path, path, "-D", data, "-p", port, "-c", "listen_addresses=127.0.0.1", "-c",
+		      "unix_socket_directories=", "-c", "fsync=off", (char *) NULL);
 		_exit(127);
 	}
-	struct svc_target t = { .host = "127.0.0.1", .port = srv.port, .user = "admin",
-				.password = ADMIN_PW, .db = "postgres", .server = srv.pid };
+	struct svc_target t = { .host = "127.0.0.1",
+				.port = srv.port,
+				.user = "admin",
+				.password = ADMIN_PW,
+				.db = "postgres",
+				.server = srv.pid };
 	if (svc_pg_ready(&t, 60000, &err) < 0) {
 		snprintf(out, sizeof(out), "tail -5 '%s/server.log'", srv.dir);
 		(void) !system(out);
@@ -194,8 +198,8 @@ static void set_entry(const char *name, const char *password)
 		 "\"member_of\": [\"readonly\"]}\n",
 		 srv.port, password);
 	const char *file = value_file("entry.json", doc);
-	mayfly(&res, "secrets", "set", "production", name, "--kind", "postgres-role",
-	       "--from-file", file);
+	mayfly(&res, "secrets", "set", "production", name, "--kind", "postgres-role", "--from-file",
+	       file);
 	if (res.status != 0)
 		test_fail(__FILE__, __LINE__, "secrets set: %s", res.err);
 	run_result_free(&res);
@@ -330,9 +334,9 @@ TEST(pgrole_wrong_admin_password_fails_before_the_sandbox)
 TEST(pgrole_bad_entry_is_refused_when_set)
 {
 	struct run_result res;
-	const char *file = value_file("bad.json",
-				      "{\"host\": \"127.0.0.1\", \"user\": \"admin\", \"password\": "
-				      "\"some-password-1\", \"member_of\": [\"x\\\"; DROP TABLE t\"]}");
+	const char *file = value_file(
+		"bad.json", "{\"host\": \"127.0.0.1\", \"user\": \"admin\", \"password\": "
+			    "\"some-password-1\", \"member_of\": [\"x\\\"; DROP TABLE t\"]}");
 
 	mayfly(&res, "secrets", "set", "production", "DB_URL", "--kind", "postgres-role",
 	       "--from-file", file);
@@ -441,14 +445,14 @@ TEST(pgrole_port_taken_inside_is_refused)
 {
 	struct run_result res;
 	const char *file = value_file("e.txt", "host=127.0.0.1\nport=3128\nuser=admin\n"
-					      "password=some-password-1\n");
+					       "password=some-password-1\n");
 
 	mayfly(&res, "secrets", "set", "production", "DB_URL", "--kind", "postgres-role",
 	       "--from-file", file);
 	CHECK_EQ(res.status, 0);
 	run_result_free(&res);
-	const char *opts[] = { "--from", "production", "--secret", "DB_URL", "--allow-host",
-			       "example.com", NULL };
+	const char *opts[] = { "--from",       "production",  "--secret", "DB_URL",
+			       "--allow-host", "example.com", NULL };
 	exec_sh(opts, "echo job-ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK(!strstr(res.out, "job-ran"));

@@ -62,14 +62,17 @@ TEST(pgrole_refuses_bad_entries_without_the_password)
 		int code;
 	} cases[] = {
 		{ "{\"host\": \"h\", \"user\": \"u\"}", "password are required", EINVAL },
-		{ "{\"user\": \"u\", \"password\": \"" PW "\"}", "host, user and password", EINVAL },
+		{ "{\"user\": \"u\", \"password\": \"" PW "\"}", "host, user and password",
+		  EINVAL },
 		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"pass\": \"x\"}",
 		  "unknown key 'pass'", EINVAL },
 		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"port\": 0}",
 		  "port", EINVAL },
-		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"port\": \"99999\"}",
+		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW
+		  "\", \"port\": \"99999\"}",
 		  "port", EINVAL },
-		{ "{\"host\": \"h;x\", \"user\": \"u\", \"password\": \"" PW "\"}", "host", EINVAL },
+		{ "{\"host\": \"h;x\", \"user\": \"u\", \"password\": \"" PW "\"}", "host",
+		  EINVAL },
 		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"sslmode\": "
 		  "\"require\"}",
 		  "sslmode 'require'", EOPNOTSUPP },
@@ -82,7 +85,8 @@ TEST(pgrole_refuses_bad_entries_without_the_password)
 		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"member_of\": "
 		  "\"readonly\"}",
 		  "member_of: a list", EINVAL },
-		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"member_of\": [1]}",
+		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW
+		  "\", \"member_of\": [1]}",
 		  "member_of", EINVAL },
 		{ "{\"host\": \"h\", \"user\": \"u\", \"password\": \"" PW "\", \"user\": \"v\"}",
 		  "'user' given twice", EINVAL },
@@ -136,7 +140,8 @@ TEST(pgrole_kind_in_vault_and_lease)
 		CHECK_OK(secret_vault_set(v, "production", "PLAIN", "plain-value-1", 13, 0, &err));
 		CHECK_EQ(secret_vault_set_kind(v, "production", "DB_URL", "mysql-role", &err),
 			 -EINVAL);
-		CHECK_OK(secret_vault_set_kind(v, "production", "DB_URL", SECRET_KIND_PGROLE, &err));
+		CHECK_OK(
+			secret_vault_set_kind(v, "production", "DB_URL", SECRET_KIND_PGROLE, &err));
 		CHECK_EQ(secret_vault_set_kind(v, "production", "NOPE", SECRET_KIND_PGROLE, &err),
 			 -ENOENT);
 		CHECK_OK(secret_vault_commit(v, &err));
