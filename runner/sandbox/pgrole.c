@@ -174,7 +174,8 @@ int pgroles_lease(struct secret_lease *l, struct sandbox_spec *spec, struct err 
 		unsigned char rnd[8];
 		int r;
 
-		if (!secret_lease_kind(l, i) || strcmp(secret_lease_kind(l, i), SECRET_KIND_PGROLE))
+		if (!secret_lease_kind(l, i) ||
+		    strcmp(secret_lease_kind(l, i), SECRET_KIND_PGROLE) != 0)
 			continue;
 		if (secret_lease_is_brokered(l, i))
 			return err_set(err, EINVAL,
