@@ -127,7 +127,7 @@ int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct e
 			argv[6] = fport;
 		} else {
 			argv[4] = (char *) (net_allow_private(cfg->allow) ? "1" : "0");
-			for (size_t i = 0; i < n; i++)
+			for (size_t i = 0; pats && i < n; i++)
 				argv[5 + i] = pats[i];
 		}
 		if (become_proxy(cfg, parent, wr, exe, &e2) == 0) {
