@@ -108,12 +108,15 @@ DEFINE_CLEANUP(struct egress *, egress_free)
  * services. secrets_release() wipes the values in envp and audits the release. */
 /* postgres-role leases (pgrole.c): pgroles_lease() makes each such entry's role (valid
  * until the lease ends) and puts its URL in the lease in place of the entry, and the
- * database's address in spec->forward_ip/forward_port; pgroles_revoke() terminates the
+ * database's address in spec->forward_ip/forward_port; pgroles_revoke() (the entries
+ * unsealed from v when the lease forgot them; v may be NULL otherwise) terminates the
  * sessions of and drops every role still made (their names appended to *ret_roles when
  * not NULL), the first error in err; pgrole_drop_source() drops role with the admin
  * connection of an entry's value (gc). */
 int pgroles_lease(struct secret_lease *l, struct sandbox_spec *spec, struct err *err);
-int pgroles_revoke(struct secret_lease *l, char ***ret_roles, struct err *err);
+struct secret_vault;
+int pgroles_revoke(struct secret_lease *l, const struct secret_vault *v, char ***ret_roles,
+		   struct err *err);
 struct secret_lease;
 struct secret_value;
 int pgrole_drop_source(const struct secret_value *src, const char *role, struct err *err);

@@ -242,19 +242,30 @@ int pgrole_drop_source(const struct secret_value *src, const char *role, struct 
 	return r;
 }
 
-int pgroles_revoke(struct secret_lease *l, char ***ret_roles, struct err *err)
+int pgroles_revoke(struct secret_lease *l, const struct secret_vault *v, char ***ret_roles,
+		   struct err *err)
 {
 	int r = 0;
 
 	for (size_t i = 0; i < secret_lease_count(l); i++) {
+		CLEANUP(secret_value_freep) struct secret_value *val = NULL;
+		const struct secret_value *src = secret_lease_source(l, i);
 		const char *role = secret_lease_handle(l, i);
 		struct err e2 = { 0 };
+		int r2 = 0;
 
 		if (!role)
 			continue;
 		if (ret_roles)
 			strv_push(ret_roles, role);
-		if (pgrole_drop_source(secret_lease_source(l, i), role, &e2) < 0) {
+		/* The lease forgot the admin connection: unsealed again, just for this. */
+		if (!src->data) {
+			r2 = v ? secret_vault_get(v, secret_lease_env(l), secret_lease_name(l, i),
+						  &val, &e2)
+			       : err_set(&e2, ENOKEY, "the vault is not open");
+			src = val;
+		}
+		if (r2 < 0 || pgrole_drop_source(src, role, &e2) < 0) {
 			if (r == 0) {
 				*err = e2;
 				r = err_wrap(err, "'%s'", secret_lease_name(l, i));

@@ -158,11 +158,13 @@ int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *r
 			  struct sandbox_spec *spec, struct secret_lease **ret, char **ret_note,
 			  struct err *err);
 /* The end of a lease (after sandbox_run(), whatever happened, or when it never ran):
- * postgres-role leases' roles lose their sessions and are dropped, audited as "revoke"
+ * postgres-role leases' roles lose their sessions and are dropped (their entries unsealed
+ * again from the vault, with key_file as at the lease), audited as "revoke"
  * with the sandbox id (id NULL or "": none). The first failure in err; the others are
  * audited. A no-op for other leases and when called again. */
 int sandbox_secrets_revoke(const char *state, const char *id, struct secret_lease *lease,
-			   const struct secret_caller *caller, struct err *err);
+			   const char *key_file, const struct secret_caller *caller,
+			   struct err *err);
 /* The masking relay: replace stdio[1] and stdio[2] with pipes whose output a relay
  * process masks (every leased value and its encodings become "***") on its way to the
  * original fds. sandbox_mask_finish() closes our ends and waits until the relay has

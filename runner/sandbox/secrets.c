@@ -45,15 +45,27 @@ static int audit(const char *state, const char *event, const char *id,
 }
 
 int sandbox_secrets_revoke(const char *state, const char *id, struct secret_lease *lease,
-			   const struct secret_caller *caller, struct err *err)
+			   const char *key_file, const struct secret_caller *caller, struct err *err)
 {
+	CLEANUP(secret_vault_closep) struct secret_vault *v = NULL;
 	char **roles = NULL;
 	struct err e2 = { 0 };
+	bool any = false;
 	int r;
 
-	if (!lease)
+	for (size_t i = 0; i < secret_lease_count(lease); i++)
+		any |= secret_lease_handle(lease, i) != NULL;
+	if (!any)
 		return 0;
-	r = pgroles_revoke(lease, &roles, err);
+	r = secret_vault_open(state, key_file, 0, &v, err);
+	if (r < 0)
+		(void) err_wrap(err, "open the vault to drop the lease's roles");
+	else
+		r = pgroles_revoke(lease, v, &roles, err);
+	if (!roles) /* the vault did not open: name the roles all the same */
+		for (size_t i = 0; i < secret_lease_count(lease); i++)
+			if (secret_lease_handle(lease, i))
+				strv_push(&roles, secret_lease_handle(lease, i));
 	if (roles)
 		(void) audit_roles(state, "revoke", id && id[0] ? id : NULL, caller,
 				   secret_lease_env(lease), NULL, r < 0 ? err->msg : "ok", 0,
@@ -105,8 +117,14 @@ int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *r
 		r = pgroles_lease(l, spec, err);
 		if (r < 0) {
 			struct err e2 = { 0 };
-			(void) pgroles_revoke(l, NULL, &e2);
+			(void) pgroles_revoke(l, v, NULL, &e2);
 		}
+		/* SECURITY: the admin connections are not kept for the sandbox's life (nor
+		 * copied into the processes forked from here); the release unseals them
+		 * again. */
+		for (size_t i = 0; i < secret_lease_count(l); i++)
+			if (secret_lease_kind(l, i))
+				secret_lease_forget_source(l, i);
 	}
 	if (r < 0) {
 		struct err e2 = { 0 };
@@ -192,6 +210,8 @@ static void gc_drop_roles(const char *state, const char *id, const struct json *
 			r2 = secret_vault_get(v, env, name, &val, &err);
 		if (r2 == 0)
 			r2 = pgrole_drop_source(val, role, &err);
+		else
+			(void) err_wrap(&err, "drop role '%s'", role);
 		(void) audit_roles(state, "revoke", id, caller, env, names,
 				   r2 < 0 ? err.msg : "ok: dropped by gc (its mayfly was killed)", 0,
 				   roles, &e2);

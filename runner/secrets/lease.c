@@ -199,3 +199,13 @@ const struct secret_value *secret_lease_part(const struct secret_lease *l, size_
 {
 	return l->items[i].part.data ? &l->items[i].part : NULL;
 }
+
+void secret_lease_forget_source(struct secret_lease *l, size_t i)
+{
+	struct lease_item *it = &l->items[i];
+
+	if (it->source.data && it->source.data != it->value.data)
+		sodium_memzero(it->source.data, it->source.len);
+	it->source.data = NULL;
+	it->source.len = 0;
+}

@@ -186,6 +186,9 @@ int64_t secret_lease_until(const struct secret_lease *l);
  * from then on). */
 const char *secret_lease_kind(const struct secret_lease *l, size_t i);
 const struct secret_value *secret_lease_source(const struct secret_lease *l, size_t i);
+/* Wipe the source once it served (its data NULL from then on): the admin connection of a
+ * postgres-role entry is not kept in memory for the sandbox's life. */
+void secret_lease_forget_source(struct secret_lease *l, size_t i);
 void secret_lease_set_value(struct secret_lease *l, size_t i, const void *data, size_t len);
 /* A part of the value the masker hides on its own too (a URL's password, which a job
  * could print alone): copied into sodium memory. NULL: none. */

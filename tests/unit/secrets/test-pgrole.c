@@ -176,6 +176,11 @@ TEST(pgrole_kind_in_vault_and_lease)
 	CHECK(secret_lease_handle(l, 0) == NULL);
 	secret_lease_set_handle(l, 0, "mayfly_0123");
 	CHECK_STR_EQ(secret_lease_handle(l, 0), "mayfly_0123");
+	secret_lease_forget_source(l, 0);
+	CHECK(secret_lease_source(l, 0)->data == NULL);
+	CHECK_EQ(secret_lease_source(l, 0)->len, 0);
+	CHECK_STR_EQ((const char *) secret_lease_value(l, 0)->data,
+		     "postgresql://r:p@127.0.0.1:5432/app");
 
 	/* A plain set replaces the kind too. */
 	secret_vault_close(TAKE_PTR(v));
