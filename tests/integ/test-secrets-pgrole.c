@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -114,9 +115,9 @@ static void start_server(void)
 	if (svc_find(NULL, "postgres", NULL, &pg, &err) < 0)
 		test_skip_host("%s", err.msg);
 	snprintf(srv.bindir, sizeof(srv.bindir), "%s", pg.bindir);
-	snprintf(srv.dir, sizeof(srv.dir), "/tmp/mayfly-pgrole-XXXXXX");
-	CHECK(mkdtemp(srv.dir) != NULL);
-	CHECK_OK(chmod(srv.dir, 0755));
+	/* In the test's tmpdir (0755, removed by the harness), owned by the server's user. */
+	snprintf(srv.dir, sizeof(srv.dir), "%s/pg", test_tmpdir());
+	CHECK_OK(mkdir(srv.dir, 0755));
 	if (geteuid() == 0)
 		CHECK_OK(chown(srv.dir, SERVER_UID, SERVER_UID));
 	snprintf(pwfile, sizeof(pwfile), "%s/pw", srv.dir);
@@ -149,6 +150,8 @@ static void start_server(void)
 			dup2(lfd, 2);
 		}
 		run_as_server();
+		/* Gone with the test (the id change cleared an earlier parent-death signal). */
+		prctl(PR_SET_PDEATHSIG, SIGQUIT);
 		/* postgres wants a current directory it can reach. */
 		if (chdir(srv.dir) < 0)
 			_exit(126);
@@ -175,16 +178,6 @@ static void start_server(void)
 			"INSERT INTO t VALUES (42); GRANT SELECT ON t TO readonly",
 			60000, &err) < 0)
 		test_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-}
-
-static void __attribute__((destructor)) cleanup_server(void)
-{
-	stop_server();
-	if (srv.dir[0]) {
-		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", srv.dir);
-		(void) !system(cmd);
-	}
 }
 
 static void set_entry(const char *name, const char *password)
@@ -312,6 +305,7 @@ TEST(pgrole_read_not_write_then_dropped)
 	CHECK(strlen(password) >= 20);
 	scan_tree(test_state_dir(), password);
 	scan_tree(test_state_dir(), ADMIN_PW);
+	stop_server();
 }
 
 TEST(pgrole_wrong_admin_password_fails_before_the_sandbox)
@@ -329,6 +323,7 @@ TEST(pgrole_wrong_admin_password_fails_before_the_sandbox)
 	CHECK(!strstr(res.err, "wrong-password-0d9c8b7a"));
 	run_result_free(&res);
 	CHECK_EQ(count_roles(), 0);
+	stop_server();
 }
 
 TEST(pgrole_bad_entry_is_refused_when_set)
@@ -374,6 +369,7 @@ TEST(pgrole_ttl_ends_the_login)
 	CHECK_STR_CONTAINS(err, "authentication failed");
 	free(err);
 	CHECK_EQ(count_roles(), 0);
+	stop_server();
 }
 
 /* A killed mayfly: the role outlives it, but its VALID UNTIL ends its logins, and gc
@@ -439,6 +435,7 @@ TEST(pgrole_killed_mayfly_valid_until_then_gc)
 	snprintf(audit, sizeof(audit), "%s/audit.log", test_state_dir());
 	CHECK(file_contains(audit, "dropped by gc"));
 	CHECK(file_contains(audit, role));
+	stop_server();
 }
 
 TEST(pgrole_port_taken_inside_is_refused)
