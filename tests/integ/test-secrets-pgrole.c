@@ -299,6 +299,14 @@ TEST(pgrole_read_not_write_then_dropped)
 	CHECK(file_contains(audit, role));
 	CHECK(file_contains(audit, "\"event\":\"revoke\""));
 	CHECK(file_contains(audit, "\"kind\":\"forward\""));
+	mayfly(&res, "audit");
+	CHECK_STR_CONTAINS(res.out, "forward");
+	CHECK_STR_CONTAINS(res.out, "127.0.0.1:");
+	char rolecol[80];
+	snprintf(rolecol, sizeof(rolecol), "role=%s", role);
+	CHECK_STR_CONTAINS(res.out, rolecol);
+	CHECK_STR_CONTAINS(res.out, "revoke");
+	run_result_free(&res);
 	const char *pw = strchr(url + strlen("postgresql://"), ':') + 1;
 	char password[64];
 	snprintf(password, sizeof(password), "%.*s", (int) strcspn(pw, "@"), pw);
