@@ -19,7 +19,9 @@ static const char audit_usage[] =
 	"Print the audit log: every lease, release and denial of secrets, every change to\n"
 	"the vault (time, event, sandbox, caller, environment, names, outcome), every broker\n"
 	"call (verb, name, target, allowed or denied and why) and every egress decision\n"
-	"(host, port, allowed or denied and why). Never values. --since 1h: only the last\n"
+	"(host, port, allowed or denied and why) and database forward (address, port,\n"
+	"bytes each way) of a postgres-role lease, whose roles the lease and revoke lines\n"
+	"name. Never values. --since 1h: only the last\n"
 	"hour; --json: the log's JSON lines as they are.\n";
 
 static const char *str_or(const struct json *j, const char *key, const char *dflt)
@@ -28,7 +30,8 @@ static const char *str_or(const struct json *j, const char *key, const char *dfl
 	return s && *s ? s : dflt;
 }
 
-/* A broker call or an egress decision (their lines carry "kind"); false for the rest. */
+/* A broker call, an egress decision or a database forward (their lines carry "kind");
+ * false for the rest. */
 static bool print_other(const struct json *j)
 {
 	const char *kind = json_get_str(j, "kind");
@@ -36,10 +39,20 @@ static bool print_other(const struct json *j)
 	bool allowed = false;
 	char what[512];
 
-	if (!kind || (strcmp(kind, "broker") != 0 && strcmp(kind, "egress") != 0))
+	if (!kind || (strcmp(kind, "broker") != 0 && strcmp(kind, "egress") != 0 &&
+		      strcmp(kind, "forward") != 0))
 		return false;
 	(void) json_get_i64(j, "status", &status);
-	if (strcmp(kind, "egress") == 0) {
+	if (strcmp(kind, "forward") == 0) {
+		int64_t up = 0, down = 0;
+		(void) json_get_i64(j, "port", &port);
+		(void) json_get_i64(j, "bytes_up", &up);
+		(void) json_get_i64(j, "bytes_down", &down);
+		(void) snprintf(what, sizeof(what), "%s:%lld up %lld down %lld",
+				str_or(j, "addr", "?"), (long long) port, (long long) up,
+				(long long) down);
+		allowed = strcmp(str_or(j, "decision", ""), "allow") == 0;
+	} else if (strcmp(kind, "egress") == 0) {
 		(void) json_get_i64(j, "port", &port);
 		(void) snprintf(what, sizeof(what), "%s %s:%lld", str_or(j, "method", "?"),
 				str_or(j, "host", "?"), (long long) port);
@@ -80,6 +93,14 @@ static void print_line(void *userdata, const char *line, int64_t time_ms)
 	for (size_t i = 0; i < json_array_len(arr) && at < sizeof(names); i++) {
 		const char *s = json_str(json_array_at(arr, i));
 		int n = snprintf(names + at, sizeof(names) - at, "%s%s", i ? "," : "", s ? s : "?");
+		if (n > 0)
+			at += (size_t) n;
+	}
+	arr = json_get(j, "roles");
+	for (size_t i = 0; i < json_array_len(arr) && at < sizeof(names); i++) {
+		const char *s = json_str(json_array_at(arr, i));
+		int n = snprintf(names + at, sizeof(names) - at, "%srole=%s", at ? "," : "",
+				 s ? s : "?");
 		if (n > 0)
 			at += (size_t) n;
 	}

@@ -489,6 +489,16 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 
 DEFINE_CLEANUP(struct exec_repo_state *, exec_repo_free)
 
+/* The end of the lease: a postgres-role lease's role is dropped now. */
+static void end_lease(const char *state, const char *id, struct secret_lease *lease,
+		      const char *key_file, const struct secret_caller *caller)
+{
+	struct err err = { 0 };
+
+	if (lease && sandbox_secrets_revoke(state, id, lease, key_file, caller, &err) < 0)
+		log_warn("exec: %s (it could not log in after the lease's end anyway)", err.msg);
+}
+
 int cmd_exec(const struct cli_global *g, int argc, char **argv)
 {
 	CLEANUP(exec_repo_freep) struct exec_repo_state *checkout = NULL;
@@ -541,6 +551,7 @@ int cmd_exec(const struct cli_global *g, int argc, char **argv)
 	} else {
 		if (lease && sandbox_mask_start(lease, env.stdio, &mask, &err) < 0) {
 			log_error("exec: %s", err.msg);
+			end_lease(state, NULL, lease, spec.secret_key_file, &caller);
 			sandbox_spec_release(&spec);
 			return SANDBOX_EXIT_FAILURE;
 		}
@@ -549,6 +560,7 @@ int cmd_exec(const struct cli_global *g, int argc, char **argv)
 		r = sandbox_run(&spec, &env, &res, &err);
 		sandbox_mask_finish(mask); /* the job's output is out before our own lines */
 	}
+	end_lease(state, res.id, lease, spec.secret_key_file, &caller);
 	if (r < 0)
 		log_error("%s", err.msg);
 	else if (res.ttl_expired) {

@@ -25,10 +25,13 @@ static const char secrets_usage[] =
 	"\n"
 	"The vault: environments holding named values sealed under the host's master key.\n"
 	"\n"
-	"  set ENV NAME [--from-file F] [--expires DURATION]\n"
+	"  set ENV NAME [--from-file F] [--expires DURATION] [--kind KIND]\n"
 	"                      seal the value read from stdin (or F) as NAME in ENV; values\n"
 	"                      are never accepted on the command line; one final newline is\n"
-	"                      dropped; values under 8 bytes are refused (unmaskable)\n"
+	"                      dropped; values under 8 bytes are refused (unmaskable);\n"
+	"                      --kind postgres-role: the value is an admin connection (JSON\n"
+	"                      or key=value lines) from which each lease creates a role of\n"
+	"                      its own and hands the job its URL\n"
 	"  import ENV --dotenv FILE [--expires DURATION]\n"
 	"                      seal every NAME=VALUE line of FILE, all or nothing\n"
 	"  ls [ENV] [--json]   names with created, updated and expiry times; never values\n"
@@ -55,6 +58,7 @@ struct opts {
 	const char *dotenv;
 	const char *new_key_file;
 	const char *branches_from;
+	const char *kind;
 	int64_t expires_ms;
 	bool json;
 	bool dry_run;
@@ -79,6 +83,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			slot = &o->new_key_file;
 		else if (strcmp(a, "--branches-from") == 0)
 			slot = &o->branches_from;
+		else if (strcmp(a, "--kind") == 0)
+			slot = &o->kind;
 		if (slot) {
 			if (i + 1 >= argc)
 				return cli_usage_error("secrets", "option '%s' needs a value", a);
@@ -133,6 +139,7 @@ static int do_set(const char *state, const struct opts *o)
 	cleanup_close int file_fd = -1;
 	struct err err = { 0 };
 	char *names[] = { o->npos > 1 ? o->pos[1] : NULL, NULL };
+	const char *kind = o->kind && strcmp(o->kind, "value") != 0 ? o->kind : NULL;
 	int fd = STDIN_FILENO;
 
 	if (o->npos == 3)
@@ -154,11 +161,21 @@ static int do_set(const char *state, const struct opts *o)
 	if (!o->from_file && isatty(fd))
 		(void) fputs("mayfly: reading the value from the terminal; end it with Ctrl-D\n",
 			     stderr);
+	if (kind && strcmp(kind, SECRET_KIND_PGROLE) != 0)
+		return cli_usage_error("secrets", "--kind '%s': the kinds are 'value' and '%s'",
+				       kind, SECRET_KIND_PGROLE);
 	if (secret_value_read_fd(fd, &val, &err) < 0)
 		return fail("set", &err);
+	if (kind) {
+		/* Checked now, so that a bad entry fails here rather than in a job. */
+		CLEANUP(secret_pgrole_freep) struct secret_pgrole *pg = NULL;
+		if (secret_pgrole_parse(val->data, val->len, &pg, &err) < 0)
+			return fail("set", &err);
+	}
 	if (secret_vault_open(state, o->key_file, SECRET_OPEN_WRITE, &v, &err) < 0 ||
 	    secret_vault_set(v, o->pos[0], o->pos[1], val->data, val->len, o->expires_ms, &err) <
 		    0 ||
+	    (kind && secret_vault_set_kind(v, o->pos[0], o->pos[1], kind, &err) < 0) ||
 	    secret_vault_commit(v, &err) < 0) {
 		audit(state, "set", o->pos[0], names, err.msg);
 		return fail("set", &err);
@@ -246,6 +263,7 @@ static int do_ls(const char *state, const struct opts *o)
 			json_w_i64(w, "updated_ms", m[i].updated_ms);
 			json_w_i64(w, "expires_ms", m[i].expires_ms);
 			json_w_bool(w, "expired", m[i].expires_ms && m[i].expires_ms <= now);
+			json_w_str(w, "kind", m[i].kind ? m[i].kind : "value");
 			json_w_obj_close(w);
 		}
 		json_w_arr_close(w);
@@ -253,14 +271,16 @@ static int do_ls(const char *state, const struct opts *o)
 		printf("%s\n", text);
 		return 0;
 	}
-	printf("%-32s %-20s %-20s %s\n", "NAME", "CREATED", "UPDATED", "EXPIRES");
+	printf("%-32s %-20s %-20s %-20s %s\n", "NAME", "CREATED", "UPDATED", "EXPIRES", "KIND");
 	for (size_t i = 0; i < n; i++) {
 		char c[32], u[32], e[32];
 		when(m[i].created_ms, c, sizeof(c));
 		when(m[i].updated_ms, u, sizeof(u));
 		when(m[i].expires_ms, e, sizeof(e));
-		printf("%-32s %-20s %-20s %s%s\n", m[i].name, c, u, e,
-		       m[i].expires_ms && m[i].expires_ms <= now ? " (expired)" : "");
+		if (m[i].expires_ms && m[i].expires_ms <= now)
+			(void) str_copy(e + strlen(e), sizeof(e) - strlen(e), " (expired)");
+		printf("%-32s %-20s %-20s %-20s %s\n", m[i].name, c, u, e,
+		       m[i].kind ? m[i].kind : "value");
 	}
 	return 0;
 }

@@ -91,18 +91,34 @@ int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *
 	return 0;
 }
 
-int jail_egress_open(int egress_fd, struct err *err)
+/* A socket listening on the sandbox's 127.0.0.1:port, sent to mayfly on fd. */
+static int listen_and_send(int fd, unsigned port, char tag, const char *what, struct err *err)
 {
-	cleanup_close int fd = -1;
+	cleanup_close int lfd = -1;
 	int r;
 
-	r = net_listen_loopback(NET_PROXY_PORT, &fd, err);
+	r = net_listen_loopback(port, &lfd, err);
 	if (r < 0)
-		return err_wrap(err, "egress");
-	r = send_fd(egress_fd, 'e', fd);
+		return err_wrap(err, "%s", what);
+	r = send_fd(fd, tag, lfd);
 	if (r < 0)
-		return err_set(err, -r, "send the egress socket to mayfly");
+		return err_set(err, -r, "send the %s socket to mayfly", what);
 	return 0;
+}
+
+int jail_egress_open(int egress_fd, struct err *err)
+{
+	return listen_and_send(egress_fd, NET_PROXY_PORT, 'e', "egress", err);
+}
+
+int jail_forward_open(int forward_fd, unsigned port, struct err *err)
+{
+	return listen_and_send(forward_fd, port, 'f', "database forward", err);
+}
+
+int jail_recv_forward(int forward_fd, int *ret_listen_fd, struct err *err)
+{
+	return recv_fd(forward_fd, "the forward's socket", ret_listen_fd, err);
 }
 
 int jail_recv_egress(int egress_fd, int *ret_listen_fd, struct err *err)

@@ -63,6 +63,8 @@ int jail_console_open(int console_fd, char *ret_slave, size_t size, struct err *
 /* --allow-host, in pid 1 with `lo` up: listen on 127.0.0.1:NET_PROXY_PORT in the
  * sandbox's netns and send the socket to mayfly over egress_fd (then close ours). */
 int jail_egress_open(int egress_fd, struct err *err);
+/* The same for a postgres-role lease's forward: 127.0.0.1:port on forward_fd. */
+int jail_forward_open(int forward_fd, unsigned port, struct err *err);
 /* -t, in the job (a session leader): the slave becomes its stdio and controlling tty. */
 int jail_console_attach(const char *slave, struct err *err);
 /* In the child, after the binds and before pivot: cfg->overlays. mount_points: only make

@@ -77,6 +77,10 @@ struct jail_config {
 	 * proxy serves it from the host). -1 (or any fd below 3, as a zeroed initializer
 	 * leaves it): no egress. */
 	int egress_fd;
+	/* A postgres-role lease: as egress_fd, a socket listening on the sandbox's
+	 * 127.0.0.1:forward_port, sent on forward_fd (tag 'f'). -1 (or below 3): none. */
+	int forward_fd;
+	unsigned forward_port;
 	/* cgroup v2: an fd of the sandbox's cgroup directory (borrowed), so the child is born
 	 * in it (clone3 CLONE_INTO_CGROUP) and never migrates; -1: the caller attaches it. */
 	int cgroup_fd;
@@ -114,6 +118,8 @@ int jail_recv_console(int console_fd, int *ret_master, struct err *err);
 /* With cfg->egress_fd: receive the proxy's listening socket (after jail_start()
  * succeeded; pid 1 sent it before it built the root). */
 int jail_recv_egress(int egress_fd, int *ret_listen_fd, struct err *err);
+/* The same for cfg->forward_fd. */
+int jail_recv_forward(int forward_fd, int *ret_listen_fd, struct err *err);
 /* Shared read-only caches, root mode: a cache is owned on disk by one id outside every
  * sandbox's range, and each sandbox sees it through an idmapped mount on which that id
  * is the job's host id. jail_idmap_userns() makes the user namespace of such a mapping

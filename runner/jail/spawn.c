@@ -92,6 +92,8 @@ static void __attribute__((noreturn)) child_main(const struct jail_config *cfg, 
 		jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
 	if (cfg->egress_fd > 2 && jail_egress_open(cfg->egress_fd, &err) < 0)
 		jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
+	if (cfg->forward_fd > 2 && jail_forward_open(cfg->forward_fd, cfg->forward_port, &err) < 0)
+		jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
 	if (jail_setup_root(cfg, &err) < 0)
 		jail_child_fail(report_fd, JAIL_STAGE_SETUP, &err, 125);
 	jail_run_init(cfg, report_fd, go_fd);

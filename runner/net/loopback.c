@@ -40,9 +40,9 @@ int net_listen_loopback(unsigned port, int *ret_fd, struct err *err)
 				  .sin_addr = { htonl(INADDR_LOOPBACK) } };
 
 	if (fd < 0)
-		return err_set(err, errno, "socket for the egress proxy");
+		return err_set(err, errno, "socket to listen on 127.0.0.1:%u", port);
 	if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-		return err_set(err, errno, "bind 127.0.0.1:%u for the egress proxy", port);
+		return err_set(err, errno, "bind 127.0.0.1:%u", port);
 	if (listen(fd, SOMAXCONN) < 0)
 		return err_set(err, errno, "listen on 127.0.0.1:%u", port);
 	*ret_fd = TAKE_FD(fd);

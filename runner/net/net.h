@@ -40,7 +40,11 @@ struct net_proxy_config {
 	int listen_fd;		       /* borrowed: the listening socket (from the sandbox) */
 	int audit_fd;		       /* borrowed: audit log opened O_APPEND; -1: none */
 	const char *sandbox_id;	       /* for the audit lines */
-	const struct net_allow *allow; /* borrowed */
+	const struct net_allow *allow; /* borrowed; NULL with forward_ip */
+	/* The fixed-destination mode: every connection goes to forward_ip (an IP literal
+	 * mayfly resolved and checked) port forward_port, and nowhere else; no HTTP. */
+	const char *forward_ip;
+	unsigned forward_port;
 	net_harden_fn *harden;	       /* NULL: nothing more */
 	void *harden_data;
 	bool drop_ids; /* run as uid:gid, no supplementary group (mayfly is root) */

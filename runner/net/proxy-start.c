@@ -107,9 +107,10 @@ int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct e
 	if (pid == 0) {
 		struct err e2 = { 0 };
 		char lfd[16], afd[16];
-		char *const *pats = net_allow_patterns(cfg->allow);
+		char *const *pats = cfg->allow ? net_allow_patterns(cfg->allow) : NULL;
 		size_t n = strv_len(pats);
-		char **argv = xcalloc(n + 6, sizeof(char *));
+		char **argv = xcalloc(n + 8, sizeof(char *));
+		char fport[16];
 		char *envp[] = { NULL };
 
 		(void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -119,9 +120,16 @@ int net_proxy_start(const struct net_proxy_config *cfg, pid_t *ret_pid, struct e
 		argv[1] = lfd;
 		argv[2] = afd;
 		argv[3] = (char *) cfg->sandbox_id;
-		argv[4] = (char *) (net_allow_private(cfg->allow) ? "1" : "0");
-		for (size_t i = 0; i < n; i++)
-			argv[5 + i] = pats[i];
+		if (cfg->forward_ip) {
+			(void) snprintf(fport, sizeof(fport), "%u", cfg->forward_port);
+			argv[4] = (char *) "f";
+			argv[5] = (char *) cfg->forward_ip;
+			argv[6] = fport;
+		} else {
+			argv[4] = (char *) (net_allow_private(cfg->allow) ? "1" : "0");
+			for (size_t i = 0; pats && i < n; i++)
+				argv[5 + i] = pats[i];
+		}
 		if (become_proxy(cfg, parent, wr, exe, &e2) == 0) {
 			(void) syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
 			(void) err_set(&e2, errno, "execute '/proc/self/exe'");
@@ -157,7 +165,8 @@ int net_proxy_main(int argc, char **argv)
 	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void) prctl(PR_SET_NAME, NET_PROXY_ARGV0, 0, 0, 0);
 	if (argc < 5 || safe_atoi(argv[1], &lfd) < 0 || safe_atoi(argv[2], &afd) < 0 ||
-	    (strcmp(argv[4], "0") != 0 && strcmp(argv[4], "1") != 0) ||
+	    (strcmp(argv[4], "0") != 0 && strcmp(argv[4], "1") != 0 &&
+	     (strcmp(argv[4], "f") != 0 || argc != 7)) ||
 	    getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) {
 		(void) fprintf(stderr, "%s: started by mayfly only (mayfly exec --allow-host)\n",
 			       NET_PROXY_ARGV0);
@@ -166,7 +175,7 @@ int net_proxy_main(int argc, char **argv)
 	(void) fd_set_cloexec(lfd, 1);
 	if (afd >= 0)
 		(void) fd_set_cloexec(afd, 1);
-	if (net_allow_new(argv + 5, argv[4][0] == '1', &allow, &err) < 0) {
+	if (argv[4][0] != 'f' && net_allow_new(argv + 5, argv[4][0] == '1', &allow, &err) < 0) {
 		(void) fprintf(stderr, "%s: %s\n", NET_PROXY_ARGV0, err.msg);
 		return 2;
 	}
@@ -184,6 +193,16 @@ int net_proxy_main(int argc, char **argv)
 		.sandbox_id = argv[3],
 		.allow = allow,
 	};
+	if (argv[4][0] == 'f') {
+		unsigned port = 0;
+		if (safe_atou(argv[6], &port) < 0 || port == 0 || port > 65535) {
+			(void) fprintf(stderr, "%s: bad port\n", NET_PROXY_ARGV0);
+			return 2;
+		}
+		cfg.forward_ip = argv[5];
+		cfg.forward_port = port;
+		net_forward_serve(&cfg, term_fd);
+	}
 	net_proxy_serve(&cfg, term_fd);
 }
 

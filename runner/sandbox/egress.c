@@ -29,7 +29,9 @@
 
 struct egress {
 	int sock[2]; /* [0] ours, [1] pid 1's */
-	struct net_allow *allow;
+	struct net_allow *allow; /* NULL: a forward */
+	char forward_ip[46];
+	unsigned forward_port;
 	int audit_fd;
 	pid_t pid;
 };
@@ -49,6 +51,23 @@ int egress_prepare(const struct sandbox_spec *spec, struct egress **ret, struct 
 		return r;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, e->sock) < 0)
 		return err_set(err, errno, "socketpair for the egress proxy");
+	*ret = TAKE_PTR(e);
+	return 0;
+}
+
+int forward_prepare(const struct sandbox_spec *spec, struct egress **ret, struct err *err)
+{
+	CLEANUP(egress_freep) struct egress *e = NULL;
+
+	*ret = NULL;
+	if (!spec->forward_port)
+		return 0;
+	e = xcalloc(1, sizeof(*e));
+	e->sock[0] = e->sock[1] = e->audit_fd = -1;
+	(void) str_copy(e->forward_ip, sizeof(e->forward_ip), spec->forward_ip);
+	e->forward_port = spec->forward_port;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, e->sock) < 0)
+		return err_set(err, errno, "socketpair for the database forward");
 	*ret = TAKE_PTR(e);
 	return 0;
 }
@@ -92,7 +111,8 @@ int egress_start(struct egress *e, const char *state_dir, const char *id,
 	int r;
 
 	e->sock[1] = safe_close(e->sock[1]);
-	r = jail_recv_egress(e->sock[0], &lfd, err);
+	r = e->allow ? jail_recv_egress(e->sock[0], &lfd, err)
+		     : jail_recv_forward(e->sock[0], &lfd, err);
 	if (r < 0)
 		return r;
 	e->audit_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -103,6 +123,8 @@ int egress_start(struct egress *e, const char *state_dir, const char *id,
 		.audit_fd = e->audit_fd,
 		.sandbox_id = id,
 		.allow = e->allow,
+		.forward_ip = e->allow ? NULL : e->forward_ip,
+		.forward_port = e->forward_port,
 		.harden = policy ? load_filter : NULL,
 		.harden_data = (void *) policy,
 		.drop_ids = sandbox_root_mode(),

@@ -92,6 +92,10 @@ struct sandbox_overlay *services_overlay(struct svc_plan *p);
 struct egress;
 int egress_prepare(const struct sandbox_spec *spec, struct egress **ret, struct err *err);
 int egress_jail_fd(const struct egress *e);
+/* A postgres-role lease's database (spec->forward_port): the same, in the proxy's
+ * fixed-destination mode; *ret NULL without one. Its jail fd is jail_config.forward_fd;
+ * egress_start() and egress_free() serve both. */
+int forward_prepare(const struct sandbox_spec *spec, struct egress **ret, struct err *err);
 void egress_env(const struct sandbox_spec *spec, char ***envp);
 int egress_start(struct egress *e, const char *state_dir, const char *id,
 		 const struct sc_policy *policy, struct err *err);
@@ -102,6 +106,21 @@ DEFINE_CLEANUP(struct egress *, egress_free)
  * *ret is NULL when the spec has no lease. secrets_prestart (a jail_prestart_fn, userdata
  * the delivery) writes the --secret-file values under /run/secrets and then starts the
  * services. secrets_release() wipes the values in envp and audits the release. */
+/* postgres-role leases (pgrole.c): pgroles_lease() makes each such entry's role (valid
+ * until the lease ends) and puts its URL in the lease in place of the entry, and the
+ * database's address in spec->forward_ip/forward_port; pgroles_revoke() (the entries
+ * unsealed from v when the lease forgot them; v may be NULL otherwise) terminates the
+ * sessions of and drops every role still made (their names appended to *ret_roles when
+ * not NULL), the first error in err; pgrole_drop_source() drops role with the admin
+ * connection of an entry's value (gc). */
+int pgroles_lease(struct secret_lease *l, struct sandbox_spec *spec, struct err *err);
+struct secret_vault;
+int pgroles_revoke(struct secret_lease *l, const struct secret_vault *v, char ***ret_roles,
+		   struct err *err);
+struct secret_lease;
+struct secret_value;
+int pgrole_drop_source(const struct secret_value *src, const char *role, struct err *err);
+
 struct secrets_delivery;
 int secrets_deliver(const struct sandbox_spec *spec, const char *state, const char *id,
 		    char ***envp, struct svc_plan *services, struct secrets_delivery **ret,

@@ -92,6 +92,7 @@ struct run {
 	struct svc_plan *services;
 	struct ovl_set *ovl;
 	struct egress *egress; /* --allow-host */
+	struct egress *forward; /* a postgres-role lease's database */
 	struct grants *grants; /* --grant: the broker */
 	struct jail_bind *binds; /* spec->binds and ours (copies of the structs) */
 	size_t n_binds, n_spec_binds;
@@ -130,6 +131,7 @@ static int teardown(struct run *run, struct err *err)
 	run->services = services_plan_free(run->services);
 	run->ovl = overlays_free(run->ovl);
 	run->egress = egress_free(run->egress);
+	run->forward = egress_free(run->forward);
 	run->grants = grants_free(run->grants);
 	for (size_t i = run->n_spec_binds; i < run->n_binds; i++) {
 		free(run->binds[i].src);
@@ -432,6 +434,9 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		return r;
 	if (run->egress)
 		egress_env(spec, &run->envp);
+	r = forward_prepare(spec, &run->forward, err);
+	if (r < 0)
+		return r;
 	r = secrets_deliver(spec, env->state_dir, run->id, &run->envp, run->services,
 			    &run->secrets, err);
 	if (r < 0)
@@ -476,6 +481,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.stdio = { env->stdio[0], env->stdio[1], env->stdio[2] },
 		.console_fd = -1,
 		.egress_fd = egress_jail_fd(run->egress),
+		.forward_fd = egress_jail_fd(run->forward),
+		.forward_port = spec->forward_port,
 		.cgroup_fd = -1,
 		.prestart = run->secrets ? secrets_prestart
 			    : run->services ? services_start : NULL,
@@ -545,8 +552,10 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		}
 		tty_setup(run);
 	}
-	if (run->egress &&
-	    egress_start(run->egress, env->state_dir, run->id, run->policy, err) < 0) {
+	if ((run->egress &&
+	     egress_start(run->egress, env->state_dir, run->id, run->policy, err) < 0) ||
+	    (run->forward &&
+	     egress_start(run->forward, env->state_dir, run->id, run->policy, err) < 0)) {
 		(void) sigprocmask(SIG_SETMASK, &old, NULL);
 		(void) kill(pid, SIGKILL);
 		(void) waitpid(pid, NULL, 0);

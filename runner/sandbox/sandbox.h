@@ -51,11 +51,17 @@ struct sandbox_spec {
 	char **allow_hosts;        /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
 				    * host-side proxy (docs/network.md); NULL: none */
 	bool allow_private_egress; /* exact names may resolve to private addresses */
+	/* A postgres-role lease (sandbox_secrets_lease() sets them): the database's address,
+	 * resolved on the host, to which the sandbox's 127.0.0.1:forward_port is forwarded
+	 * (the job's URL points there). forward_port 0: none. */
+	char forward_ip[46];
+	unsigned forward_port;
 	char **grants;          /* --grant sign:NAME | http:NAME@URL (docs/broker.md) */
 	bool broker_dry_run;    /* the broker sends nothing and answers synthetically */
 	/* Secrets (sandbox_secrets_lease()); both borrowed, NULL: none. */
 	const struct secret_lease *lease;
 	const struct secret_caller *secret_caller;
+	const char *secret_key_file; /* borrowed; NULL: the default master key */
 };
 
 /* Shared caches (trees, templates) are owned on disk by one id outside every sandbox's
@@ -155,6 +161,14 @@ struct sandbox_secrets_req {
 int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *req,
 			  struct sandbox_spec *spec, struct secret_lease **ret, char **ret_note,
 			  struct err *err);
+/* The end of a lease (after sandbox_run(), whatever happened, or when it never ran):
+ * postgres-role leases' roles lose their sessions and are dropped (their entries unsealed
+ * again from the vault, with key_file as at the lease), audited as "revoke"
+ * with the sandbox id (id NULL or "": none). The first failure in err; the others are
+ * audited. A no-op for other leases and when called again. */
+int sandbox_secrets_revoke(const char *state, const char *id, struct secret_lease *lease,
+			   const char *key_file, const struct secret_caller *caller,
+			   struct err *err);
 /* The masking relay: replace stdio[1] and stdio[2] with pipes whose output a relay
  * process masks (every leased value and its encodings become "***") on its way to the
  * original fds. sandbox_mask_finish() closes our ends and waits until the relay has

@@ -29,12 +29,49 @@
 #define SECRETS_DIR "/run/secrets"
 #define LEASE_NOTE  "lease.json" /* in the sandbox's journal dir: names, never values */
 
+static int audit_roles(const char *state, const char *event, const char *id,
+		       const struct secret_caller *caller, const char *env, char *const *names,
+		       const char *outcome, int64_t until_ms, char *const *roles, struct err *err)
+{
+	struct secret_audit_rec rec = { event, id, caller, env, names, outcome, until_ms, roles };
+	return secret_audit_append(state, &rec, err);
+}
+
 static int audit(const char *state, const char *event, const char *id,
 		 const struct secret_caller *caller, const char *env, char *const *names,
 		 const char *outcome, int64_t until_ms, struct err *err)
 {
-	struct secret_audit_rec rec = { event, id, caller, env, names, outcome, until_ms };
-	return secret_audit_append(state, &rec, err);
+	return audit_roles(state, event, id, caller, env, names, outcome, until_ms, NULL, err);
+}
+
+int sandbox_secrets_revoke(const char *state, const char *id, struct secret_lease *lease,
+			   const char *key_file, const struct secret_caller *caller, struct err *err)
+{
+	CLEANUP(secret_vault_closep) struct secret_vault *v = NULL;
+	char **roles = NULL;
+	struct err e2 = { 0 };
+	bool any = false;
+	int r;
+
+	for (size_t i = 0; i < secret_lease_count(lease); i++)
+		any |= secret_lease_handle(lease, i) != NULL;
+	if (!any)
+		return 0;
+	r = secret_vault_open(state, key_file, 0, &v, err);
+	if (r < 0)
+		(void) err_wrap(err, "open the vault to drop the lease's roles");
+	else
+		r = pgroles_revoke(lease, v, &roles, err);
+	if (!roles) /* the vault did not open: name the roles all the same */
+		for (size_t i = 0; i < secret_lease_count(lease); i++)
+			if (secret_lease_handle(lease, i))
+				strv_push(&roles, secret_lease_handle(lease, i));
+	if (roles)
+		(void) audit_roles(state, "revoke", id && id[0] ? id : NULL, caller,
+				   secret_lease_env(lease), NULL, r < 0 ? err->msg : "ok", 0,
+				   roles, &e2);
+	strv_free(roles);
+	return r;
 }
 
 int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *req,
@@ -73,14 +110,31 @@ int sandbox_secrets_lease(const char *state, const struct sandbox_secrets_req *r
 	}
 	struct secret_lease_req lreq = { req->env, req->names, req->as_file, now + (int64_t) ttl,
 					 req->brokered };
-	r = secret_lease_new(v, pol, req->caller, &lreq, ret, err);
+	CLEANUP(secret_lease_freep) struct secret_lease *l = NULL;
+	r = secret_lease_new(v, pol, req->caller, &lreq, &l, err);
+	if (r == 0) {
+		/* Roles are made now, before the masking relay starts: their URLs are masked. */
+		r = pgroles_lease(l, spec, err);
+		if (r < 0) {
+			struct err e2 = { 0 };
+			(void) pgroles_revoke(l, v, NULL, &e2);
+		}
+		/* SECURITY: the admin connections are not kept for the sandbox's life (nor
+		 * copied into the processes forked from here); the release unseals them
+		 * again. */
+		for (size_t i = 0; i < secret_lease_count(l); i++)
+			if (secret_lease_kind(l, i))
+				secret_lease_forget_source(l, i);
+	}
 	if (r < 0) {
 		struct err e2 = { 0 };
 		(void) audit(state, r == -EACCES ? "deny" : "lease", NULL, req->caller, req->env,
 			     req->names, err->msg, 0, &e2);
 		return r;
 	}
+	*ret = TAKE_PTR(l);
 	spec->ttl_ms = ttl;
+	spec->secret_key_file = req->key_file;
 	*ret_note = TAKE_PTR(note);
 	return 0;
 }
@@ -92,6 +146,8 @@ struct secrets_delivery {
 	char *state;
 	char id[17];
 	char **names;
+	char **roles;	/* postgres-role leases' roles */
+	char *key_file; /* NULL: the default */
 };
 
 /* What `mayfly gc` needs to audit the release of a sandbox whose mayfly was killed. */
@@ -108,11 +164,60 @@ static int note_lease(const struct secrets_delivery *d, struct err *err)
 	for (size_t i = 0; d->names && d->names[i]; i++)
 		json_w_str(w, NULL, d->names[i]);
 	json_w_arr_close(w);
+	/* postgres-role leases: the roles gc must drop (names only), and where the key is to
+	 * reach their admin connections. */
+	json_w_arr_open(w, "roles");
+	for (size_t i = 0; i < secret_lease_count(d->lease); i++)
+		if (secret_lease_handle(d->lease, i)) {
+			json_w_obj_open(w, NULL);
+			json_w_str(w, "name", secret_lease_name(d->lease, i));
+			json_w_str(w, "role", secret_lease_handle(d->lease, i));
+			json_w_obj_close(w);
+		}
+	json_w_arr_close(w);
+	json_w_str(w, "key_file", d->key_file);
 	json_w_obj_close(w);
 	text = json_w_done(w);
 	if (dfd < 0)
 		return err_set(err, errno, "open '%s'", dir);
 	return write_file_atomic_at(dfd, LEASE_NOTE, text, strlen(text), 0600, 0, err);
+}
+
+/* The roles of postgres-role leases a killed mayfly left: dropped with the admin
+ * connection of their entries, each audited. */
+static void gc_drop_roles(const char *state, const char *id, const struct json *j,
+			  const struct secret_caller *caller)
+{
+	const struct json *arr = json_get(j, "roles");
+	const char *env = json_get_str(j, "environment");
+	CLEANUP(secret_vault_closep) struct secret_vault *v = NULL;
+	struct err err = { 0 };
+
+	if (json_array_len(arr) == 0 || !env)
+		return;
+	int r = secret_vault_open(state, json_get_str(j, "key_file"), 0, &v, &err);
+	for (size_t i = 0; i < json_array_len(arr); i++) {
+		const char *name = json_get_str(json_array_at(arr, i), "name");
+		const char *role = json_get_str(json_array_at(arr, i), "role");
+		CLEANUP(secret_value_freep) struct secret_value *val = NULL;
+		char *names[] = { (char *) name, NULL }, *roles[] = { (char *) role, NULL };
+		struct err e2 = { 0 };
+		int r2 = r;
+
+		if (!name || !role)
+			continue;
+		if (r2 == 0)
+			r2 = secret_vault_get(v, env, name, &val, &err);
+		if (r2 == 0)
+			r2 = pgrole_drop_source(val, role, &err);
+		else
+			(void) err_wrap(&err, "drop role '%s'", role);
+		(void) audit_roles(state, "revoke", id, caller, env, names,
+				   r2 < 0 ? err.msg : "ok: dropped by gc (its mayfly was killed)", 0,
+				   roles, &e2);
+		if (r == 0)
+			err_clear(&err);
+	}
 }
 
 void secrets_gc_release(const char *state, const char *id)
@@ -134,6 +239,7 @@ void secrets_gc_release(const char *state, const char *id)
 			strv_push(&names, json_str(json_array_at(arr, i)));
 	(void) json_get_i64(j, "uid", &uid);
 	struct secret_caller caller = { .uid = (uid_t) uid };
+	gc_drop_roles(state, id, j, &caller);
 	(void) audit(state, "release", id, &caller, json_get_str(j, "environment"), names,
 		     "its mayfly was killed: released by gc (the values died with the sandbox)", 0,
 		     &err);
@@ -156,11 +262,14 @@ int secrets_deliver(const struct sandbox_spec *spec, const char *state, const ch
 	d->caller = spec->secret_caller;
 	d->services = services;
 	d->state = xstrdup(state);
+	d->key_file = spec->secret_key_file ? xstrdup(spec->secret_key_file) : NULL;
 	(void) str_copy(d->id, sizeof(d->id), id);
 	for (size_t i = 0; i < secret_lease_count(l); i++) {
 		const struct secret_value *v = secret_lease_value(l, i);
 		const char *name = secret_lease_name(l, i);
 		strv_push(&d->names, name);
+		if (secret_lease_handle(l, i))
+			strv_push(&d->roles, secret_lease_handle(l, i));
 		if (secret_lease_is_file(l, i) || secret_lease_is_brokered(l, i))
 			continue;
 		/* SECURITY: the value goes into the job's environment only (which init hands to
@@ -176,8 +285,8 @@ int secrets_deliver(const struct sandbox_spec *spec, const char *state, const ch
 		(*envp)[len] = kv;
 		(*envp)[len + 1] = NULL;
 	}
-	r = audit(state, "lease", id, d->caller, secret_lease_env(l), d->names, "ok",
-		  secret_lease_until(l), err);
+	r = audit_roles(state, "lease", id, d->caller, secret_lease_env(l), d->names, "ok",
+			secret_lease_until(l), d->roles, err);
 	if (r == 0)
 		r = note_lease(d, err);
 	*ret = d;
@@ -233,6 +342,8 @@ struct secrets_delivery *secrets_release(struct secrets_delivery *d, char **envp
 	(void) audit(d->state, "release", d->id, d->caller, secret_lease_env(d->lease), d->names,
 		     "ok", 0, &err);
 	strv_free(d->names);
+	strv_free(d->roles);
+	free(d->key_file);
 	free(d->state);
 	free(d);
 	return NULL;

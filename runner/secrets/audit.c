@@ -53,6 +53,12 @@ int secret_audit_append(const char *state_dir, const struct secret_audit_rec *re
 			json_w_str(w, NULL, rec->names[i]);
 		json_w_arr_close(w);
 	}
+	if (rec->roles) {
+		json_w_arr_open(w, "roles");
+		for (size_t i = 0; rec->roles[i]; i++)
+			json_w_str(w, NULL, rec->roles[i]);
+		json_w_arr_close(w);
+	}
 	if (rec->until_ms) {
 		secrets_format_time(rec->until_ms, when, sizeof(when));
 		json_w_str(w, "until", when);

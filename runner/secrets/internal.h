@@ -36,6 +36,7 @@ DEFINE_CLEANUP(struct vkey *, vkey_free)
 struct ventry {
 	char *env;
 	char *name;
+	char *kind; /* NULL: a plain value; SECRET_KIND_PGROLE */
 	int64_t created_ms, updated_ms, expires_ms;
 	unsigned char nonce[NONCE_BYTES];
 	unsigned char *ct; /* ciphertext and tag */

@@ -19,7 +19,12 @@ struct lease_item {
 	char *name;
 	bool as_file;
 	bool brokered;
-	struct secret_value value; /* data points into the lease's arena */
+	char *kind;		    /* NULL: a plain value */
+	struct secret_value value;  /* data points into the lease's arena, or at own */
+	struct secret_value source; /* a kind's: the vault's value (in the arena) */
+	unsigned char *own;	    /* sodium_malloc: set by secret_lease_set_value() */
+	char *handle;
+	struct secret_value part; /* also masked: a part of value (sodium_malloc), or none */
 };
 
 struct secret_lease {
@@ -34,8 +39,15 @@ struct secret_lease *secret_lease_free(struct secret_lease *l)
 {
 	if (!l)
 		return NULL;
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
 		free(l->items[i].name);
+		free(l->items[i].kind);
+		free(l->items[i].handle);
+		if (l->items[i].part.data)
+			sodium_free(l->items[i].part.data); /* wipes */
+		if (l->items[i].own)
+			sodium_free(l->items[i].own); /* wipes */
+	}
 	if (l->arena)
 		sodium_free(l->arena); /* wipes */
 	free(l->items);
@@ -89,6 +101,10 @@ int secret_lease_new(const struct secret_vault *v, const struct secret_policy *p
 		if (r < 0)
 			return r;
 		at += secret_vault_sealed_len(v, req->env, req->names[i]) + 1;
+		if (secret_vault_kind(v, req->env, req->names[i])) {
+			it->kind = xstrdup(secret_vault_kind(v, req->env, req->names[i]));
+			it->source = it->value;
+		}
 	}
 	*ret = TAKE_PTR(l);
 	return 0;
@@ -127,4 +143,69 @@ const struct secret_value *secret_lease_value(const struct secret_lease *l, size
 int64_t secret_lease_until(const struct secret_lease *l)
 {
 	return l->until_ms;
+}
+
+const char *secret_lease_kind(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].kind;
+}
+
+const struct secret_value *secret_lease_source(const struct secret_lease *l, size_t i)
+{
+	return &l->items[i].source;
+}
+
+void secret_lease_set_value(struct secret_lease *l, size_t i, const void *data, size_t len)
+{
+	struct lease_item *it = &l->items[i];
+
+	if (it->own)
+		sodium_free(it->own);
+	it->own = sodium_malloc(len + 1);
+	if (!it->own)
+		abort();
+	memcpy(it->own, data, len);
+	it->own[len] = '\0';
+	it->value.data = it->own;
+	it->value.len = len;
+}
+
+void secret_lease_set_handle(struct secret_lease *l, size_t i, const char *handle)
+{
+	free(l->items[i].handle);
+	l->items[i].handle = handle ? xstrdup(handle) : NULL;
+}
+
+const char *secret_lease_handle(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].handle;
+}
+
+void secret_lease_set_part(struct secret_lease *l, size_t i, const void *data, size_t len)
+{
+	struct lease_item *it = &l->items[i];
+
+	if (it->part.data)
+		sodium_free(it->part.data);
+	it->part.data = sodium_malloc(len + 1);
+	if (!it->part.data)
+		abort();
+	memcpy(it->part.data, data, len);
+	it->part.data[len] = '\0';
+	it->part.len = len;
+}
+
+const struct secret_value *secret_lease_part(const struct secret_lease *l, size_t i)
+{
+	return l->items[i].part.data ? &l->items[i].part : NULL;
+}
+
+void secret_lease_forget_source(struct secret_lease *l, size_t i)
+{
+	struct lease_item *it = &l->items[i];
+
+	if (it->source.data && it->source.data != it->value.data)
+		sodium_memzero(it->source.data, it->source.len);
+	it->source.data = NULL;
+	it->source.len = 0;
 }

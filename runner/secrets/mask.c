@@ -308,7 +308,10 @@ int secret_masker_add_lease(struct secret_masker *m, const struct secret_lease *
 {
 	for (size_t i = 0; i < secret_lease_count(l); i++) {
 		const struct secret_value *v = secret_lease_value(l, i);
+		const struct secret_value *part = secret_lease_part(l, i);
 		int r = secret_masker_add(m, v->data, v->len, err);
+		if (r == 0 && part)
+			r = secret_masker_add(m, part->data, part->len, err);
 		if (r < 0)
 			return err_wrap(err, "mask '%s'", secret_lease_name(l, i));
 	}

@@ -66,6 +66,13 @@ struct secret_vault *secret_vault_close(struct secret_vault *v); /* unlocks; NUL
  * SECRET_MAX_LEN bytes. Takes effect at secret_vault_commit(). */
 int secret_vault_set(struct secret_vault *v, const char *env, const char *name, const void *value,
 		     size_t len, int64_t expires_ms, struct err *err);
+/* What an entry is: NULL a plain value (what secret_vault_set() makes), or
+ * SECRET_KIND_PGROLE, an admin connection from which each lease makes a PostgreSQL role
+ * of its own (secret_pgrole_parse()). Takes effect at secret_vault_commit(). */
+#define SECRET_KIND_PGROLE "postgres-role"
+int secret_vault_set_kind(struct secret_vault *v, const char *env, const char *name,
+			  const char *kind, struct err *err);
+const char *secret_vault_kind(const struct secret_vault *v, const char *env, const char *name);
 /* Remove env/name; -ENOENT (naming what exists) if absent. */
 int secret_vault_rm(struct secret_vault *v, const char *env, const char *name, struct err *err);
 /* Remove every value of env; *ret_n how many. */
@@ -90,6 +97,7 @@ struct secret_meta {
 	int64_t created_ms; /* wall clock, ms since the epoch */
 	int64_t updated_ms;
 	int64_t expires_ms; /* 0: never */
+	const char *kind;   /* NULL: a plain value; else SECRET_KIND_PGROLE */
 };
 /* Entries of env (NULL: all), sorted by env then name; *ret borrowed until the vault
  * changes or closes (free the array itself with free()). */
@@ -101,6 +109,29 @@ char **secret_vault_envs(const struct secret_vault *v);
  * -EKEYEXPIRED the value expired (the message says when), -EBADMSG failed to unseal. */
 int secret_vault_get(const struct secret_vault *v, const char *env, const char *name,
 		     struct secret_value **ret, struct err *err);
+
+/* A postgres-role entry's document (docs/secrets.md), JSON or key=value lines:
+ *   {"host": "db.internal", "port": 5432, "user": "admin", "password": "...",
+ *    "dbname": "app", "sslmode": "disable", "member_of": ["readonly"]}
+ * host, user and password are required; port defaults to 5432, dbname to user; sslmode
+ * may only be "disable" for now; member_of names existing roles the lease's role joins
+ * (GRANT role TO it): lowercase identifiers only, at most SECRET_PG_ROLES_MAX. */
+#define SECRET_PG_IDENT_MAX 63
+#define SECRET_PG_ROLES_MAX 16
+struct secret_pgrole {
+	char host[254];
+	unsigned port;
+	char user[SECRET_PG_IDENT_MAX + 1];
+	char dbname[SECRET_PG_IDENT_MAX + 1];
+	char **member_of; /* NULL-terminated, or NULL */
+	char *password;	  /* sodium_malloc(); wiped by secret_pgrole_free() */
+};
+/* -EINVAL naming the key or line at fault (never a value), -EOPNOTSUPP an sslmode not
+ * supported yet. */
+int secret_pgrole_parse(const void *text, size_t len, struct secret_pgrole **ret, struct err *err);
+struct secret_pgrole *secret_pgrole_free(struct secret_pgrole *p);
+/* [a-z_][a-z0-9_]*, at most SECRET_PG_IDENT_MAX: what member_of accepts. */
+bool secret_pgrole_ident_ok(const char *s);
 
 /* Who asks for a lease. NULL fields are unknown (a local `mayfly exec`). */
 struct secret_caller {
@@ -149,6 +180,23 @@ bool secret_lease_is_file(const struct secret_lease *l, size_t i);
 bool secret_lease_is_brokered(const struct secret_lease *l, size_t i);
 const struct secret_value *secret_lease_value(const struct secret_lease *l, size_t i);
 int64_t secret_lease_until(const struct secret_lease *l);
+/* The entry's kind (NULL: a plain value; SECRET_KIND_PGROLE). For such a kind the vault's
+ * value is only the source (secret_lease_source()) of what the job gets, which
+ * secret_lease_set_value() sets (copied into sodium memory; the value, the one masked,
+ * from then on). */
+const char *secret_lease_kind(const struct secret_lease *l, size_t i);
+const struct secret_value *secret_lease_source(const struct secret_lease *l, size_t i);
+/* Wipe the source once it served (its data NULL from then on): the admin connection of a
+ * postgres-role entry is not kept in memory for the sandbox's life. */
+void secret_lease_forget_source(struct secret_lease *l, size_t i);
+void secret_lease_set_value(struct secret_lease *l, size_t i, const void *data, size_t len);
+/* A part of the value the masker hides on its own too (a URL's password, which a job
+ * could print alone): copied into sodium memory. NULL: none. */
+void secret_lease_set_part(struct secret_lease *l, size_t i, const void *data, size_t len);
+const struct secret_value *secret_lease_part(const struct secret_lease *l, size_t i);
+/* What a kind's lease made, to undo at its end (a role name; never a secret): NULL none. */
+void secret_lease_set_handle(struct secret_lease *l, size_t i, const char *handle);
+const char *secret_lease_handle(const struct secret_lease *l, size_t i);
 
 /* Masking: a streaming filter that replaces every value added, and its base64 (standard
  * and URL alphabets, every alignment), hex (lower and upper case), URL-encoded and
@@ -161,7 +209,7 @@ struct secret_masker *secret_masker_new(void);
 struct secret_masker *secret_masker_free(struct secret_masker *m); /* wipes; NULL-safe */
 /* Add a value to mask; -EMSGSIZE when shorter than SECRET_MIN_LEN or over SECRET_MAX_LEN. */
 int secret_masker_add(struct secret_masker *m, const void *value, size_t len, struct err *err);
-/* Add every value of a lease. */
+/* Add every value of a lease, and the parts of values it names (secret_lease_part()). */
 int secret_masker_add_lease(struct secret_masker *m, const struct secret_lease *l, struct err *err);
 /* Where masked output goes; returns 0 or a negative errno, which feed/flush return. */
 typedef int secret_mask_out_fn(void *userdata, const void *buf, size_t len);
@@ -180,6 +228,7 @@ struct secret_audit_rec {
 	char *const *names;  /* NULL-terminated, or NULL */
 	const char *outcome; /* "ok", or why not (never a value) */
 	int64_t until_ms;    /* lease end, 0: none */
+	char *const *roles;  /* postgres-role leases: the roles made (names), or NULL */
 };
 int secret_audit_append(const char *state_dir, const struct secret_audit_rec *rec, struct err *err);
 /* Call fn for every line (a JSON object's text) with time >= since_ms and, when sandbox is
@@ -194,3 +243,4 @@ DEFINE_CLEANUP(struct secret_vault *, secret_vault_close)
 DEFINE_CLEANUP(struct secret_policy *, secret_policy_free)
 DEFINE_CLEANUP(struct secret_lease *, secret_lease_free)
 DEFINE_CLEANUP(struct secret_masker *, secret_masker_free)
+DEFINE_CLEANUP(struct secret_pgrole *, secret_pgrole_free)

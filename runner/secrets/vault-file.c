@@ -32,6 +32,7 @@ void ventry_release(struct ventry *e)
 {
 	free(e->env);
 	free(e->name);
+	free(e->kind);
 	free(e->ct);
 	memset(e, 0, sizeof(*e));
 }
@@ -133,6 +134,8 @@ int vfile_format(const struct ventry *e, size_t n, const struct vkey *k, char **
 		json_w_i64(w, "created_ms", e[i].created_ms);
 		json_w_i64(w, "updated_ms", e[i].updated_ms);
 		json_w_i64(w, "expires_ms", e[i].expires_ms);
+		if (e[i].kind)
+			json_w_str(w, "kind", e[i].kind);
 		json_w_str(w, "nonce", nonce);
 		json_w_str(w, "sealed", b64);
 		json_w_obj_close(w);
@@ -171,6 +174,12 @@ static int parse_entry(const struct json *o, struct ventry *e, struct err *err)
 		return err_set(err, EBADMSG, "malformed entry");
 	e->env = xstrdup(env);
 	e->name = xstrdup(name);
+	if (json_get(o, "kind")) {
+		const char *kind = json_get_str(o, "kind");
+		if (!kind || strcmp(kind, SECRET_KIND_PGROLE) != 0)
+			return err_set(err, EBADMSG, "entry '%s/%s': unknown kind", env, name);
+		e->kind = xstrdup(kind);
+	}
 	if (sodium_hex2bin(e->nonce, NONCE_BYTES, nonce, strlen(nonce), NULL, &got, NULL) < 0 ||
 	    got != NONCE_BYTES)
 		return err_set(err, EBADMSG, "entry '%s/%s': bad nonce", env, name);

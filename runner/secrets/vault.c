@@ -219,6 +219,8 @@ int secret_vault_set(struct secret_vault *v, const char *env, const char *name, 
 	}
 	e->updated_ms = now;
 	e->expires_ms = expires_ms;
+	free(e->kind);
+	e->kind = NULL;
 	return ventry_seal(e, v->key, value, len);
 }
 
@@ -387,7 +389,7 @@ int secret_vault_list(const struct secret_vault *v, const char *env, struct secr
 		if (env && strcmp(e->env, env) != 0)
 			continue;
 		m[n++] = (struct secret_meta){ e->env, e->name, e->created_ms, e->updated_ms,
-					       e->expires_ms };
+					       e->expires_ms, e->kind };
 	}
 	qsort(m, n, sizeof(*m), cmp_meta);
 	*ret = m;
@@ -436,6 +438,31 @@ int secret_vault_get(const struct secret_vault *v, const char *env, const char *
 	if (r < 0)
 		return r;
 	return ventry_open(find(v, env, name), v->key, ret, err);
+}
+
+int secret_vault_set_kind(struct secret_vault *v, const char *env, const char *name,
+			  const char *kind, struct err *err)
+{
+	struct ventry *e = find(v, env, name);
+	int r = need_write(v, err);
+
+	if (r < 0)
+		return r;
+	if (!e)
+		return secret_vault_missing(v, env, name, err);
+	if (kind && strcmp(kind, SECRET_KIND_PGROLE) != 0)
+		return err_set(err, EINVAL, "kind '%s': the kinds are 'value' and '%s'", kind,
+			       SECRET_KIND_PGROLE);
+	free(e->kind);
+	e->kind = kind ? xstrdup(kind) : NULL;
+	return 0;
+}
+
+const char *secret_vault_kind(const struct secret_vault *v, const char *env, const char *name)
+{
+	const struct ventry *e = find(v, env, name);
+
+	return e ? e->kind : NULL;
 }
 
 size_t secret_vault_sealed_len(const struct secret_vault *v, const char *env, const char *name)

@@ -422,18 +422,33 @@ int svc_pg_ready(const struct svc_target *t, unsigned timeout_ms, struct err *er
 	return pg_session(t, "SELECT 1", timeout_ms, err);
 }
 
-int svc_pg_set_password(const struct svc_target *t, const char *role, const char *password,
-			unsigned timeout_ms, struct err *err)
+int svc_pg_exec(const struct svc_target *t, const char *sql, unsigned timeout_ms,
+		struct err *err)
 {
-	char verifier[SCRAM_VERIFIER_MAX];
-	cleanup_free char *quoted = NULL, *sql = NULL;
+	uint64_t deadline = svc_now_ms() + timeout_ms;
+	unsigned port = t->port ? t->port : SVC_PG_PORT;
+	cleanup_close int fd = -1;
+	char name[300];
+	int r;
+
+	conn_name(t, port, true, name, sizeof(name));
+	r = conn_open(t, port, true, &fd, err);
+	if (r == 0)
+		r = pg_login(fd, t, deadline, err);
+	if (r == 0)
+		r = pg_query(fd, sql, deadline, err);
+	if (r < 0)
+		return err_wrap(err, "postgres at '%s' as '%s'", name,
+				t->user ? t->user : "postgres");
+	return 0;
+}
+
+int svc_pg_verifier(const char *password, char out[SVC_PG_VERIFIER_MAX], struct err *err)
+{
 	uint8_t salt[SCRAM_SALT_LEN];
 	size_t n = strlen(password);
 	int r;
 
-	if (!pg_name_ok(role))
-		return err_set(err, EINVAL, "role name: 1-%d bytes, no control characters",
-			       NAME_MAX_LEN);
 	if (n == 0 || n > PASSWORD_MAX)
 		return err_set(err, EINVAL, "password: 1-%d bytes", PASSWORD_MAX);
 	/* SASLprep (RFC 4013) leaves printable ASCII alone; other passwords could be
@@ -444,10 +459,31 @@ int svc_pg_set_password(const struct svc_target *t, const char *role, const char
 	r = svc_random(salt, sizeof(salt));
 	if (r < 0)
 		return err_set(err, r, "getrandom");
-	/* Computed before connecting: this overlaps with the server's own start. */
-	if (scram_verifier(password, salt, sizeof(salt), SCRAM_ITERATIONS, verifier,
-			   sizeof(verifier)) < 0)
+	if (scram_verifier(password, salt, sizeof(salt), SCRAM_ITERATIONS, out,
+			   SVC_PG_VERIFIER_MAX) < 0)
 		return err_set(err, ENOBUFS, "scram verifier");
+	return 0;
+}
+
+char *svc_pg_quote_ident(const char *name)
+{
+	return pg_quote_ident(name);
+}
+
+int svc_pg_set_password(const struct svc_target *t, const char *role, const char *password,
+			unsigned timeout_ms, struct err *err)
+{
+	char verifier[SVC_PG_VERIFIER_MAX];
+	cleanup_free char *quoted = NULL, *sql = NULL;
+	int r;
+
+	if (!pg_name_ok(role))
+		return err_set(err, EINVAL, "role name: 1-%d bytes, no control characters",
+			       NAME_MAX_LEN);
+	/* Computed before connecting: this overlaps with the server's own start. */
+	r = svc_pg_verifier(password, verifier, err);
+	if (r < 0)
+		return r;
 	quoted = pg_quote_ident(role);
 	/* SECURITY: only the verifier crosses the wire (and would reach a statement log). */
 	sql = xasprintf("ALTER ROLE %s PASSWORD '%s'", quoted, verifier);

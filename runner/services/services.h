@@ -182,6 +182,20 @@ int svc_pg_ready(const struct svc_target *t, unsigned timeout_ms, struct err *er
  * than 1024 bytes. This is the readiness check of a job's server. */
 int svc_pg_set_password(const struct svc_target *t, const char *role, const char *password,
 			unsigned timeout_ms, struct err *err);
+/* Connect to t once (no retries: for a server that is already up, such as the admin
+ * connection of a postgres-role secret), log in and run sql as one simple query (several
+ * statements run in one implicit transaction). Errors as svc_pg_ready(), and
+ * -ECONNREFUSED, -ETIMEDOUT past timeout_ms; the message names the server and user, and
+ * carries the server's own error, never the password. */
+int svc_pg_exec(const struct svc_target *t, const char *sql, unsigned timeout_ms,
+		struct err *err);
+/* PostgreSQL's stored form of password ("SCRAM-SHA-256$4096:salt$StoredKey:ServerKey")
+ * with a random salt, for CREATE/ALTER ROLE ... PASSWORD: the server never sees the
+ * password. -EINVAL as svc_pg_set_password(). */
+#define SVC_PG_VERIFIER_MAX 160
+int svc_pg_verifier(const char *password, char out[SVC_PG_VERIFIER_MAX], struct err *err);
+/* name as a quoted SQL identifier ("a""b"), a new string. */
+char *svc_pg_quote_ident(const char *name);
 /* Run SQL files in order with inst's psql in one session per file list (as the official
  * image does: ON_ERROR_STOP, no psqlrc; psql's meta-commands work), connecting to t, in
  * directory cwd (NULL: "/"; relative file names are shown as given). On the first error:

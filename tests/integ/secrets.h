@@ -2,11 +2,13 @@
  * friends against the test's own state dir, and put values in files (never argv). */
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "run.h"
@@ -80,4 +82,48 @@ static inline bool file_contains(const char *path, const char *needle)
 	}
 	close(fd);
 	return found;
+}
+
+/* `mayfly --state-dir <test state> exec OPTS... -- sh -c SCRIPT` (timeout 120 s). */
+static inline void exec_sh(const char *const *opts, const char *script, struct run_result *res)
+{
+	const char *argv[48];
+	size_t n = 0;
+
+	argv[n++] = mayfly_bin();
+	argv[n++] = "--state-dir";
+	argv[n++] = test_state_dir();
+	argv[n++] = "exec";
+	for (size_t i = 0; opts && opts[i]; i++)
+		argv[n++] = opts[i];
+	argv[n++] = "--";
+	argv[n++] = "sh";
+	argv[n++] = "-c";
+	argv[n++] = script;
+	argv[n] = NULL;
+	run_argv((char *const *) argv, NULL, 120, res);
+}
+
+/* Every regular file under dir: none may contain needle. */
+static inline void scan_tree(const char *dir, const char *needle)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			scan_tree(path, needle);
+		else if (S_ISREG(st.st_mode) && file_contains(path, needle))
+			test_fail(__FILE__, __LINE__, "'%s' holds a secret value", path);
+	}
+	closedir(d);
 }

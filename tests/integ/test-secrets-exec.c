@@ -30,25 +30,6 @@ static void vault(void)
 	secret_set("production", "OTHER_SECRET", NOT_LEASED);
 }
 
-static void exec_sh(const char *const *opts, const char *script, struct run_result *res)
-{
-	const char *argv[48];
-	size_t n = 0;
-
-	argv[n++] = mayfly_bin();
-	argv[n++] = "--state-dir";
-	argv[n++] = test_state_dir();
-	argv[n++] = "exec";
-	for (size_t i = 0; opts && opts[i]; i++)
-		argv[n++] = opts[i];
-	argv[n++] = "--";
-	argv[n++] = "sh";
-	argv[n++] = "-c";
-	argv[n++] = script;
-	argv[n] = NULL;
-	run_argv((char *const *) argv, NULL, 120, res);
-}
-
 static int count_sandboxes(void)
 {
 	char path[4096];
@@ -64,30 +45,6 @@ static int count_sandboxes(void)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
-}
-
-/* Every regular file under dir: none may contain needle. */
-static void scan_tree(const char *dir, const char *needle)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char path[4096];
-		struct stat st;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode))
-			scan_tree(path, needle);
-		else if (S_ISREG(st.st_mode) && file_contains(path, needle))
-			test_fail(__FILE__, __LINE__, "'%s' holds a secret value", path);
-	}
-	closedir(d);
 }
 
 static const char *const leased_opts[] = { "--from",	    "production", "--secret", "DB_URL",

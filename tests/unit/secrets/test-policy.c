@@ -178,8 +178,8 @@ TEST(audit_append_and_filter)
 	struct stat sb;
 	int n = 0;
 
-	struct secret_audit_rec a = { "lease", "aaaa", &c, "production", names, "ok", 0 };
-	struct secret_audit_rec b = { "release", "bbbb", &c, "production", names, "ok", 0 };
+	struct secret_audit_rec a = { "lease", "aaaa", &c, "production", names, "ok", 0, NULL };
+	struct secret_audit_rec b = { "release", "bbbb", &c, "production", names, "ok", 0, NULL };
 	CHECK_OK(secret_audit_append(st, &a, &err));
 	CHECK_OK(secret_audit_append(st, &b, &err));
 	snprintf(path, sizeof(path), "%s/audit.log", st);
