@@ -311,14 +311,19 @@ static inline const char *walls_marker(void)
 	return m;
 }
 
-/* Read a whole small host file into a static buffer ("" when unreadable). */
+/* Read a whole small host file into a static buffer ("" when unreadable). procfs hands
+ * out a page per read(): read until the end. */
 static inline const char *walls_host_file(const char *path)
 {
-	static char buf[65536];
+	static char buf[1 << 20];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	size_t len = 0;
+	ssize_t n;
 
-	buf[n > 0 ? n : 0] = '\0';
+	while (fd >= 0 && len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t) n;
+	buf[len] = '\0';
 	if (fd >= 0)
 		(void) close(fd);
 	return buf;
