@@ -100,6 +100,11 @@ static void __attribute__((noreturn)) child(char *const *argv, const struct svc_
 	}
 	if (how->userns && enter_userns(how, &e) < 0)
 		child_fail(rep, &e);
+	/* PostgreSQL keeps a small SysV segment that an immediate stop or a crash leaves
+	 * behind: given an IPC namespace of its own, it goes with the server. Needs
+	 * privilege (root on the host, or a user namespace of our own); without it (a server
+	 * in a sandbox, whose IPC namespace is the sandbox's own anyway) nothing changes. */
+	(void) unshare(CLONE_NEWIPC);
 	if (passwd) {
 		/* initdb wants a name for its uid: give it one, in our own mount namespace. */
 		if (unshare(CLONE_NEWNS) < 0 ||

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -531,6 +532,43 @@ TEST(svc_pg_copy_clone_starts_and_answers_over_tcp)
 	t.host = "::1";
 	CHECK_OK(svc_pg_ready(&t, WAIT, &err));
 	stop(&s);
+}
+
+/* SysV shared memory segments on the host: their number. */
+static int host_shm_segments(void)
+{
+	char *text = NULL;
+	struct err err = { 0 };
+	int n = -1; /* the header line */
+
+	if (read_file_at(AT_FDCWD, "/proc/sysvipc/shm", 1 << 20, &text, NULL, &err) < 0)
+		return 0;
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		n++;
+	free(text);
+	return n;
+}
+
+TEST(svc_pg_killed_server_leaves_no_shared_memory_on_the_host)
+{
+	/* An IPC namespace needs privilege: unprivileged, a crashed host-side server still
+	 * leaves its segment (servers in sandboxes never do: the sandbox's namespace). */
+	NEED(ROOT);
+	struct world w = world();
+	struct svc_install pg = need_postgres();
+	cleanup_free char *tpl = template(&w, &pg, NULL, NULL, NULL, NULL);
+	cleanup_free char *data = clone_of(&w, tpl, "job");
+	struct server s;
+	int before = host_shm_segments(), status;
+
+	/* A crash (SIGKILL of the postmaster and its group) leaves PostgreSQL's SysV segment
+	 * behind unless the server had an IPC namespace of its own. */
+	start(&w, &pg, data, "job", port(&w, 0), NULL, NULL, &s);
+	CHECK_EQ(kill(-s.pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(s.pid, &status, 0), s.pid);
+	free(s.sock);
+	free(s.log);
+	CHECK_EQ(host_shm_segments(), before);
 }
 
 TEST(svc_pg_wrong_password_is_refused_with_the_servers_message)
