@@ -91,7 +91,7 @@ $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmay
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $< tests/fuzz/replay.c $(BUILD)/libmayfly.a $(LIBS) -o $@
 
-$(BUILD)/benchmarks/%: benchmarks/%.c $(BUILD)/libmayfly.a
+$(BUILD)/benchmarks/%: benchmarks/%.c benchmarks/bench.h $(BUILD)/libmayfly.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $< $(BUILD)/libmayfly.a $(LIBS) -o $@
 

@@ -32,6 +32,8 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#include "bench.h"
+
 #define KEY		"bench-hmac-key-0123456789"
 #define TOKEN		"bench-bearer-token-0123456789"
 #define GOAL_SIGN_US	200.0
@@ -43,30 +45,10 @@ struct samples {
 	size_t n;
 };
 
-static double now_us(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return (x > y) - (x < y);
-}
-
-static double pct(struct samples *s, double p)
-{
-	qsort(s->v, s->n, sizeof(double), cmp_double);
-	return s->v[(size_t) (p * (double) (s->n - 1))];
-}
-
 static void row(const char *what, struct samples *s)
 {
-	printf("  %-46s median %8.1f us   p90 %8.1f us   (%zu runs)\n", what, pct(s, 0.5),
-	       pct(s, 0.9), s->n);
+	printf("  %-46s median %8.1f us   p90 %8.1f us   (%zu runs)\n", what, bench_pct(s->v, s->n, 0.5),
+	       bench_pct(s->v, s->n, 0.9), s->n);
 }
 
 static void die(const char *what, const struct err *err)
@@ -146,20 +128,20 @@ static void bench_sign(const char *dir, size_t runs)
 	for (size_t i = 0; i < runs; i++) {
 		unsigned char mac[32];
 		crypto_auth_hmacsha256_state s;
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		crypto_auth_hmacsha256_init(&s, (const unsigned char *) KEY, strlen(KEY));
 		crypto_auth_hmacsha256_update(&s, (const unsigned char *) payload,
 					      sizeof(payload) - 1);
 		crypto_auth_hmacsha256_final(&s, mac);
-		direct.v[direct.n++] = now_us() - t0;
+		direct.v[direct.n++] = bench_now_us() - t0;
 	}
 	for (size_t i = 0; i < runs; i++) {
 		struct broker_sign_result res;
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		if (broker_client_sign(sock, "K", NULL, payload, sizeof(payload) - 1, &res, &err) <
 		    0)
 			die("sign", &err);
-		fresh.v[fresh.n++] = now_us() - t0;
+		fresh.v[fresh.n++] = bench_now_us() - t0;
 	}
 	{
 		cleanup_close int fd = kept_connect(sock);
@@ -170,7 +152,7 @@ static void bench_sign(const char *dir, size_t runs)
 				  sizeof(payload) - 1, sodium_base64_VARIANT_ORIGINAL);
 		req = xasprintf("{\"verb\":\"sign\",\"name\":\"K\",\"payload_b64\":\"%s\"}\n", b64);
 		for (size_t i = 0; fd >= 0 && i < runs; i++) {
-			double t0 = now_us();
+			double t0 = bench_now_us();
 			size_t got = 0;
 			if (fd_write_all(fd, req, strlen(req)) < 0)
 				break;
@@ -180,7 +162,7 @@ static void bench_sign(const char *dir, size_t runs)
 					break;
 				got += (size_t) n;
 			}
-			kept.v[kept.n++] = now_us() - t0;
+			kept.v[kept.n++] = bench_now_us() - t0;
 		}
 	}
 	killp(&pid);
@@ -190,9 +172,9 @@ static void bench_sign(const char *dir, size_t runs)
 	row("broker, new connection per request", &fresh);
 	if (kept.n)
 		row("broker, one connection for all", &kept);
-	double m = pct(&fresh, 0.5);
+	double m = bench_pct(fresh.v, fresh.n, 0.5);
 	printf("  ratio broker/in-process: %.0fx; median round trip %.1f us: goal <= %.0f us %s\n",
-	       m / pct(&direct, 0.5), m, GOAL_SIGN_US, m <= GOAL_SIGN_US ? "met" : "MISSED");
+	       m / bench_pct(direct.v, direct.n, 0.5), m, GOAL_SIGN_US, m <= GOAL_SIGN_US ? "met" : "MISSED");
 	free(direct.v);
 	free(fresh.v);
 	free(kept.v);
@@ -265,7 +247,7 @@ static void bench_http(const char *dir, size_t runs)
 	const char *hdrs[] = { auth };
 	for (size_t i = 0; i < runs * 2; i++) {
 		/* Interleaved, so that drift on the machine hits both alike. */
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		if (i % 2 == 0) {
 			struct http_response r = { 0 };
 			const struct http_request q = { .method = "GET",
@@ -276,7 +258,7 @@ static void bench_http(const char *dir, size_t runs)
 			if (http_request(&q, &r, &err) < 0 || r.status != 200)
 				die("direct GET", &err);
 			http_response_release(&r);
-			direct.v[direct.n++] = now_us() - t0;
+			direct.v[direct.n++] = bench_now_us() - t0;
 		} else {
 			struct broker_http_result r = { 0 };
 			const struct broker_http_call c = { .name = "TOKEN",
@@ -285,7 +267,7 @@ static void bench_http(const char *dir, size_t runs)
 			if (broker_client_http(sock, &c, &r, &err) < 0 || r.status != 200)
 				die("broker GET", &err);
 			broker_http_result_release(&r);
-			brk.v[brk.n++] = now_us() - t0;
+			brk.v[brk.n++] = bench_now_us() - t0;
 		}
 	}
 	killp(&pid);
@@ -293,7 +275,7 @@ static void bench_http(const char *dir, size_t runs)
 	broker_grant_free(g);
 	row("direct, libcurl in-process (the peer)", &direct);
 	row("through the broker (socket + libcurl + scrub)", &brk);
-	double ratio = pct(&brk, 0.5) / pct(&direct, 0.5);
+	double ratio = bench_pct(brk.v, brk.n, 0.5) / bench_pct(direct.v, direct.n, 0.5);
 	printf("  ratio broker/direct: %.2fx: goal <= %.1fx %s\n", ratio, GOAL_HTTP_RATIO,
 	       ratio <= GOAL_HTTP_RATIO ? "met" : "MISSED");
 	free(direct.v);

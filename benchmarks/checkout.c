@@ -36,6 +36,8 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#include "bench.h"
+
 #define MAX_RUNS 100
 #define CHANGED	 10 /* files a new commit changes */
 #define GOAL_A	 5.0
@@ -54,27 +56,6 @@ static struct {
 	unsigned seq;
 	char **env;
 } B;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(struct samples *s)
-{
-	if (s->n == 0)
-		return 0;
-	qsort(s->v, s->n, sizeof(double), cmp_double);
-	return s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
-}
 
 static void add(struct samples *s, double v)
 {
@@ -184,7 +165,7 @@ static double mount_workspace(const char *gitlayer, const char *tree, const char
 {
 	cleanup_free char *up = path_join(scratch, "up"), *work = path_join(scratch, "work");
 	cleanup_free char *opts = NULL;
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 
 	if (mkdir(scratch, 0755) < 0 || mount("ws", scratch, "tmpfs", 0, "mode=0755") < 0 ||
 	    mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0 || mkdir(merged, 0755) < 0)
@@ -192,7 +173,7 @@ static double mount_workspace(const char *gitlayer, const char *tree, const char
 	opts = xasprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", gitlayer, tree, up, work);
 	if (mount("overlay", merged, "overlay", 0, opts) < 0)
 		die("mount overlay", NULL);
-	return now_ms() - t0;
+	return bench_now_ms() - t0;
 }
 
 static void unmount_workspace(const char *merged, const char *scratch)
@@ -219,12 +200,12 @@ static void mayfly_ready(const char *cache, const char *src, const char *commit,
 	cleanup_free char *mirror = NULL, *tree_dir = NULL;
 	struct err err = { 0 };
 	char c[41], tree[41];
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 
 	double t = t0;
 
 	*r = (struct ready){ .lock_fd = -1, .gitlayer = fresh("gitlayer") };
-#define LAP(p) (r->part[p] = now_ms() - t, t += r->part[p])
+#define LAP(p) (r->part[p] = bench_now_ms() - t, t += r->part[p])
 	if (checkout_mirror(cache, src, NULL, commit, 0, &mirror, &err) < 0)
 		die("mayfly checkout", &err);
 	LAP(P_MIRROR);
@@ -249,7 +230,7 @@ static void mayfly_ready(const char *cache, const char *src, const char *commit,
 	}
 	LAP(P_MOUNT);
 #undef LAP
-	r->ms = now_ms() - t0;
+	r->ms = bench_now_ms() - t0;
 }
 
 static void ready_release(struct ready *r)
@@ -265,10 +246,10 @@ static void ready_release(struct ready *r)
 
 static double git_status_ms(const char *dir)
 {
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (run((char *[]){ "git", "-C", (char *) dir, "status", "--porcelain", NULL }, NULL) != 0)
 		die("git status", NULL);
-	return now_ms() - t0;
+	return bench_now_ms() - t0;
 }
 
 /* End to end with the real binary: `mayfly exec --repo SRC --commit HEAD -- git status`
@@ -287,18 +268,18 @@ static void end_to_end(const char *src, const char *head, unsigned runs, struct 
 
 	must(with_repo);
 	for (unsigned i = 0; i < runs; i++) {
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		must(with_repo);
-		add(repo, now_ms() - t0);
-		t0 = now_ms();
+		add(repo, bench_now_ms() - t0);
+		t0 = bench_now_ms();
 		must(without);
-		add(plain, now_ms() - t0);
+		add(plain, bench_now_ms() - t0);
 	}
 }
 
 static void row(const char *name, struct samples *s, double ref_ms, const char *ref_name)
 {
-	double m = median(s);
+	double m = bench_median(s->v, s->n);
 
 	if (s->n == 0)
 		return;
@@ -322,17 +303,17 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	cleanup_free char *url = xasprintf("file://%s", src);
 	for (unsigned i = 0; i < runs; i++) {
 		cleanup_free char *d1 = fresh("clone"), *d2 = fresh("wt"), *d3 = fresh("shallow");
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		must((char *[]){ "git", "clone", "-q", "--local", src, d1, NULL });
-		add(&clone, now_ms() - t0);
+		add(&clone, bench_now_ms() - t0);
 		add(&st_clone, git_status_ms(d1));
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		must((char *[]){ "git", "-C", src, "worktree", "add", "-q", "--detach", d2, "main",
 				 NULL });
-		add(&wt, now_ms() - t0);
-		t0 = now_ms();
+		add(&wt, bench_now_ms() - t0);
+		t0 = bench_now_ms();
 		must((char *[]){ "git", "clone", "-q", "--depth", "1", url, d3, NULL });
-		add(&shallow, now_ms() - t0);
+		add(&shallow, bench_now_ms() - t0);
 		rm_tree(d1);
 		rm_tree(d3);
 		must((char *[]){ "git", "-C", src, "worktree", "remove", "--force", d2, NULL });
@@ -355,10 +336,10 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 		if (checkout_mirror(c, src, NULL, NULL, 0, &mirror, &err) < 0 ||
 		    checkout_resolve(mirror, head, cm, tree, &err) < 0)
 			die("mirror", &err);
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (checkout_materialize(c, mirror, tree, &dir, NULL, &err) < 0)
 			die("materialise", &err);
-		add(&scratch, now_ms() - t0);
+		add(&scratch, bench_now_ms() - t0);
 		rm_tree(c);
 	}
 	/* The shared cache: the oldest commit built once, then (b) each newer commit from
@@ -384,7 +365,7 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	}
 	if (getenv("MAYFLY_BIN"))
 		end_to_end(src, head, runs, &e2e, &e2e_true);
-	double ref = median(&clone);
+	double ref = bench_median(clone.v, clone.n);
 	row("git clone --local (+ checkout)", &clone, 0, "");
 	row("git worktree add", &wt, 0, "");
 	row("git clone --depth 1 file://", &shallow, 0, "");
@@ -394,17 +375,17 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	row("mayfly (c) cold mirror (fetch + build)", &cold, ref, "faster than clone --local");
 	row("mayfly tree from scratch (mirror present)", &scratch, 0, "");
 	row("first git status, plain clone", &st_clone, 0, "");
-	row("first git status, mayfly workspace", &st_ours, median(&st_clone),
+	row("first git status, mayfly workspace", &st_ours, bench_median(st_clone.v, st_clone.n),
 	    "faster than in the clone");
-	double clone_status = median(&clone) + median(&st_clone);
+	double clone_status = bench_median(clone.v, clone.n) + bench_median(st_clone.v, st_clone.n);
 	row("mayfly exec --repo (cached) -- git status", &e2e, clone_status,
 	    "faster than clone --local + git status");
 	row("mayfly exec -- true (no checkout)", &e2e_true, 0, "");
-	double ma = median(&a), mb = median(&b_tree), ms = median(&scratch);
-	printf("  (a) vs worktree add %.1fx, vs clone --depth 1 %.1fx; (a) is", median(&wt) / ma,
-	       median(&shallow) / ma);
+	double ma = bench_median(a.v, a.n), mb = bench_median(b_tree.v, b_tree.n), ms = bench_median(scratch.v, scratch.n);
+	printf("  (a) vs worktree add %.1fx, vs clone --depth 1 %.1fx; (a) is", bench_median(wt.v, wt.n) / ma,
+	       bench_median(shallow.v, shallow.n) / ma);
 	for (int p = 0; p < NPARTS; p++)
-		printf("%s %s %.2f", p ? "," : "", part_names[p], median(&a_part[p]));
+		printf("%s %s %.2f", p ? "," : "", part_names[p], bench_median(a_part[p].v, a_part[p].n));
 	printf(" ms\n  (b)'s tree: %.2f ms, %.1f%% of a tree from scratch\n", mb, 100.0 * mb / ms);
 	printf("  goal (a) <= %.0f ms: %s\n", GOAL_A, ma <= GOAL_A ? "met" : "missed");
 	rm_tree(src);

@@ -30,27 +30,10 @@
 #include "util/err.h"
 #include "util/banned.h"
 
+#include "bench.h"
+
 #define MAX_RUNS   10000
 #define GOAL_HTTPS 1.3
-
-static double now_us(void)
-{
-	struct timespec ts;
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n ? v[n / 2] : 0;
-}
 
 static void die(const char *what)
 {
@@ -157,7 +140,7 @@ static int tunnel(int proxy_port, int port)
 /* Run argv with stdout and stderr on /dev/null; its wall time in us, or -1 if it failed. */
 static double timed_run(char *const *argv, char *const *envp)
 {
-	double t0 = now_us();
+	double t0 = bench_now_us();
 	int status;
 	pid_t pid = fork();
 
@@ -171,7 +154,7 @@ static double timed_run(char *const *argv, char *const *envp)
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0)
 		return -1;
-	return now_us() - t0;
+	return bench_now_us() - t0;
 }
 
 static void row(const char *what, double direct, double proxied, double goal)
@@ -253,8 +236,8 @@ static void https_rows(int proxy_port, int port, int runs)
 	if (nd == 0 || np == 0)
 		(void) printf("https via curl: failed (direct %d ok, proxied %d ok)\n", nd, np);
 	else
-		row("https request by curl (new process each)", median(d, (size_t) nd),
-		    median(p, (size_t) np), GOAL_HTTPS);
+		row("https request by curl (new process each)", bench_median(d, (size_t) nd),
+		    bench_median(p, (size_t) np), GOAL_HTTPS);
 	(void) snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void) timed_run(sh, NULL);
 }
@@ -309,34 +292,34 @@ int main(int argc, char **argv)
 		      runs);
 	(void) printf("%-44s %12s %12s %8s\n", "", "direct", "proxied", "ratio");
 	for (int i = 0; i < runs; i++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		int fd = dial(port);
 		round_trip(fd);
 		(void) close(fd);
-		double t1 = now_us();
+		double t1 = bench_now_us();
 		fd = tunnel(proxy_port, port);
 		round_trip(fd);
 		(void) close(fd);
 		d[i] = t1 - t0;
-		p[i] = now_us() - t1;
+		p[i] = bench_now_us() - t1;
 	}
-	row("new connection + one 64-byte round trip", median(d, (size_t) runs),
-	    median(p, (size_t) runs), 0);
+	row("new connection + one 64-byte round trip", bench_median(d, (size_t) runs),
+	    bench_median(p, (size_t) runs), 0);
 	{
 		int a = dial(port), b = tunnel(proxy_port, port);
 		for (int i = 0; i < runs; i++) {
-			double t0 = now_us();
+			double t0 = bench_now_us();
 			round_trip(a);
-			double t1 = now_us();
+			double t1 = bench_now_us();
 			round_trip(b);
 			d[i] = t1 - t0;
-			p[i] = now_us() - t1;
+			p[i] = bench_now_us() - t1;
 		}
 		(void) close(a);
 		(void) close(b);
 	}
-	row("64-byte round trip on an open connection", median(d, (size_t) runs),
-	    median(p, (size_t) runs), 0);
+	row("64-byte round trip on an open connection", bench_median(d, (size_t) runs),
+	    bench_median(p, (size_t) runs), 0);
 	https_rows(proxy_port, tls_port, runs > 300 ? 300 : runs);
 	net_proxy_stop(proxy);
 	return 0;

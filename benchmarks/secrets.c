@@ -24,30 +24,13 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#include "bench.h"
+
 #define NVALUES	   20
 #define GOAL_MBPS  200.0
 #define GOAL_LEASE 1.0
 #define MAX_RUNS   1000
 #define CHUNK	   65536
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n ? v[n / 2] : 0;
-}
 
 static char values[NVALUES][48];
 
@@ -90,18 +73,18 @@ static void bench_masker(size_t mb)
 	for (int i = 0; i < NVALUES; i++)
 		if (secret_masker_add(m, values[i], strlen(values[i]), &err) < 0)
 			abort();
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	for (size_t off = 0; off < size; off += CHUNK)
 		(void) secret_masker_feed(m, text + off, size - off < CHUNK ? size - off : CHUNK,
 					  sink, &out);
 	(void) secret_masker_flush(m, sink, &out);
-	t_mask = now_ms() - t0;
-	t0 = now_ms();
+	t_mask = bench_now_ms() - t0;
+	t0 = bench_now_ms();
 	for (size_t off = 0; off < size; off += CHUNK) {
 		memcpy(copy, text + off, size - off < CHUNK ? size - off : CHUNK);
 		(void) sink(&out, copy, CHUNK);
 	}
-	t_copy = now_ms() - t0;
+	t_copy = bench_now_ms() - t0;
 	secret_masker_free(m);
 	double mask_mbps = (double) mb / (t_mask / 1e3), copy_mbps = (double) mb / (t_copy / 1e3);
 	printf("masker, %d values, %zu MiB of log output   %8.0f MB/s   (goal >= %.0f: %s)\n",
@@ -180,12 +163,12 @@ static bool time_pair(char *const *a, char *const *b, unsigned runs, double *ret
 	(void) run(a); /* warm-up */
 	(void) run(b);
 	for (unsigned i = 0; i < runs; i++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		ok &= run(a) == 0;
-		va[i] = now_ms() - t0;
-		t0 = now_ms();
+		va[i] = bench_now_ms() - t0;
+		t0 = bench_now_ms();
 		ok &= run(b) == 0;
-		vb[i] = now_ms() - t0;
+		vb[i] = bench_now_ms() - t0;
 	}
 	*ret_a = va[0];
 	*ret_b = vb[0];
@@ -193,8 +176,8 @@ static bool time_pair(char *const *a, char *const *b, unsigned runs, double *ret
 		*ret_a = va[i] < *ret_a ? va[i] : *ret_a;
 		*ret_b = vb[i] < *ret_b ? vb[i] : *ret_b;
 	}
-	*med_a = median(va, runs); /* sorts */
-	*med_b = median(vb, runs);
+	*med_a = bench_median(va, runs); /* sorts */
+	*med_b = bench_median(vb, runs);
 	return ok;
 }
 
@@ -272,7 +255,7 @@ static void bench_exec(const char *mayfly, unsigned runs, size_t mb)
 			sa[i] = run_setup_ms(ja);
 			sb[i] = run_setup_ms(jb);
 		}
-		double da = median(sa, runs), db = median(sb, runs);
+		double da = bench_median(sa, runs), db = bench_median(sb, runs);
 		printf("to the job's start (setup, --json), median  %6.2f ms plain, %6.2f with "
 		       "the lease: %+.2f (goal <= %.1f: %s)\n",
 		       da, db, db - da, GOAL_LEASE, db - da <= GOAL_LEASE ? "met" : "MISSED");

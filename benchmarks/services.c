@@ -34,6 +34,8 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#include "bench.h"
+
 #define OWNER	   4000000u /* template owner and server uid: nothing else runs as it */
 #define COLD_RUNS  5
 #define READY_WAIT 30000 /* ms */
@@ -62,32 +64,10 @@ static struct {
 	char *state;	    /* its state dir */
 } B;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
 static void add(struct samples *s, double v)
 {
 	if (s->n < MAX_RUNS)
 		s->v[s->n++] = v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(struct samples *s, double p)
-{
-	if (s->n == 0)
-		return 0;
-	qsort(s->v, s->n, sizeof(double), cmp_double);
-	size_t i = (size_t) (p * (double) (s->n - 1) + 0.5);
-	return s->v[i];
 }
 
 static void die(const char *what, const struct err *err)
@@ -140,11 +120,11 @@ static pid_t pg_start(const char *datadir, const char *sock, const char *passwor
 static double pg_stop(pid_t pid)
 {
 	struct err err = { 0 };
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 
 	if (svc_stop(pid, SVC_POSTGRES, STOP_WAIT, NULL, &err) < 0)
 		die("postgres stop", &err);
-	return now_ms() - t0;
+	return bench_now_ms() - t0;
 }
 
 static void rm_tree(const char *p)
@@ -163,12 +143,12 @@ static void run_cold(const char *base, struct samples *s)
 	cleanup_free char *data = NULL;
 	char pw[SVC_PASSWORD_LEN + 1];
 	struct err err = { 0 };
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 
 	if (svc_password_new(pw, &err) < 0 || svc_pg_template(cache, &B.pg, &init, &data, &err) < 0)
 		die("cold template", &err);
 	pid_t pid = pg_start(data, sock, pw);
-	add(s, now_ms() - t0);
+	add(s, bench_now_ms() - t0);
 	(void) pg_stop(pid);
 	rm_tree(cache);
 	rm_tree(sock);
@@ -188,13 +168,13 @@ static void run_copy(struct samples *s)
 
 	if (svc_password_new(pw, &err) < 0)
 		die("password", &err);
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (svc_spawn(cp, &how, &pid, &err) < 0)
 		die("cp", &err);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	pid = pg_start(data, sock, pw);
-	add(s, now_ms() - t0);
+	add(s, bench_now_ms() - t0);
 	(void) pg_stop(pid);
 	rm_tree(dst);
 	rm_tree(sock);
@@ -214,19 +194,19 @@ static void run_overlay(struct samples *ready, struct samples *tcp, struct sampl
 	if (svc_password_new(pw, &err) < 0)
 		die("password", &err);
 	opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", B.tpl, upper, work);
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (mkdir(upper, 0700) < 0 || chown(upper, OWNER, OWNER) < 0 || mkdir(work, 0700) < 0 ||
 	    mkdir(merged, 0700) < 0 || mount("overlay", merged, "overlay", 0, opts) < 0) {
 		(void) err_set(&err, errno, "overlay on '%s'", merged);
 		die("overlay", &err);
 	}
 	pid_t pid = pg_start(merged, sock, pw);
-	double t1 = now_ms();
+	double t1 = bench_now_ms();
 	struct svc_target t = { .host = "127.0.0.1", .user = "postgres", .password = pw };
 	if (svc_pg_ready(&t, READY_WAIT, &err) < 0)
 		die("postgres tcp", &err);
 	add(ready, t1 - t0);
-	add(tcp, now_ms() - t1);
+	add(tcp, bench_now_ms() - t1);
 	add(stop, pg_stop(pid));
 	if (umount2(merged, MNT_DETACH) < 0) {
 		(void) err_set(&err, errno, "umount '%s'", merged);
@@ -258,14 +238,14 @@ static void run_redis(struct samples *ready, struct samples *stop)
 {
 	cleanup_free char *dir = owned_dir(B.tmpfs, "redis");
 	struct err err = { 0 };
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	pid_t pid = redis_start(dir, SVC_REDIS_PORT);
 
-	add(ready, now_ms() - t0);
-	t0 = now_ms();
+	add(ready, bench_now_ms() - t0);
+	t0 = bench_now_ms();
 	if (svc_stop(pid, SVC_REDIS, STOP_WAIT, NULL, &err) < 0)
 		die("redis stop", &err);
-	add(stop, now_ms() - t0);
+	add(stop, bench_now_ms() - t0);
 	rm_tree(dir);
 }
 
@@ -372,7 +352,7 @@ static void row(const char *name, struct samples *s)
 {
 	if (s->n == 0)
 		return;
-	printf("%-50s %8.1f %8.1f %8.1f %5zu\n", name, pct(s, 0.5), pct(s, 0.9), pct(s, 0), s->n);
+	printf("%-50s %8.1f %8.1f %8.1f %5zu\n", name, bench_pct(s->v, s->n, 0.5), bench_pct(s->v, s->n, 0.9), bench_pct(s->v, s->n, 0), s->n);
 }
 
 /* ---- `mayfly exec --service`, end to end ---- */
@@ -428,7 +408,7 @@ static void exec_start(const char *const *args, unsigned tag, struct job *j)
 		strv_push(&argv, head[i]);
 	for (size_t i = 0; args[i]; i++)
 		strv_push(&argv, args[i]);
-	j->t0 = now_ms();
+	j->t0 = bench_now_ms();
 	if (o < 0 || e < 0 || in < 0 || (j->pid = fork()) < 0) {
 		(void) err_set(&err, errno, "start '%s', output to '%s'", B.mayfly, out);
 		die("exec", &err);
@@ -444,7 +424,7 @@ static void exec_wait(struct job *j)
 {
 	while (waitpid(j->pid, &j->status, 0) < 0 && errno == EINTR)
 		;
-	j->ms = now_ms() - j->t0;
+	j->ms = bench_now_ms() - j->t0;
 }
 
 /* A phase from the --json line on stderr, in ms; -1 if absent. */
@@ -597,20 +577,20 @@ static void exec_concurrent(void)
 	struct job j[CONCURRENT];
 	struct exec_stats s = { 0 };
 	unsigned ok = 0;
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 
 	for (unsigned i = 0; i < CONCURRENT; i++)
 		exec_start(args, i, &j[i]);
 	for (unsigned i = 0; i < CONCURRENT; i++)
 		exec_wait(&j[i]);
-	double wall = now_ms() - t0;
+	double wall = bench_now_ms() - t0;
 	for (unsigned i = 0; i < CONCURRENT; i++)
 		ok += exec_check(&j[i], i, "concurrent job", "1\n1\n", &s);
 	printf("%d concurrent jobs, both services, create table + insert + count, INCR: "
 	       "%u/%d succeeded; wall %.0f ms; per job: median %.0f, max %.0f ms "
 	       "(setup median %.0f)\n",
-	       CONCURRENT, ok, CONCURRENT, wall, pct(&s.wall, 0.5), pct(&s.wall, 1),
-	       pct(&s.setup, 0.5));
+	       CONCURRENT, ok, CONCURRENT, wall, bench_pct(s.wall.v, s.wall.n, 0.5), bench_pct(s.wall.v, s.wall.n, 1),
+	       bench_pct(s.setup.v, s.setup.n, 0.5));
 }
 
 static void goal(const char *what, double v, double limit, bool at_most)
@@ -623,13 +603,13 @@ static void exec_bench(unsigned runs, struct samples *cold_tmpfs, struct samples
 {
 	static struct exec_stats s[E_COUNT];
 	struct exec_stats warm = { 0 };
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 
 	B.state = path_join(B.dir, "mayfly-state");
 	exec_once(E_PG, &warm); /* builds the template into the fresh state dir */
 	printf("mayfly exec, end to end: state dir fresh in this run; its PostgreSQL template "
 	       "built by the first warm-up run (%.0f ms, end to end); 3 warm-up rounds\n",
-	       now_ms() - t0);
+	       bench_now_ms() - t0);
 	if (warm.failed)
 		return;
 	for (unsigned i = 0; i < 3 + runs; i++) /* rotating who goes first */
@@ -646,25 +626,25 @@ static void exec_bench(unsigned runs, struct samples *cold_tmpfs, struct samples
 	       "teardown");
 	for (unsigned c = 0; c < E_COUNT; c++)
 		if (s[c].setup.n)
-			printf("%-50s %8.1f %8.1f %8.1f\n", E[c].name, pct(&s[c].setup, 0.5),
-			       pct(&s[c].run, 0.5), pct(&s[c].teardown, 0.5));
+			printf("%-50s %8.1f %8.1f %8.1f\n", E[c].name, bench_pct(s[c].setup.v, s[c].setup.n, 0.5),
+			       bench_pct(s[c].run.v, s[c].run.n, 0.5), bench_pct(s[c].teardown.v, s[c].teardown.n, 0.5));
 	printf("(setup: until the job's exec, servers ready; run: the job, then pid 1 kills "
 	       "what is left and exits; teardown: cgroup, journal)\n\n");
 
-	double psql = pct(&s[E_PSQL].wall, 0.5);
+	double psql = bench_pct(s[E_PSQL].wall.v, s[E_PSQL].wall.n, 0.5);
 	printf("ratio exec postgres -- psql / exec alone median %.1fx\n",
-	       psql / pct(&s[E_ALONE].wall, 0.5));
+	       psql / bench_pct(s[E_ALONE].wall.v, s[E_ALONE].wall.n, 0.5));
 	printf("ratio cold(tmpfs)/exec postgres -- psql median %.1fx\n",
-	       pct(cold_tmpfs, 0.5) / psql);
+	       bench_pct(cold_tmpfs->v, cold_tmpfs->n, 0.5) / psql);
 	printf("ratio cold(disk)/exec postgres -- psql  median %.1fx\n",
-	       pct(cold_disk, 0.5) / psql);
+	       bench_pct(cold_disk->v, cold_disk->n, 0.5) / psql);
 	goal("exec --service postgres -- psql median", psql, 60, true);
-	goal("cold(tmpfs)/exec postgres -- psql", pct(cold_tmpfs, 0.5) / psql, 10, false);
+	goal("cold(tmpfs)/exec postgres -- psql", bench_pct(cold_tmpfs->v, cold_tmpfs->n, 0.5) / psql, 10, false);
 	if (B.have_redis) {
 		goal("redis ready (setup with redis - setup alone) median",
-		     pct(&s[E_REDIS].setup, 0.5) - pct(&s[E_ALONE].setup, 0.5), 15, true);
+		     bench_pct(s[E_REDIS].setup.v, s[E_REDIS].setup.n, 0.5) - bench_pct(s[E_ALONE].setup.v, s[E_ALONE].setup.n, 0.5), 15, true);
 		goal("teardown (run + teardown of both services -- true) median",
-		     pct(&s[E_BOTH].after, 0.5), 20, true);
+		     bench_pct(s[E_BOTH].after.v, s[E_BOTH].after.n, 0.5), 20, true);
 	}
 	for (unsigned c = 0; c < E_COUNT; c++)
 		if (s[c].failed)
@@ -749,15 +729,15 @@ int main(int argc, char **argv)
 	       COLD_RUNS, OWNER);
 	print_load("at the start (1 min)");
 	cleanup_free char *cache = path_join(B.dir, "state");
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (svc_pg_template(cache, &B.pg, &init, &B.tpl, &err) < 0)
 		die("template", &err);
-	printf("template built in %.0f ms (initdb, on the disk); a second call: ", now_ms() - t0);
-	t0 = now_ms();
+	printf("template built in %.0f ms (initdb, on the disk); a second call: ", bench_now_ms() - t0);
+	t0 = bench_now_ms();
 	cleanup_free char *again = NULL;
 	if (svc_pg_template(cache, &B.pg, &init, &again, &err) != 0)
 		die("template", &err);
-	printf("%.3f ms\n\n", now_ms() - t0);
+	printf("%.3f ms\n\n", bench_now_ms() - t0);
 
 	for (unsigned i = 0; i < 3; i++) /* warm-up: page cache, first-run costs */
 		run_overlay(&(struct samples){ 0 }, &(struct samples){ 0 }, &(struct samples){ 0 });
@@ -782,14 +762,14 @@ int main(int argc, char **argv)
 	row("redis start + PING", &rready);
 	row("redis stop (SIGTERM, hz 100)", &rstop);
 	printf("\n");
-	double o = pct(&ovl, 0.5);
-	printf("ratio cold(tmpfs)/overlay median %.1fx\n", pct(&cold_tmpfs, 0.5) / o);
-	printf("ratio cold(disk)/overlay  median %.1fx\n", pct(&cold_disk, 0.5) / o);
-	printf("ratio cp -a/overlay       median %.1fx\n", pct(&copy, 0.5) / o);
+	double o = bench_pct(ovl.v, ovl.n, 0.5);
+	printf("ratio cold(tmpfs)/overlay median %.1fx\n", bench_pct(cold_tmpfs.v, cold_tmpfs.n, 0.5) / o);
+	printf("ratio cold(disk)/overlay  median %.1fx\n", bench_pct(cold_disk.v, cold_disk.n, 0.5) / o);
+	printf("ratio cp -a/overlay       median %.1fx\n", bench_pct(copy.v, copy.n, 0.5) / o);
 	goal("postgres exec..SELECT 1 median", o, GOAL_PG_MS, true);
-	goal("cold/overlay", pct(&cold_tmpfs, 0.5) / o, 10, false);
+	goal("cold/overlay", bench_pct(cold_tmpfs.v, cold_tmpfs.n, 0.5) / o, 10, false);
 	if (B.have_redis)
-		goal("redis start..PONG median", pct(&rready, 0.5), GOAL_REDIS, true);
+		goal("redis start..PONG median", bench_pct(rready.v, rready.n, 0.5), GOAL_REDIS, true);
 	printf("\n");
 	memory();
 	printf("\n");

@@ -37,6 +37,8 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#include "bench.h"
+
 #define WARMUP		3
 #define RUN_TIMEOUT_S	10	/* a run that takes longer makes its peer unavailable */
 #define IDLE_WAIT_MS	5000	/* for the sleep to appear, and for teardown */
@@ -796,18 +798,12 @@ static void measure_idle(struct bench *b, enum peer p, struct idle *out)
 		sleep_ms(1);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return (x > y) - (x < y);
-}
-
 /* Sorts c->ms. out[0] median, out[1] p95 (nearest rank), out[2] min. */
 static void stats(struct contender *c, double out[3])
 {
 	size_t n = c->n, k = (n * 95 + 99) / 100;
 
-	qsort(c->ms, n, sizeof(double), cmp_double);
+	qsort(c->ms, n, sizeof(double), bench_cmp_double);
 	out[0] = n % 2 ? c->ms[n / 2] : (c->ms[n / 2 - 1] + c->ms[n / 2]) / 2;
 	out[1] = c->ms[k ? k - 1 : 0];
 	out[2] = c->ms[0];
