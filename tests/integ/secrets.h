@@ -84,26 +84,6 @@ static inline bool file_contains(const char *path, const char *needle)
 	return found;
 }
 
-/* `mayfly --state-dir <test state> exec OPTS... -- sh -c SCRIPT` (timeout 120 s). */
-static inline void exec_sh(const char *const *opts, const char *script, struct run_result *res)
-{
-	const char *argv[48];
-	size_t n = 0;
-
-	argv[n++] = mayfly_bin();
-	argv[n++] = "--state-dir";
-	argv[n++] = test_state_dir();
-	argv[n++] = "exec";
-	for (size_t i = 0; opts && opts[i]; i++)
-		argv[n++] = opts[i];
-	argv[n++] = "--";
-	argv[n++] = "sh";
-	argv[n++] = "-c";
-	argv[n++] = script;
-	argv[n] = NULL;
-	run_argv((char *const *) argv, NULL, 120, res);
-}
-
 /* Every regular file under dir: none may contain needle. */
 static inline void scan_tree(const char *dir, const char *needle)
 {

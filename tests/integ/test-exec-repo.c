@@ -27,25 +27,7 @@
 static void exec_repo(const char *cwd, const char *const *opts, const char *script,
 		      struct run_result *res)
 {
-	const char *argv[32];
-	size_t n = 0;
-
-	argv[n++] = "sh";
-	argv[n++] = "-c";
-	argv[n++] = "cd \"$0\" && exec \"$@\"";
-	argv[n++] = cwd ? cwd : test_tmpdir();
-	argv[n++] = mayfly_bin();
-	argv[n++] = "--state-dir";
-	argv[n++] = test_state_dir();
-	argv[n++] = "exec";
-	for (size_t i = 0; opts && opts[i]; i++)
-		argv[n++] = opts[i];
-	argv[n++] = "--";
-	argv[n++] = "sh";
-	argv[n++] = "-c";
-	argv[n++] = script;
-	argv[n] = NULL;
-	run_argv((char *const *) argv, NULL, 120, res);
+	run_sandbox_sh_in(cwd ? cwd : test_tmpdir(), opts, script, res);
 	if (res->status != 0)
 		printf("# exit %d\n# stdout: %s\n# stderr: %s\n", res->status, res->out, res->err);
 }

@@ -56,7 +56,7 @@ TEST(secrets_only_leased_names_enter)
 
 	NEED(USERNS);
 	vault();
-	exec_sh(leased_opts,
+	run_sandbox_sh(leased_opts,
 		"set -e; test \"$DB_URL\" = '" LEASED "' && echo env-ok;"
 		"test -z \"$API_TOKEN\" && test -z \"$OTHER_SECRET\" && echo others-absent;"
 		"test \"$(cat /run/secrets/API_TOKEN)\" = '" LEASED_F "' && echo file-ok;"
@@ -78,7 +78,7 @@ TEST(secrets_only_leased_names_enter)
 	CHECK_STR_NOT_CONTAINS(res.err, NOT_LEASED);
 	run_result_free(&res);
 	/* Gone with the sandbox: a new one without a lease has neither. */
-	exec_sh(NULL, "ls /run/secrets 2>&1; echo \"[$DB_URL]\"", &res);
+	run_sandbox_sh(NULL, "ls /run/secrets 2>&1; echo \"[$DB_URL]\"", &res);
 	CHECK_STR_CONTAINS(res.out, "No such file");
 	CHECK_STR_CONTAINS(res.out, "[]");
 	run_result_free(&res);
@@ -93,7 +93,7 @@ TEST(secrets_output_masked_in_every_encoding)
 
 	NEED(USERNS);
 	vault();
-	exec_sh(leased_opts,
+	run_sandbox_sh(leased_opts,
 		"v=\"$DB_URL\"; f=$(cat /run/secrets/API_TOKEN);"
 		"echo \"raw=$v\"; echo \"file=$f\" >&2;"
 		"printf %s \"$v\" | base64; printf 'xy%s' \"$v\" | base64;"
@@ -131,7 +131,7 @@ TEST(secrets_nowhere_on_the_host_while_running)
 	if (pid == 0) {
 		struct run_result res;
 		snprintf(cmd, sizeof(cmd), "echo started; sleep 3");
-		exec_sh(leased_opts, cmd, &res);
+		run_sandbox_sh(leased_opts, cmd, &res);
 		_exit(res.status == 0 ? 0 : 1);
 	}
 	/* Wait for the sandbox's journal, then look everywhere. */
@@ -179,13 +179,13 @@ TEST(secrets_unknown_names_fail_before_any_sandbox)
 	const char *bad_env[] = { "--from", "prod", "--secret", "DB_URL", NULL };
 
 	vault();
-	exec_sh(bad_name, "echo ran", &res);
+	run_sandbox_sh(bad_name, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_NOT_CONTAINS(res.out, "ran");
 	CHECK_STR_CONTAINS(res.err, "no secret 'NOPE' in 'production' (it has: 'API_TOKEN', "
 				    "'DB_URL', 'OTHER_SECRET')");
 	run_result_free(&res);
-	exec_sh(bad_env, "echo ran", &res);
+	run_sandbox_sh(bad_env, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "no environment 'prod' in the vault (environments: "
 				    "'production')");
@@ -207,7 +207,7 @@ TEST(secrets_policy_denial_names_the_rule)
 		 "{\"rules\": [{\"name\": \"no-local-prod-db\", \"effect\": \"deny\","
 		 " \"environment\": \"production\", \"names\": \"DB_*\", \"frontend\": \"cli\"},"
 		 " {\"name\": \"local-rest\", \"environment\": \"*\", \"names\": \"*\"}]}");
-	exec_sh(leased_opts, "echo ran", &res);
+	run_sandbox_sh(leased_opts, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_NOT_CONTAINS(res.out, "ran");
 	CHECK_STR_CONTAINS(res.err, "policy rule 'no-local-prod-db' (#1");
@@ -231,7 +231,7 @@ TEST(secrets_expired_value_refused)
 	mayfly(&res, "secrets", "ls", "staging");
 	CHECK_STR_CONTAINS(res.out, "(expired)");
 	run_result_free(&res);
-	exec_sh(opts, "echo ran", &res);
+	run_sandbox_sh(opts, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "secret 'OLD' in 'staging' expired at");
 	run_result_free(&res);
@@ -246,7 +246,7 @@ TEST(secrets_lease_clamped_to_ttl_and_audited)
 
 	NEED(USERNS);
 	vault();
-	exec_sh(opts, "echo \"$DB_URL\"", &res);
+	run_sandbox_sh(opts, "echo \"$DB_URL\"", &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_CONTAINS(res.err, "the lease of 2h00m asked for was clamped to the sandbox's "
 				    "TTL of 10m00s");
@@ -275,7 +275,7 @@ TEST(secrets_short_lease_ends_the_sandbox)
 
 	NEED(USERNS);
 	vault();
-	exec_sh(opts, "sleep 60", &res);
+	run_sandbox_sh(opts, "sleep 60", &res);
 	CHECK_EQ(res.status, 124);
 	CHECK_STR_CONTAINS(res.err, "it ends with its lease");
 	run_result_free(&res);
@@ -289,15 +289,15 @@ TEST(secrets_refused_with_a_terminal_and_without_from)
 	const char *bad_name[] = { "--from", "production", "--secret", "DB-URL", NULL };
 
 	vault();
-	exec_sh(tty, "echo ran", &res);
+	run_sandbox_sh(tty, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "not masked");
 	run_result_free(&res);
-	exec_sh(no_from, "echo ran", &res);
+	run_sandbox_sh(no_from, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "--secret and --grant need --from ENV");
 	run_result_free(&res);
-	exec_sh(bad_name, "echo ran", &res);
+	run_sandbox_sh(bad_name, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "'DB-URL': not a variable name");
 	run_result_free(&res);
@@ -319,7 +319,7 @@ TEST(secrets_release_audited_by_gc_after_a_kill)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		exec_sh(leased_opts, "sleep 120", &res);
+		run_sandbox_sh(leased_opts, "sleep 120", &res);
 		_exit(0);
 	}
 	snprintf(dir, sizeof(dir), "%s/sandboxes", test_state_dir());

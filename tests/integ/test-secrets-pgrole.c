@@ -265,7 +265,7 @@ TEST(pgrole_read_not_write_then_dropped)
 	run_result_free(&res);
 
 	const char *opts[] = { "--from", "production", "--secret", "DB_URL", NULL };
-	exec_sh(opts,
+	run_sandbox_sh(opts,
 		"echo \"URL=$DB_URL\" | " ROT13 "; echo \"plain=$DB_URL\"; "
 		"echo \"pw=$(echo \"$DB_URL\" | sed 's/.*:\\(.*\\)@.*/\\1/')\"; "
 		"echo \"read=$(psql \"$DB_URL\" -Atqc 'SELECT x FROM t')\"; "
@@ -323,7 +323,7 @@ TEST(pgrole_wrong_admin_password_fails_before_the_sandbox)
 	start_server();
 	set_entry("DB_URL", "wrong-password-0d9c8b7a");
 	const char *opts[] = { "--from", "production", "--secret", "DB_URL", NULL };
-	exec_sh(opts, "echo job-ran", &res);
+	run_sandbox_sh(opts, "echo job-ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK(!strstr(res.out, "job-ran"));
 	CHECK_STR_CONTAINS(res.err, "password authentication failed");
@@ -364,7 +364,7 @@ TEST(pgrole_ttl_ends_the_login)
 	start_server();
 	set_entry("DB_URL", ADMIN_PW);
 	const char *opts[] = { "--from", "production", "--secret", "DB_URL", "--ttl", "2s", NULL };
-	exec_sh(opts,
+	run_sandbox_sh(opts,
 		"echo \"URL=$DB_URL\" | " ROT13 "; psql \"$DB_URL\" -Atqc 'SELECT 1' && "
 		"echo logged-in; sleep 600",
 		&res);
@@ -458,7 +458,7 @@ TEST(pgrole_port_taken_inside_is_refused)
 	run_result_free(&res);
 	const char *opts[] = { "--from",       "production",  "--secret", "DB_URL",
 			       "--allow-host", "example.com", NULL };
-	exec_sh(opts, "echo job-ran", &res);
+	run_sandbox_sh(opts, "echo job-ran", &res);
 	CHECK_EQ(res.status, 125);
 	CHECK(!strstr(res.out, "job-ran"));
 	CHECK_STR_CONTAINS(res.err, "its port 3128 is the egress proxy's");

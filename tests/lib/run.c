@@ -138,23 +138,35 @@ const char *test_state_dir(void)
 	return dir;
 }
 
-void run_sandbox_sh(const char *const *opts, const char *script, struct run_result *res)
+void run_sandbox_sh_in(const char *cwd, const char *const *opts, const char *script,
+		       struct run_result *res)
 {
-	const char *argv[64];
+	const char *argv[72];
 	size_t n = 0;
 
+	if (cwd) {
+		argv[n++] = "/bin/sh";
+		argv[n++] = "-c";
+		argv[n++] = "cd \"$0\" && exec \"$@\"";
+		argv[n++] = cwd;
+	}
 	argv[n++] = mayfly_bin();
 	argv[n++] = "--state-dir";
 	argv[n++] = test_state_dir();
 	argv[n++] = "exec";
-	for (size_t i = 0; opts && opts[i] && n < 56; i++)
+	for (size_t i = 0; opts && opts[i] && n < 64; i++)
 		argv[n++] = opts[i];
 	argv[n++] = "--";
 	argv[n++] = "/bin/sh";
 	argv[n++] = "-c";
 	argv[n++] = script;
 	argv[n] = NULL;
-	run_argv((char *const *) argv, NULL, 60, res);
+	run_argv((char *const *) argv, NULL, 120, res);
+}
+
+void run_sandbox_sh(const char *const *opts, const char *script, struct run_result *res)
+{
+	run_sandbox_sh_in(NULL, opts, script, res);
 }
 
 int sandbox_sh(const char *fmt, ...)

@@ -24,8 +24,10 @@ const char *mayfly_bin(void);
 /* A fresh state dir path under the test's tmpdir (mayfly creates it). */
 const char *test_state_dir(void);
 /* Run `mayfly --state-dir <test state> exec [opts...] -- sh -c SCRIPT`, where opts is a
- * NULL-terminated list (may be NULL). Timeout 60 s. */
+ * NULL-terminated list (may be NULL). Timeout 120 s. _in: from the directory cwd. */
 void run_sandbox_sh(const char *const *opts, const char *script, struct run_result *res);
+void run_sandbox_sh_in(const char *cwd, const char *const *opts, const char *script,
+		       struct run_result *res);
 /* printf-style shorthand: run a script in a default sandbox, return its exit status;
  * its stdout and stderr are printed as TAP comments when it is not 0. */
 int sandbox_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
