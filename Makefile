@@ -56,7 +56,8 @@ INTEG_SRCS := $(wildcard tests/integ/test-*.c)
 INTEG_BINS := $(INTEG_SRCS:%.c=$(BUILD)/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_REPLAY := $(FUZZ_SRCS:%.c=$(BUILD)/%-replay)
-BENCH_SRCS := $(wildcard benchmarks/*.c)
+# A benchmark is benchmarks/NAME.c, with its parts, if any, in benchmarks/NAME-*.c.
+BENCH_SRCS := $(filter-out $(wildcard benchmarks/*-*.c),$(wildcard benchmarks/*.c))
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 HEADERS := $(wildcard runner/*/*.h)
 
@@ -91,9 +92,11 @@ $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmay
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $< tests/fuzz/replay.c $(BUILD)/libmayfly.a $(LIBS) -o $@
 
-$(BUILD)/benchmarks/%: benchmarks/%.c benchmarks/bench.h $(BUILD)/libmayfly.a
+.SECONDEXPANSION:
+$(BUILD)/benchmarks/%: benchmarks/%.c $$(wildcard benchmarks/$$*-*.c) $(wildcard benchmarks/*.h) \
+		$(BUILD)/libmayfly.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $< $(BUILD)/libmayfly.a $(LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_HARD) $(filter %.c,$^) $(BUILD)/libmayfly.a $(LIBS) -o $@
 
 $(BUILD)/tests/tools/enosys: tests/tools/enosys.c
 	@mkdir -p $(@D)
