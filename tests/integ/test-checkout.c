@@ -482,3 +482,78 @@ TEST(checkout_fetch_killed_half_way_through_a_pack_keeps_the_mirror_whole)
 	CHECK_OK(checkout_resolve(m2, "main", commit, tree, &err));
 	CHECK_STR_EQ(commit, next);
 }
+
+/* A job reads its objects through the mirror (alternates): another mayfly that finds the
+ * mirror damaged and rebuilds it moves it aside, and the job, which holds it, reads on;
+ * the mirror moved aside goes when the job ends. */
+TEST(checkout_a_mirror_rebuilt_under_a_running_job_stays_until_the_job_ends)
+{
+	cleanup_free char *src = repo_path("app"), *sync = repo_path("sync");
+	cleanup_free char *gitdir = path_join(test_state_dir(), "checkout/git");
+	cleanup_free char *bind = NULL, *ready = NULL, *go = NULL, *one = NULL, *two = NULL;
+	struct run_result res;
+	int status;
+
+	CHECK_EQ(repo_sh("git init -q -b main '%s' && cd '%s' && seq 1 500 > a && git add a && "
+			 "git commit -qm one",
+			 src, src),
+		 0);
+	one = repo_line("git -C '%s' rev-parse main", src);
+	run_sandbox_sh((const char *[]){ "--repo", src, NULL }, "true", &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	/* A second commit, fetched into a pack of its own. */
+	CHECK_EQ(repo_sh("cd '%s' && seq 2 600 > a && git commit -qam two", src), 0);
+	two = repo_line("git -C '%s' rev-parse main", src);
+	run_sandbox_sh((const char *[]){ "--repo", src, "--ref", "main", NULL }, "true", &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+
+	/* The job: on the first commit (its objects in the first pack), reading them before
+	 * and after the rebuild. */
+	CHECK_OK(mkdir(sync, 0777));
+	CHECK_OK(chmod(sync, 0777));
+	bind = xasprintf("%s:/sync", sync);
+	ready = path_join(sync, "ready");
+	go = path_join(sync, "go");
+	pid_t job = fork();
+	CHECK(job >= 0);
+	if (job == 0) {
+		run_sandbox_sh(
+			(const char *[]){ "--repo", src, "--commit", one, "--bind", bind, NULL },
+			"set -e; git log -p > /dev/null; touch /sync/ready; "
+			"while [ ! -e /sync/go ]; do sleep 0.1; done; "
+			"git log -p | grep -c '^+'; git cat-file -p HEAD:a | tail -1; "
+			"git rev-list --objects HEAD | wc -l",
+			&res);
+		printf("# job: exit %d\n# stdout: %s\n# stderr: %s\n", res.status, res.out,
+		       res.err);
+		_exit(res.status == 0 && strstr(res.out, "501\n500\n3\n") ? 0 : 1);
+	}
+	for (int i = 0; i < 1200 && access(ready, F_OK) < 0; i++)
+		usleep(50 * 1000);
+	CHECK_OK(access(ready, F_OK));
+
+	/* Damage the second pack (the job does not read it); the next checkout of main finds
+	 * it, rebuilds the mirror and runs. */
+	CHECK_EQ(repo_sh("cd '%s' && p=$(ls -t *.git/objects/pack/*.pack | head -1) && "
+			 "chmod u+w \"$p\" && truncate -s 100 \"$p\"",
+			 gitdir),
+		 0);
+	run_sandbox_sh((const char *[]){ "--repo", src, "--ref", "main", NULL },
+		       "git log --format=%H -1; git cat-file -p HEAD:a | tail -1", &res);
+	if (res.status != 0)
+		printf("# stdout: %s\n# stderr: %s\n", res.out, res.err);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, two);
+	CHECK_STR_CONTAINS(res.out, "\n600\n");
+	run_result_free(&res);
+	CHECK_EQ(repo_count_entries(gitdir, ".trash-"), 1); /* the job's, moved aside */
+
+	/* The job reads on, and its end takes the old mirror with it. */
+	CHECK_OK(mkdir(go, 0755));
+	CHECK_EQ(waitpid(job, &status, 0), job);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(repo_count_entries(gitdir, ".trash-"), 0);
+	CHECK_EQ(repo_count_entries(gitdir, ".tmp-"), 0);
+}
