@@ -4,8 +4,11 @@
  * `.git` for a workspace whose objects live in the mirror. Owns every use of libgit2.
  * Never logs, never puts a credential in a message, a file or a URL on disk.
  *
- *   <cache_dir>/git/<sha256 of the normalised URL>.git     bare mirror of every ref
- *   <cache_dir>/git/<same>.lock                            flock: one fetch at a time
+ *   <cache_dir>/git/<sha256 of the normalised URL>.git     bare mirror of every ref;
+ *                                                          flock shared by jobs holding it
+ *   <cache_dir>/git/<same>.lock                            flock: one fetch at a time;
+ *                                                          its mtime is the last use
+ *   <cache_dir>/git/.trash-<same>-*                        moved aside, held by a job
  *   <cache_dir>/trees/<tree id>/                           a materialised tree, complete
  *   <cache_dir>/trees/<tree id>.lock                       flock: shared while in use;
  *                                                          its mtime is the last use
