@@ -415,6 +415,10 @@ TEST(checkout_fetch_from_a_silent_git_server_times_out_and_leaves_nothing)
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "--fetch-timeout 'soon': expected seconds");
 	run_result_free(&res);
+	run_sandbox_sh((const char *[]){ "--fetch-timeout", "5", NULL }, "true", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "--fetch-timeout needs --repo");
+	run_result_free(&res);
 }
 
 TEST(checkout_fetch_from_a_stalling_http_server_times_out_and_leaves_nothing)
