@@ -142,8 +142,8 @@ int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *re
 			 struct err *err);
 /* The same, also removing every tree (not in use) whose last use is before
  * unused_before_ms (wall clock, ms since the epoch; 0: none). */
-int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes,
-				int64_t unused_before_ms, uint64_t *ret_freed, struct err *err);
+int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes, int64_t unused_before_ms,
+				uint64_t *ret_freed, struct err *err);
 
 /* Mirrors (mirror-prune.c): remove least recently used mirrors until they hold at most
  * max_bytes, and every one whose last use is before unused_before_ms (wall clock, ms

@@ -82,33 +82,34 @@ int checkout_run_child(checkout_child_fn *fn, void *arg, unsigned timeout_s, con
 {
 	int64_t deadline = timeout_s ? mono_ms() + (int64_t) timeout_s * 1000 : 0;
 	struct child_result res = { 0 };
-	cleanup_close int rfd = -1, wfd = -1;
-	cleanup_pid pid_t pid = -1;
-	int fds[2], status = 0, r;
+	cleanup_close int rfd = -1;
+	int fds[2], status = 0, fork_errno, r;
+	pid_t pid;
 	bool got;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return err_set(err, errno, "fetch '%s': pipe", shown);
-	rfd = fds[0];
-	wfd = fds[1];
 	(void) fflush(NULL); /* nothing buffered is written twice */
 	pid = fork();
-	if (pid < 0)
-		return err_set(err, errno, "fetch '%s': fork", shown);
+	fork_errno = errno;
 	if (pid == 0) {
-		rfd = safe_close(rfd);
-		child(wfd, fn, arg);
+		(void) close(fds[0]);
+		child(fds[1], fn, arg);
 	}
-	wfd = safe_close(wfd);
+	(void) close(fds[1]);
+	rfd = fds[0];
+	if (pid < 0)
+		return err_set(err, fork_errno, "fetch '%s': fork", shown);
 	r = wait_result(rfd, deadline, &res, &got);
-	if (r == -ETIMEDOUT)
+	if (r == -ETIMEDOUT) {
+		killp(&pid); /* SIGKILL and reap: what it wrote is the caller's to clean */
 		return err_set(err, ETIMEDOUT,
 			       "fetch from '%s' did not finish in %u s: the remote is slow or "
 			       "unreachable; raise --fetch-timeout",
 			       shown, timeout_s);
+	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	pid = -1;
 	if (!got) {
 		if (WIFSIGNALED(status))
 			return err_set(err, EIO,

@@ -219,8 +219,8 @@ int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *re
 	return checkout_cache_prune_unused(cache_dir, max_bytes, 0, ret_freed, err);
 }
 
-int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes,
-				int64_t unused_before_ms, uint64_t *ret_freed, struct err *err)
+int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes, int64_t unused_before_ms,
+				uint64_t *ret_freed, struct err *err)
 {
 	cleanup_free char *trees = path_join(cache_dir, "trees");
 	cleanup_close int tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
