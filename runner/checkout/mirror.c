@@ -502,8 +502,8 @@ static int update_mirror(const char *mirror, const char *url, struct fetch_ctx *
 
 	remove_fetch_leftovers(mirror); /* a killed fetch's, or a killed mayfly's */
 	r = fetch_at(mirror, url, c, err);
-	if (r == -ETIMEDOUT)
-		remove_fetch_leftovers(mirror);
+	if (r < 0)
+		remove_fetch_leftovers(mirror); /* killed at the deadline, or crashed */
 	if (r == 0)
 		r = mark_fetched(mirror, start, err);
 	return r;
