@@ -4,8 +4,11 @@
  * `.git` for a workspace whose objects live in the mirror. Owns every use of libgit2.
  * Never logs, never puts a credential in a message, a file or a URL on disk.
  *
- *   <cache_dir>/git/<sha256 of the normalised URL>.git     bare mirror of every ref
- *   <cache_dir>/git/<same>.lock                            flock: one fetch at a time
+ *   <cache_dir>/git/<sha256 of the normalised URL>.git     bare mirror of every ref;
+ *                                                          flock shared by jobs holding it
+ *   <cache_dir>/git/<same>.lock                            flock: one fetch at a time;
+ *                                                          its mtime is the last use
+ *   <cache_dir>/git/.trash-<same>-*                        moved aside, held by a job
  *   <cache_dir>/trees/<tree id>/                           a materialised tree, complete
  *   <cache_dir>/trees/<tree id>.lock                       flock: shared while in use;
  *                                                          its mtime is the last use
@@ -53,9 +56,35 @@ enum checkout_mirror_flags {
  * again with CHECKOUT_REBUILD, and retry). Errors callers act on: -EINVAL bad URL,
  * -EACCES authentication or certificate refused, -ENOENT no repository at url,
  * -EHOSTUNREACH the remote cannot be reached or broke the protocol, -EFBIG the remote
- * sent more than 32 GiB. There is no timeout (libgit2 1.5 has none for connect or read). */
+ * sent more than 32 GiB, -ETIMEDOUT the fetch took longer than CHECKOUT_FETCH_TIMEOUT_S
+ * (checkout_mirror_timed()). A mirror moved aside for a rebuild is deleted at once unless
+ * a job holds it (checkout_mirror_hold()). */
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
 		    const char *want, unsigned flags, char **ret_mirror, struct err *err);
+
+/* The default limit on one fetch, connect to last byte: 10 minutes, time for a cold
+ * clone of a few GiB on a link of 10 MB/s, and a silent remote costs that, not forever. */
+#define CHECKOUT_FETCH_TIMEOUT_S 600
+/* checkout_mirror() with its own limit on the fetch: timeout_s seconds (0: none). libgit2
+ * 1.5 has no timeout for connect or read, so every fetch runs in a child process (fork,
+ * no exec: the credential stays out of argv and the environment) which is killed at the
+ * deadline: -ETIMEDOUT, "fetch from 'URL' did not finish in N s: ...". The cache stays
+ * consistent: a first fetch leaves nothing, an update leaves the refs it had (what the
+ * killed fetch wrote is removed under the lock, then and before each fetch). The caller
+ * must have no threads (fork). */
+int checkout_mirror_timed(const char *cache_dir, const char *url, const struct checkout_cred *cred,
+			  const char *want, unsigned flags, unsigned timeout_s, char **ret_mirror,
+			  struct err *err);
+
+/* Hold the mirror at path (what checkout_mirror() returned) for a job that reads it: *ret_fd
+ * gets a shared flock on the mirror's directory, which belongs to that mirror and moves
+ * with it. While it is open, a rebuild moves the mirror aside instead of deleting it, and
+ * prune leaves it alone. -ESTALE: the mirror at path was pruned or replaced meanwhile; call
+ * checkout_mirror() again. */
+int checkout_mirror_hold(const char *mirror, int *ret_fd, struct err *err);
+/* Let go of a mirror held (fd < 0: nothing), recording the use; a mirror that was moved
+ * aside meanwhile is deleted if nobody else holds it. Returns -1, for `fd = ...(fd)`. */
+int checkout_mirror_release(const char *mirror, int fd);
 
 /* Without libgit2 (no fetch, no lock): when a checkout of commit (40 hex digits) from url
  * has been resolved before, *ret_mirror gets the mirror's path and ret_tree the commit's
@@ -111,6 +140,20 @@ int checkout_materialize_owned(const char *cache_dir, const char *mirror, const 
  * the number of trees removed; *ret_freed (may be NULL) gets the bytes freed. */
 int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *ret_freed,
 			 struct err *err);
+/* The same, also removing every tree (not in use) whose last use is before
+ * unused_before_ms (wall clock, ms since the epoch; 0: none). */
+int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes, int64_t unused_before_ms,
+				uint64_t *ret_freed, struct err *err);
+
+/* Mirrors (mirror-prune.c): remove least recently used mirrors until they hold at most
+ * max_bytes, and every one whose last use is before unused_before_ms (wall clock, ms
+ * since the epoch; 0: none). Never one being fetched (its "<hash>.lock" held) nor one a
+ * job holds (checkout_mirror_hold()). Also deletes mirrors that rebuilds moved aside once
+ * nobody holds them, and first fetches dead callers left. A mirror removed is fetched
+ * afresh by its next checkout_mirror(). Returns the number of mirrors removed;
+ * *ret_freed (may be NULL) gets the bytes freed, those moved aside included. */
+int checkout_mirror_prune(const char *cache_dir, uint64_t max_bytes, int64_t unused_before_ms,
+			  uint64_t *ret_freed, struct err *err);
 
 /* What a workspace's .git is made of. All borrowed. */
 struct checkout_workspace {
@@ -140,7 +183,8 @@ struct checkout_mirror_info {
 	char *path;	    /* the bare mirror on this host */
 	uint64_t bytes;	    /* on disk */
 	int64_t fetched_ms; /* when its last good fetch began */
-	int64_t used_ms;    /* its last use by checkout_mirror() */
+	int64_t used_ms;    /* its last use: checkout_mirror(), or a job letting go of it */
+	bool in_use;	    /* a job holds it, or it is being fetched: prune leaves it alone */
 };
 struct checkout_tree_info {
 	char id[41];
@@ -155,7 +199,7 @@ struct checkout_cache_info {
 	struct checkout_tree_info *trees; /* least recently used first, as prune goes */
 	size_t n_trees;
 	uint64_t mirror_bytes, tree_bytes; /* totals; tree_bytes counts each file once */
-	unsigned trees_in_use;
+	unsigned trees_in_use, mirrors_in_use;
 };
 
 /* List the mirrors and trees of cache_dir (a cache that does not exist is empty). Reads

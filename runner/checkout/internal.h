@@ -132,3 +132,16 @@ int checkout_ws_link(const char *from, const char *to_parent, const char *to_nam
  * and the record of its last use. */
 int checkout_mirror_path(const char *cache_dir, const char *url, char **ret, struct err *err);
 void checkout_mirror_touch(const char *mirror);
+/* Delete the mirrors of hex (NULL: of any remote) that a rebuild or prune moved aside,
+ * ".trash-<hex>-*" in the mirrors' dir gdir, unless a job still holds them. Returns how
+ * many went. */
+int checkout_mirror_sweep(int gdir, const char *hex, struct err *err);
+
+/* fetch-child.c: run fn(arg, err) in a child process (fork, no exec: what fn uses, a
+ * credential too, stays in memory) and return its result and struct err as if it had run
+ * here. timeout_s (0: none): past it the child is killed and the result is -ETIMEDOUT,
+ * "fetch from '<shown>' did not finish in N s: ...". A child that dies without a result is
+ * -EIO. Whatever fn leaves on disk when killed is the caller's to clean. */
+typedef int checkout_child_fn(void *arg, struct err *err);
+int checkout_run_child(checkout_child_fn *fn, void *arg, unsigned timeout_s, const char *shown,
+		       struct err *err);

@@ -54,6 +54,8 @@ static char *mirror_url(const char *path)
 	return url ? url : xstrdup("(unknown)");
 }
 
+static bool held(int tdir, const char *lock);
+
 static void list_mirrors(const char *cache_dir, struct checkout_cache_info *info)
 {
 	cleanup_free char *gitdir = path_join(cache_dir, "git");
@@ -77,6 +79,13 @@ static void list_mirrors(const char *cache_dir, struct checkout_cache_info *info
 		m = &info->mirrors[info->n_mirrors++];
 		*m = (struct checkout_mirror_info){ .path = path_join(gitdir, de->d_name) };
 		m->url = mirror_url(m->path);
+		/* In use: a job holds it (a shared flock on the directory) or it is being
+		 * fetched ("<hash>.lock"); tested without waiting, released at once. */
+		lock = xasprintf("%.*s.lock", (int) (strlen(de->d_name) - 4), de->d_name);
+		m->in_use = (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) ||
+			    held(dirfd(d), lock);
+		(void) flock(fd, LOCK_UN);
+		info->mirrors_in_use += m->in_use;
 		if (read_file_at(fd, FETCHED_MARK, 64, &text, NULL, &(struct err){ 0 }) == 0 &&
 		    (text[strcspn(text, "\n")] = '\0', safe_atou64(text, &t) == 0))
 			m->fetched_ms = (int64_t) (t / 1000000);
@@ -84,7 +93,6 @@ static void list_mirrors(const char *cache_dir, struct checkout_cache_info *info
 		checkout_inoset_release(&u.seen);
 		m->bytes = u.bytes;
 		info->mirror_bytes += u.bytes;
-		lock = xasprintf("%.*s.lock", (int) (strlen(de->d_name) - 4), de->d_name);
 		m->used_ms = mtime_ms_at(dirfd(d), lock);
 		if (m->used_ms < m->fetched_ms)
 			m->used_ms = m->fetched_ms;

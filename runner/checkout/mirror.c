@@ -1,6 +1,9 @@
 /* mirror.c - one bare mirror per remote: created aside and renamed into place on its first
  * complete fetch, then fetched in place under a flock, checked and rebuilt when a fetch
- * finds it damaged. Credentials travel only through libgit2's callback. */
+ * finds it damaged. Each fetch runs in a child process with a deadline (fetch-child.c).
+ * A job holds the mirror it reads (a shared flock on the mirror's directory): a rebuild
+ * moves the old one aside, and it is deleted once nobody holds it. Credentials travel
+ * only through libgit2's callback. */
 #include "checkout/checkout.h"
 
 #include <dirent.h>
@@ -37,6 +40,7 @@ struct fetch_ctx {
 	const char *user, *password; /* borrowed; never copied, never shown */
 	const char *shown;	     /* the URL for messages: no userinfo */
 	bool local;		     /* libgit2's local transport */
+	unsigned timeout_s;	     /* for the whole fetch; 0: none */
 	unsigned given;		     /* credential types already offered */
 	bool refused, missing, too_big;
 };
@@ -226,6 +230,62 @@ static int fetch(git_repository *repo, const char *url, struct fetch_ctx *c, str
 	return 0;
 }
 
+struct fetch_job {
+	const char *path, *url;
+	struct fetch_ctx *c;
+};
+
+static int fetch_child(void *arg, struct err *err)
+{
+	struct fetch_job *j = arg;
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	int r = checkout_repo_open(j->path, &repo, err);
+
+	return r < 0 ? r : fetch(repo, j->url, j->c, err);
+}
+
+/* Fetch into the repository at path, in a child process killed at the deadline. */
+static int fetch_at(const char *path, const char *url, struct fetch_ctx *c, struct err *err)
+{
+	struct fetch_job j = { .path = path, .url = url, .c = c };
+
+	return checkout_run_child(fetch_child, &j, c->timeout_s, c->shown, err);
+}
+
+/* What a fetch killed half way leaves in the mirror: libgit2's temporary pack and index
+ * ("pack_git2_*", "*.lock" in objects/pack) and the lock files of the refs it was
+ * updating (a "<ref>.lock" left makes every later update of that ref fail). Only a
+ * fetch writes these, and fetches hold the mirror's flock, so with it held they are
+ * leftovers. */
+static void remove_lock_files(int dfd, const char *dir, bool packs, unsigned depth)
+{
+	CLEANUP(closedirp) DIR *d = NULL;
+	struct dirent *de;
+
+	if (depth > 32 || dir_open_at(dfd, dir, &d, &(struct err){ 0 }) < 0)
+		return;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (str_endswith(de->d_name, ".lock") ||
+		    (packs && str_startswith(de->d_name, "pack_git2_")))
+			(void) unlinkat(dirfd(d), de->d_name, 0);
+		else if (de->d_type == DT_DIR && !packs && depth > 0)
+			remove_lock_files(dirfd(d), de->d_name, false, depth + 1);
+	}
+}
+
+static void remove_fetch_leftovers(const char *mirror)
+{
+	cleanup_close int dfd = open(mirror, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return;
+	remove_lock_files(dfd, ".", false, 0); /* HEAD.lock, packed-refs.lock, config.lock */
+	remove_lock_files(dfd, "refs", false, 1);
+	remove_lock_files(dfd, "objects/pack", true, 1);
+}
+
 /* Do the refs lead to readable commits and trees? What a pack deleted or overwritten
  * breaks first; a deeper fault shows when a tree is materialised (-EUCLEAN there). */
 int checkout_mirror_verify(const char *mirror, struct err *err)
@@ -305,10 +365,46 @@ static int mark_fetched(const char *mirror, uint64_t start, struct err *err)
 	return write_file_atomic_at(dfd, FETCHED_MARK, text, strlen(text), 0644, 0, err);
 }
 
-/* With the lock held, every ".tmp-<hex>-*" and ".trash-<hex>-*" is a dead caller's. */
+/* Remove gdir/name, a mirror moved aside, unless a job holds it: 1 removed, 0 held. */
+static int remove_unheld(int gdir, const char *name, struct err *err)
+{
+	cleanup_close int fd = openat(gdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_set(err, errno, "open '%s'", name);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? 0 : err_set(err, errno, "lock '%s'", name);
+	r = rm_rf_at(gdir, name, err);
+	return r < 0 ? r : 1;
+}
+
+int checkout_mirror_sweep(int gdir, const char *hex, struct err *err)
+{
+	cleanup_free char *trash = xasprintf(".trash-%s", hex ? hex : "");
+	CLEANUP(closedirp) DIR *d = NULL;
+	struct dirent *de;
+	int r = dir_open_at(gdir, ".", &d, err);
+	int n = 0;
+
+	if (r < 0)
+		return r;
+	while ((de = readdir(d))) {
+		if (!str_startswith(de->d_name, trash))
+			continue;
+		r = remove_unheld(gdir, de->d_name, err);
+		if (r < 0)
+			return r;
+		n += r;
+	}
+	return n;
+}
+
+/* With the lock held, every ".tmp-<hex>-*" is a dead caller's; a ".trash-<hex>-*" goes
+ * when no job holds it any more. */
 static int remove_leftovers(int gdir, const char *hex, struct err *err)
 {
-	cleanup_free char *tmp = xasprintf(".tmp-%s-", hex), *trash = xasprintf(".trash-%s-", hex);
+	cleanup_free char *tmp = xasprintf(".tmp-%s-", hex);
 	CLEANUP(closedirp) DIR *d = NULL;
 	struct dirent *de;
 	int r = dir_open_at(gdir, ".", &d, err);
@@ -316,12 +412,13 @@ static int remove_leftovers(int gdir, const char *hex, struct err *err)
 	if (r < 0)
 		return r;
 	while ((de = readdir(d)))
-		if (str_startswith(de->d_name, tmp) || str_startswith(de->d_name, trash)) {
+		if (str_startswith(de->d_name, tmp)) {
 			r = rm_rf_at(gdir, de->d_name, err);
 			if (r < 0)
 				return r;
 		}
-	return 0;
+	r = checkout_mirror_sweep(gdir, hex, err);
+	return r < 0 ? r : 0;
 }
 
 static int init_mirror(const char *path, git_repository **ret, struct err *err)
@@ -369,8 +466,10 @@ static int create_mirror(int gdir, const char *gitdir, const char *hex, const ch
 	if (r < 0)
 		return err_wrap(err, "'%s'", gitdir);
 	r = init_mirror(tmp_path, &repo, err);
+	checkout_repo_freep(&repo); /* the fetch opens its own, in the child */
+	repo = NULL;
 	if (r == 0)
-		r = fetch(repo, url, c, err);
+		r = fetch_at(tmp_path, url, c, err);
 	if (r == 0)
 		r = mark_fetched(tmp_path, start, err);
 	if (r == 0 && renameat(gdir, tmp, gdir, name) < 0)
@@ -380,27 +479,31 @@ static int create_mirror(int gdir, const char *gitdir, const char *hex, const ch
 	return r;
 }
 
-/* Move the mirror out of the way (atomically: no reader sees half of it), then delete. */
+/* Move the mirror out of the way (atomically: no reader sees half of it), and delete it
+ * unless a job still reads it (holds it): then the last holder's release, or the next
+ * sweep, deletes it (checkout_mirror_release(), checkout_mirror_sweep()). */
 static int discard_mirror(int gdir, const char *hex, struct err *err)
 {
 	cleanup_free char *name = xasprintf("%s.git", hex);
 	cleanup_free char *trash =
 		xasprintf(".trash-%s-%d-%d", hex, (int) getpid(), (int) gettid());
+	int r;
 
 	if (renameat(gdir, name, gdir, trash) < 0)
 		return errno == ENOENT ? 0 : err_set(err, errno, "rename '%s'", name);
-	return rm_rf_at(gdir, trash, err);
+	r = remove_unheld(gdir, trash, err);
+	return r < 0 ? r : 0;
 }
 
 static int update_mirror(const char *mirror, const char *url, struct fetch_ctx *c, struct err *err)
 {
-	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
 	uint64_t start = now_ns();
 	int r;
 
-	r = checkout_repo_open(mirror, &repo, err);
-	if (r == 0)
-		r = fetch(repo, url, c, err);
+	remove_fetch_leftovers(mirror); /* a killed fetch's, or a killed mayfly's */
+	r = fetch_at(mirror, url, c, err);
+	if (r < 0)
+		remove_fetch_leftovers(mirror); /* killed at the deadline, or crashed */
 	if (r == 0)
 		r = mark_fetched(mirror, start, err);
 	return r;
@@ -425,13 +528,15 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 	    (has_commit(mirror, want) || fetched_since(mirror, called)))
 		return 0; /* fetched by whoever held the lock before us */
 	r = update_mirror(mirror, url, c, err);
-	if (r == 0 || r == -EACCES || r == -EHOSTUNREACH || r == -EFBIG)
+	if (r == 0 || r == -EACCES || r == -EHOSTUNREACH || r == -EFBIG || r == -ETIMEDOUT)
 		return r;
 	if (checkout_mirror_verify(mirror, &why) == 0)
 		return r; /* not the mirror's fault */
-	*c = (struct fetch_ctx){
-		.user = c->user, .password = c->password, .shown = c->shown, .local = c->local
-	};
+	*c = (struct fetch_ctx){ .user = c->user,
+				 .password = c->password,
+				 .shown = c->shown,
+				 .local = c->local,
+				 .timeout_s = c->timeout_s };
 	r = discard_mirror(gdir, hex, err);
 	if (r == 0)
 		r = create_mirror(gdir, gitdir, hex, url, c, err);
@@ -469,6 +574,14 @@ void checkout_mirror_touch(const char *mirror)
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
 		    const char *want, unsigned flags, char **ret_mirror, struct err *err)
 {
+	return checkout_mirror_timed(cache_dir, url, cred, want, flags, CHECKOUT_FETCH_TIMEOUT_S,
+				     ret_mirror, err);
+}
+
+int checkout_mirror_timed(const char *cache_dir, const char *url, const struct checkout_cred *cred,
+			  const char *want, unsigned flags, unsigned timeout_s, char **ret_mirror,
+			  struct err *err)
+{
 	CLEANUP(checkout_url_release) struct checkout_url u = { 0 };
 	cleanup_free char *gitdir = path_join(cache_dir, "git");
 	cleanup_free char *mirror = NULL, *lock = NULL;
@@ -499,6 +612,7 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	c.password = cred && cred->token ? cred->token : u.password;
 	c.shown = u.fetch;
 	c.local = u.local;
+	c.timeout_s = timeout_s;
 	r = mkdir_p(gitdir, 0700, err);
 	if (r == 0) {
 		gdir = open(gitdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -519,4 +633,55 @@ int checkout_mirror(const char *cache_dir, const char *url, const struct checkou
 	(void) futimens(lfd, NULL);
 	*ret_mirror = TAKE_PTR(mirror);
 	return 0;
+}
+
+int checkout_mirror_hold(const char *mirror, int *ret_fd, struct err *err)
+{
+	cleanup_close int fd = open(mirror, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat held, now;
+
+	if (fd < 0 && errno == ENOENT)
+		return err_set(err, ESTALE, "mirror '%s' is gone (pruned or being rebuilt)",
+			       mirror);
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", mirror);
+	while (flock(fd, LOCK_SH) < 0)
+		if (errno != EINTR)
+			return err_set(err, errno, "lock '%s'", mirror);
+	/* Moved aside (rebuilt) or pruned between open() and flock(): what we hold is no longer
+	 * the mirror at that path, and a job must read the one it holds. */
+	if (fstat(fd, &held) < 0)
+		return err_set(err, errno, "stat '%s'", mirror);
+	if (stat(mirror, &now) < 0 || now.st_dev != held.st_dev || now.st_ino != held.st_ino)
+		return err_set(err, ESTALE, "mirror '%s' was replaced while it was being held",
+			       mirror);
+	checkout_mirror_touch(mirror);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int checkout_mirror_release(const char *mirror, int fd)
+{
+	const char *slash;
+	struct stat held, now;
+	bool moved;
+
+	if (fd < 0 || !mirror)
+		return safe_close(fd);
+	slash = strrchr(mirror, '/');
+	moved = fstat(fd, &held) == 0 &&
+		(stat(mirror, &now) < 0 || now.st_dev != held.st_dev || now.st_ino != held.st_ino);
+	(void) close(fd);
+	checkout_mirror_touch(mirror); /* the last use is the end of the job */
+	if (moved && slash && str_endswith(slash, ".git")) {
+		cleanup_free char *gitdir = xstrndup(mirror, (size_t) (slash - mirror));
+		cleanup_free char *hex = xstrndup(slash + 1, strlen(slash + 1) - 4);
+		cleanup_close int gdir = open(gitdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		/* Rebuilt while we held it: the last holder deletes it (two holders letting go
+		 * at once may both see the other: then the next sweep does). */
+		if (gdir >= 0)
+			(void) checkout_mirror_sweep(gdir, hex, &(struct err){ 0 });
+	}
+	return -1;
 }

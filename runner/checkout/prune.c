@@ -216,6 +216,12 @@ static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *er
 int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *ret_freed,
 			 struct err *err)
 {
+	return checkout_cache_prune_unused(cache_dir, max_bytes, 0, ret_freed, err);
+}
+
+int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes, int64_t unused_before_ms,
+				uint64_t *ret_freed, struct err *err)
+{
 	cleanup_free char *trees = path_join(cache_dir, "trees");
 	cleanup_close int tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct checkout_usage all = { 0 };
@@ -243,8 +249,11 @@ int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *re
 	total = all.unique;
 	if (n > 0)
 		qsort(v, n, sizeof(*v), by_use);
-	for (size_t i = 0; i < n && total > max_bytes; i++) {
+	for (size_t i = 0; i < n; i++) {
+		int64_t used_ms = (int64_t) v[i].used.tv_sec * 1000 + v[i].used.tv_nsec / 1000000;
 		uint64_t bytes = 0;
+		if (total <= max_bytes && used_ms >= unused_before_ms)
+			break; /* least recently used first: the rest are newer */
 		r = remove_tree(tdir, v[i].id, &bytes, err);
 		if (r < 0)
 			return err_wrap(err, "prune '%s'", trees);

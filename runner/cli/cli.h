@@ -26,11 +26,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* `mayfly exec --repo` (exec-repo.c). Borrowed strings; NULL: not given. */
 struct exec_repo {
-	const char *repo;	  /* URL, path, or a local work tree (uncommitted work too) */
-	const char *ref;	  /* --ref: a branch, tag or ref name (fetches) */
-	const char *commit;	  /* --commit: an id (fetches only when missing) */
-	const char *checkout_dir; /* --checkout-dir (default /workspace) */
-	const char *token_file;	  /* --git-token-file (else $MAYFLY_GIT_TOKEN) */
+	const char *repo;	   /* URL, path, or a local work tree (uncommitted work too) */
+	const char *ref;	   /* --ref: a branch, tag or ref name (fetches) */
+	const char *commit;	   /* --commit: an id (fetches only when missing) */
+	const char *checkout_dir;  /* --checkout-dir (default /workspace) */
+	const char *token_file;	   /* --git-token-file (else $MAYFLY_GIT_TOKEN) */
+	const char *fetch_timeout; /* --fetch-timeout: seconds or a duration, 0 none */
 };
 struct exec_repo_state;
 struct sandbox_spec;

@@ -4,7 +4,9 @@
  * owner, locked for as long as the sandbox lives so prune leaves it alone), and a .git of
  * the job's own written into a per-job layer under <state>/tmp. The sandbox then gets an
  * overlay {.git layer, [uncommitted layer,] tree} at the checkout dir and a copy-on-write
- * view of the mirror at CHECKOUT_MIRROR_INSIDE, where the .git's alternates point.
+ * view of the mirror at CHECKOUT_MIRROR_INSIDE, where the .git's alternates point. The
+ * mirror is held (checkout_mirror_hold()) for as long as the sandbox lives too: a rebuild
+ * by another mayfly moves it aside rather than deleting the objects the job reads.
  *
  * SECURITY: the credential comes from the environment or a file, never argv; it reaches
  * libgit2's credential callback only (checkout/ never writes or shows it), and it is
@@ -38,6 +40,8 @@
 
 struct exec_repo_state {
 	int tree_lock_fd; /* shared lock on the cached tree: prune keeps away */
+	int mirror_fd;	  /* shared lock on the mirror: rebuilds move it aside, prune keeps away */
+	char *mirror;	  /* the mirror held */
 	int layers_fd;	  /* exclusive lock on our layers dir: gc keeps away */
 	char *layers;	  /* <state>/tmp/checkout-XXXXXX: .git layer, uncommitted layer */
 };
@@ -50,9 +54,24 @@ struct exec_repo_state *exec_repo_free(struct exec_repo_state *s)
 		(void) rm_rf_at(AT_FDCWD, s->layers, &(struct err){ 0 });
 	(void) safe_close(s->layers_fd);
 	(void) safe_close(s->tree_lock_fd);
+	(void) checkout_mirror_release(s->mirror, s->mirror_fd);
+	free(s->mirror);
 	free(s->layers);
 	free(s);
 	return NULL;
+}
+
+/* --fetch-timeout: "600", "0" (none), "90s", "10m", "1h". */
+static int parse_timeout(const char *s, unsigned *ret)
+{
+	uint64_t ms;
+
+	if (safe_atou(s, ret) == 0)
+		return 0;
+	if (str_parse_duration(s, &ms, &(struct err){ 0 }) < 0 || ms / 1000 > UINT32_MAX)
+		return -EINVAL;
+	*ret = ms < 1000 ? 1 : (unsigned) (ms / 1000);
+	return 0;
 }
 
 int exec_repo_check(const struct exec_repo *o)
@@ -66,6 +85,13 @@ int exec_repo_check(const struct exec_repo *o)
 		return cli_usage_error("exec", "give --ref or --commit, not both");
 	if (o->repo && !*o->repo)
 		return cli_usage_error("exec", "--repo: empty");
+	if (o->fetch_timeout && !o->repo)
+		return cli_usage_error("exec", "--fetch-timeout needs --repo");
+	if (o->fetch_timeout && parse_timeout(o->fetch_timeout, &(unsigned){ 0 }) < 0)
+		return cli_usage_error("exec",
+				       "--fetch-timeout '%s': expected seconds (0: none) or a "
+				       "duration such as 90s or 10m",
+				       o->fetch_timeout);
 	if (dir && (dir[0] != '/' || !path_is_clean(dir) || strcmp(dir, "/") == 0))
 		return cli_usage_error("exec",
 				       "--checkout-dir '%s': expected a clean absolute "
@@ -211,6 +237,7 @@ struct checkout {
 	uid_t uid;
 	gid_t gid;
 	const char *snap_branch; /* --repo .: the work tree's branch */
+	unsigned fetch_timeout;	 /* seconds, 0: none */
 	char *mirror, *tree_dir, *branch;
 	char commit[41], tree[41];
 };
@@ -225,6 +252,8 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 	free(TAKE_PTR(c->tree_dir));
 	free(TAKE_PTR(c->branch));
 	s->tree_lock_fd = safe_close(s->tree_lock_fd);
+	s->mirror_fd = checkout_mirror_release(s->mirror, s->mirror_fd);
+	free(TAKE_PTR(s->mirror));
 	c->commit[0] = '\0';
 	/* A full id resolved before: mirror and tree known without loading libgit2. */
 	r = flags == 0 && c->o->commit ? checkout_lookup_cached(c->cache, c->url, c->o->commit,
@@ -233,9 +262,22 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 	if (r == 0)
 		(void) snprintf(c->commit, sizeof(c->commit), "%s", c->o->commit);
 	if (r == -ENOENT)
-		r = checkout_mirror(c->cache, c->url, &c->cred, c->want, flags, &c->mirror, err);
+		r = checkout_mirror_timed(c->cache, c->url, &c->cred, c->want, flags,
+					  c->fetch_timeout, &c->mirror, err);
+	/* Held before anything is read from it; pruned or rebuilt since: fetch it again. */
+	for (int tries = 0; r == 0; tries++) {
+		r = checkout_mirror_hold(c->mirror, &s->mirror_fd, err);
+		if (r != -ESTALE || tries == 3)
+			break;
+		err_clear(err);
+		c->commit[0] = '\0';
+		free(TAKE_PTR(c->mirror));
+		r = checkout_mirror_timed(c->cache, c->url, &c->cred, c->want, flags,
+					  c->fetch_timeout, &c->mirror, err);
+	}
 	if (r < 0)
 		return r;
+	s->mirror = xstrdup(c->mirror);
 	if (!c->commit[0])
 		r = checkout_resolve(c->mirror, c->rev, c->commit, c->tree, err);
 	if (r < 0)
@@ -327,7 +369,10 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	struct stat st;
 	int r;
 
-	s->tree_lock_fd = s->layers_fd = -1;
+	s->tree_lock_fd = s->layers_fd = s->mirror_fd = -1;
+	c.fetch_timeout = CHECKOUT_FETCH_TIMEOUT_S;
+	if (o->fetch_timeout) /* exec_repo_check() refused a bad one */
+		(void) parse_timeout(o->fetch_timeout, &c.fetch_timeout);
 	(void) exec_repo_gc(state_dir);
 	sandbox_cache_owner(&c.uid, &c.gid);
 	if (c.uid == geteuid() && c.gid == getegid())

@@ -302,3 +302,82 @@ TEST(checkout_mirror_reports_a_missing_local_repository)
 	cleanup_free char *gitdir = path_join(cache, "git");
 	CHECK_EQ(repo_count_entries(gitdir, ".tmp-"), 0);
 }
+
+/* A job holds the mirror it reads: a rebuild moves it aside, whole, and the last holder to
+ * let go deletes it. */
+TEST(checkout_mirror_rebuild_keeps_a_held_mirror_until_it_is_released)
+{
+	cleanup_free char *src = make_source(), *cache = cache_dir(), *mirror = NULL;
+	cleanup_free char *m2 = NULL, *mark = NULL, *gitdir = path_join(cache, "git");
+	cleanup_close int a = -1, b = -1, fresh = -1;
+	cleanup_free char *head = repo_line("git -C '%s' rev-parse main", src);
+	struct err err = { 0 };
+
+	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
+	CHECK_OK(checkout_mirror_hold(mirror, &a, &err));
+	CHECK_OK(checkout_mirror_hold(mirror, &b, &err)); /* two jobs */
+	mark = path_join(mirror, "old-mirror");
+	CHECK_EQ(repo_sh("touch '%s'", mark), 0);
+	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, CHECKOUT_REBUILD, &m2, &err));
+	CHECK_STR_EQ(m2, mirror);
+	CHECK(access(mark, F_OK) < 0 && errno == ENOENT); /* a new mirror at the path */
+	CHECK_EQ(repo_count_entries(gitdir, ".trash-"), 1);
+	/* The one the jobs hold is whole: every object readable. */
+	CHECK_OK(faccessat(a, "old-mirror", F_OK, 0));
+	CHECK_EQ(repo_sh("cd '%s' && t=$(ls -d .trash-*) && git --git-dir=\"$t\" fsck "
+			 "--no-progress && git --git-dir=\"$t\" log -p main | grep -q one",
+			 gitdir),
+		 0);
+	/* The new one can be held (and its holder does not keep the old one). */
+	CHECK_OK(checkout_mirror_hold(mirror, &fresh, &err));
+	a = checkout_mirror_release(mirror, TAKE_FD(a));
+	CHECK_EQ(repo_count_entries(gitdir, ".trash-"), 1); /* b still reads it */
+	b = checkout_mirror_release(mirror, TAKE_FD(b));
+	CHECK_EQ(repo_count_entries(gitdir, ".trash-"), 0); /* the last one deleted it */
+	fresh = checkout_mirror_release(mirror, TAKE_FD(fresh));
+	CHECK_OK(access(mirror, F_OK)); /* the mirror in place is never deleted on release */
+	char commit[41], tree[41];
+	CHECK_OK(checkout_resolve(mirror, "main", commit, tree, &err));
+	CHECK_STR_EQ(commit, head);
+}
+
+TEST(checkout_mirror_hold_refuses_a_mirror_that_is_gone)
+{
+	cleanup_free char *cache = cache_dir(), *gone = path_join(cache, "git/none.git");
+	struct err err = { 0 };
+	int fd = -1;
+
+	CHECK_EQ(checkout_mirror_hold(gone, &fd, &err), -ESTALE);
+	printf("# %s\n", err.msg);
+	CHECK_STR_CONTAINS(err.msg, gone);
+	CHECK_EQ(fd, -1);
+}
+
+/* What a fetch killed half way leaves (libgit2's temporary pack, ref lock files) would fail
+ * every later fetch of those refs: the next fetch removes it, under the lock. */
+TEST(checkout_mirror_fetch_removes_what_a_killed_fetch_left)
+{
+	cleanup_free char *src = make_source(), *cache = cache_dir(), *mirror = NULL;
+	cleanup_free char *m2 = NULL, *head = NULL, *left = NULL;
+	char commit[41], tree[41];
+	struct err err = { 0 };
+
+	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
+	CHECK_EQ(repo_sh("cd '%s' && mkdir -p refs/heads && : > refs/heads/main.lock && "
+			 ": > packed-refs.lock && : > HEAD.lock && "
+			 "head -c 5000 /dev/urandom > objects/pack/pack_git2_a1b2c3 && "
+			 ": > objects/pack/pack-0123.idx.lock",
+			 mirror),
+		 0);
+	CHECK_EQ(repo_sh("cd '%s' && echo six > a && git commit -qam six", src), 0);
+	head = repo_line("git -C '%s' rev-parse main", src);
+	int r = checkout_mirror(cache, src, NULL, NULL, 0, &m2, &err);
+	printf("# %s\n", err.msg);
+	CHECK_OK(r);
+	CHECK_OK(checkout_resolve(m2, "main", commit, tree, &err));
+	CHECK_STR_EQ(commit, head);
+	CHECK_EQ(repo_sh_out(&left, "cd '%s' && find . -name '*.lock' -o -name 'pack_git2_*'",
+			     mirror),
+		 0);
+	CHECK_STR_EQ(left, "");
+}
