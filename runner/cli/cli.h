@@ -31,6 +31,7 @@ struct exec_repo {
 	const char *commit;	  /* --commit: an id (fetches only when missing) */
 	const char *checkout_dir; /* --checkout-dir (default /workspace) */
 	const char *token_file;	  /* --git-token-file (else $MAYFLY_GIT_TOKEN) */
+	const char *submodules;	  /* --submodules none|normal|recursive (NULL: none) */
 };
 struct exec_repo_state;
 struct sandbox_spec;

@@ -83,6 +83,9 @@ static const char exec_usage[] =
 	"  --checkout-dir DIR   where the checkout goes (default /workspace)\n"
 	"  --git-token-file FILE  the token for https (else $MAYFLY_GIT_TOKEN; user\n"
 	"                       $MAYFLY_GIT_USERNAME, default x-access-token); never argv\n"
+	"  --submodules normal|recursive  check out the submodules .gitmodules names (recursive:\n"
+	"                       theirs too), as git clone --recurse-submodules (default none:\n"
+	"                       empty directories)\n"
 	"terminal and output:\n"
 	"  -t, --tty            give the job a terminal (made inside the sandbox)\n"
 	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
@@ -96,7 +99,7 @@ enum {
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
-	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET,
+	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET, OPT_SUBMODULES,
 	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE, OPT_GRANT, OPT_BROKER_DRY_RUN,
 };
 
@@ -125,6 +128,7 @@ static const struct option options[] = {
 	{ "commit", required_argument, NULL, OPT_COMMIT },
 	{ "checkout-dir", required_argument, NULL, OPT_CHECKOUT_DIR },
 	{ "git-token-file", required_argument, NULL, OPT_GIT_TOKEN_FILE },
+	{ "submodules", required_argument, NULL, OPT_SUBMODULES },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
 	{ "allow-private-egress", no_argument, NULL, OPT_ALLOW_PRIVATE_EGRESS },
@@ -395,6 +399,9 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_GIT_TOKEN_FILE:
 			repo->token_file = optarg;
+			break;
+		case OPT_SUBMODULES:
+			repo->submodules = optarg;
 			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;
