@@ -171,10 +171,11 @@ static int make_plan(const char *mirror, const char *tree_id, struct plan *ret, 
 		char spath[CHECKOUT_SHOWN];
 		checkout_printable(g.paths[j], spath, sizeof(spath));
 		if (i == p.n)
-			r = err_set(err, EINVAL,
-				    "gitlink '%s' (commit %s) has no entry in .gitmodules: add "
-				    "[submodule \"%s\"] with its path and url, or remove the gitlink",
-				    spath, g.ids[j], spath);
+			r = err_set(
+				err, EINVAL,
+				"gitlink '%s' (commit %s) has no entry in .gitmodules: add "
+				"[submodule \"%s\"] with its path and url, or remove the gitlink",
+				spath, g.ids[j], spath);
 		else if (p.commits[i][0] && !p.mods[i].url)
 			r = err_set(err, EINVAL,
 				    "submodule at '%s': no url in .gitmodules; add one", spath);
@@ -325,10 +326,9 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 		return r;
 	size_t mi = mirror_index(c, mirror);
 	cleanup_free char *inside = xasprintf("%s/%zu", o->mirrors_inside, mi);
-	const struct checkout_workspace ws = { .mirror = mirror,
-					       .mirror_inside = inside,
-					       .commit = commit,
-					       .tree_dir = tree_dir };
+	const struct checkout_workspace ws = {
+		.mirror = mirror, .mirror_inside = inside, .commit = commit, .tree_dir = tree_dir
+	};
 	layer = xasprintf("%s/%zu", o->layers, c->out.n);
 	if (mkdir(layer, 0755) < 0)
 		return err_set(err, errno, "mkdir '%s'", layer);
@@ -396,7 +396,8 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 		if (!p.commits[i][0])
 			continue;
 		if (c->out.n >= CHECKOUT_MAX_SUBMODULES)
-			r = err_set(err, EINVAL, "more than %d submodules", CHECKOUT_MAX_SUBMODULES);
+			r = err_set(err, EINVAL, "more than %d submodules",
+				    CHECKOUT_MAX_SUBMODULES);
 		else if (depth > CHECKOUT_SUBMODULE_DEPTH)
 			r = err_set(err, ELOOP,
 				    "nested more than %d levels deep; use --submodules normal, or "
@@ -406,8 +407,8 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 			r = one(c, m, p.commits[i], base_url, git_dir, git_rel, prefix, depth, err);
 		if (r < 0 && !strstr(err->msg, "submodule '")) {
 			char name[CHECKOUT_SHOWN], path[CHECKOUT_SHOWN];
-			cleanup_free char *full = *prefix ? xasprintf("%s/%s", prefix, m->path)
-							  : xstrdup(m->path);
+			cleanup_free char *full =
+				*prefix ? xasprintf("%s/%s", prefix, m->path) : xstrdup(m->path);
 			cleanup_free char *url = checkout_url_shown(m->url);
 			(void) err_wrap(err, "submodule '%s' (path '%s', url '%s')",
 					checkout_printable(m->name, name, sizeof(name)),

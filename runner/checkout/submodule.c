@@ -38,7 +38,7 @@ struct parser {
 	unsigned line;
 	struct checkout_gitmodule *v;
 	size_t n;
-	long cur_i;			/* -1: not in a [submodule "x"] section */
+	long cur_i; /* -1: not in a [submodule "x"] section */
 	struct err *err;
 };
 
@@ -188,12 +188,20 @@ static int value(struct parser *p, char **ret)
 				continue;
 			}
 			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'b': c = '\b'; break;
+			case 'n':
+				c = '\n';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'b':
+				c = '\b';
+				break;
 			case '"':
-			case '\\': break;
-			default: return fail(p, "bad escape in a value");
+			case '\\':
+				break;
+			default:
+				return fail(p, "bad escape in a value");
 			}
 		} else if (!quoted && (c == ' ' || c == '\t')) {
 			if (n == 0)
@@ -236,7 +244,7 @@ static int key_value(struct parser *p)
 	if (r < 0 || p->cur_i < 0)
 		return r;
 	struct checkout_gitmodule *m = &p->v[p->cur_i];
-	char **field = strcmp(key, "path") == 0	  ? &m->path
+	char **field = strcmp(key, "path") == 0	 ? &m->path
 		       : strcmp(key, "url") == 0 ? &m->url
 						 : NULL;
 	if (strcmp(key, "update") == 0) {
@@ -326,8 +334,8 @@ static const char *check_components(const char *s)
 
 int checkout_submodule_check_name(const char *name, struct err *err)
 {
-	const char *why = strlen(name) > CHECKOUT_MAX_SUBMODULE_NAME ? "too long"
-									: check_components(name);
+	const char *why =
+		strlen(name) > CHECKOUT_MAX_SUBMODULE_NAME ? "too long" : check_components(name);
 	char shown[CHECKOUT_SHOWN];
 
 	if (why)
@@ -359,8 +367,8 @@ char *checkout_url_shown(const char *url)
 	for (const char *p = auth; p && p < end; p++)
 		if (*p == '@')
 			at_sign = p;
-	cleanup_free char *s = at_sign ? xasprintf("%.*s***%s", (int) (auth - url), url, at_sign)
-				       : xstrdup(url);
+	cleanup_free char *s =
+		at_sign ? xasprintf("%.*s***%s", (int) (auth - url), url, at_sign) : xstrdup(url);
 	return xstrdup(checkout_printable(s, buf, sizeof(buf)));
 }
 
@@ -429,7 +437,7 @@ static bool origin_of(const char *url, char *scheme, size_t ssize, char *host, s
 	if (strcmp(scheme, "git+ssh") == 0 || strcmp(scheme, "ssh+git") == 0)
 		(void) snprintf(scheme, ssize, "ssh");
 	if (*port == 0)
-		*port = strcmp(scheme, "https") == 0 ? 443
+		*port = strcmp(scheme, "https") == 0  ? 443
 			: strcmp(scheme, "http") == 0 ? 80
 			: strcmp(scheme, "git") == 0  ? 9418
 			: strcmp(scheme, "ssh") == 0  ? 22
@@ -525,6 +533,11 @@ int checkout_submodule_url(const char *super_url, bool super_local, const char *
 	shown = checkout_url_shown(res);
 	if (strlen(res) > CHECKOUT_MAX_URL)
 		return err_set(err, EINVAL, "url '%s': too long", shown);
+	/* git's "<transport>::<address>" (ext:: runs a command): no such thing here. */
+	size_t word =
+		strspn(res, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+	if (word > 0 && strncmp(res + word, "::", 2) == 0)
+		return err_set(err, EINVAL, "url '%s' refused: unsupported scheme", shown);
 	if (checkout_url_is_local(res)) {
 		/* SECURITY: git >= 2.38.1 refuses local submodules altogether
 		 * (protocol.file.allow=user); mayfly allows them to a superproject that is
@@ -540,7 +553,8 @@ int checkout_submodule_url(const char *super_url, bool super_local, const char *
 				       "'./' or '../'",
 				       shown);
 	} else if ((sep = strstr(res, "://"))) {
-		static const char *const ok[] = { "https", "http", "git", "ssh", "git+ssh", "ssh+git" };
+		static const char *const ok[] = { "https", "http",    "git",
+						  "ssh",   "git+ssh", "ssh+git" };
 		const char *host = sep + 3, *end = host + strcspn(host, "/");
 		bool known = false;
 
@@ -553,11 +567,13 @@ int checkout_submodule_url(const char *super_url, bool super_local, const char *
 			if (*p == '@')
 				host = p + 1;
 		if (*host == '-')
-			return err_set(err, EINVAL, "url '%s' refused: host starts with '-'", shown);
+			return err_set(err, EINVAL, "url '%s' refused: host starts with '-'",
+				       shown);
 	} else {
 		const char *at_sign = memchr(res, '@', strcspn(res, ":"));
 		if ((at_sign ? at_sign[1] : res[0]) == '-')
-			return err_set(err, EINVAL, "url '%s' refused: host starts with '-'", shown);
+			return err_set(err, EINVAL, "url '%s' refused: host starts with '-'",
+				       shown);
 	}
 	*ret = TAKE_PTR(res);
 	return 0;

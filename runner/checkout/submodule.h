@@ -8,9 +8,9 @@
 
 struct err;
 
-#define CHECKOUT_MAX_GITMODULES	      (1U << 20) /* bytes of a .gitmodules blob */
-#define CHECKOUT_MAX_SUBMODULES	      256	 /* per checkout, nested ones included */
-#define CHECKOUT_MAX_SUBMODULE_NAME   1024
+#define CHECKOUT_MAX_GITMODULES	    (1U << 20) /* bytes of a .gitmodules blob */
+#define CHECKOUT_MAX_SUBMODULES	    256	       /* per checkout, nested ones included */
+#define CHECKOUT_MAX_SUBMODULE_NAME 1024
 
 /* One [submodule "name"] section: the keys mayfly uses. All owned; NULL when absent. */
 struct checkout_gitmodule {

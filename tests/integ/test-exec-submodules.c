@@ -1,0 +1,339 @@
+/* test-exec-submodules.c - `mayfly exec --repo URL --submodules normal|recursive` with the
+ * real binary against a real `git daemon` on loopback serving a superproject and its
+ * submodules (one nested, one by a relative URL, one absolute): the job gets the files
+ * `git clone --recurse-submodules` gives, `git status` clean everywhere and `git submodule
+ * status` with every submodule at its commit; what it writes reaches neither the cache
+ * nor another job; a commit missing from a submodule's remote, an unreachable remote and
+ * hostile .gitmodules files (file:// from a remote superproject, option-like URLs, paths
+ * leaving the tree, entries that are no gitlink, gitlinks with no entry) fail clearly,
+ * leaving nothing behind. Runs as root (idmapped caches) and as a plain user. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/err.h"
+#include "util/path.h"
+#include "util/xalloc.h"
+#include "../unit/checkout/repo.h"
+#include "run.h"
+#include "test.h"
+
+/* `git daemon` serving base over git:// on 127.0.0.1 (as in test-checkout.c). */
+static pid_t start_daemon(const char *base, int *ret_port)
+{
+	int port = test_free_port();
+	pid_t pid;
+
+	if (access("/usr/lib/git-core/git-daemon", X_OK) < 0)
+		test_skip_host("no git-daemon (package git)");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		cleanup_free char *log = path_join(test_tmpdir(), "daemon.log");
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		char p[32], b[4200];
+		if (fd >= 0)
+			(void) dup2(fd, 2);
+		(void) snprintf(p, sizeof(p), "--port=%d", port);
+		(void) snprintf(b, sizeof(b), "--base-path=%s", base);
+		execlp("git", "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", p, b,
+		       "--export-all", "--informative-errors", base, (char *) NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !test_port_accepts(port); i++)
+		usleep(10 * 1000);
+	CHECK(test_port_accepts(port));
+	*ret_port = port;
+	return pid;
+}
+
+/* The servers' repositories under base: deep; liba, with deep at deps/deep by "../deep";
+ * libb; and app, with liba at lib/a by "../liba.git" and libb at libb by an absolute URL. */
+struct repos {
+	char *base;
+	int port;
+	pid_t daemon;
+	char *deep, *a, *b, *app; /* commit ids */
+	char *url;		  /* app's */
+};
+
+static void repos_release(struct repos *r)
+{
+	if (r->daemon > 0) {
+		(void) kill(r->daemon, SIGKILL);
+		(void) waitpid(r->daemon, NULL, 0);
+	}
+	free(r->base);
+	free(r->deep);
+	free(r->a);
+	free(r->b);
+	free(r->app);
+	free(r->url);
+}
+
+/* A repository name in base with one file, gitmodules (NULL: none) and gitlinks ("path
+ * id ..." pairs, NULL: none); returns its commit id. */
+static char *make_repo(const char *base, const char *name, const char *gitmodules,
+		       const char *gitlinks)
+{
+	cleanup_free char *links = NULL;
+
+	if (gitlinks) {
+		cleanup_free char *copy = xstrdup(gitlinks);
+		char *save = NULL, *path, *id;
+		links = xstrdup("");
+		for (path = strtok_r(copy, " ", &save); path && (id = strtok_r(NULL, " ", &save));
+		     path = strtok_r(NULL, " ", &save)) {
+			char *more = xasprintf("%s --cacheinfo 160000,%s,%s", links, id, path);
+			free(links);
+			links = more;
+		}
+	}
+	CHECK_EQ(repo_sh("set -e; git init -q -b main '%s/%s'; cd '%s/%s'; n=%s; echo ${n%%.git} > "
+			 "${n%%.git}.txt; "
+			 "mkdir -p src; echo code > src/main.c; %s%s%s git add -A; %s%s%s "
+			 "git commit -qm %s",
+			 base, name, base, name, name, gitmodules ? "printf '%s' '" : "",
+			 gitmodules ? gitmodules : "", gitmodules ? "' > .gitmodules;" : "",
+			 links ? "git update-index --add" : "", links ? links : "",
+			 links ? ";" : "", name),
+		 0);
+	return repo_line("git -C '%s/%s' rev-parse HEAD", base, name);
+}
+
+static void make_repos(struct repos *r)
+{
+	r->base = repo_path("srv");
+	CHECK_OK(mkdir(r->base, 0755));
+	r->daemon = start_daemon(r->base, &r->port);
+	r->deep = make_repo(r->base, "deep", NULL, NULL);
+	cleanup_free char *links_a = xasprintf("deps/deep %s", r->deep);
+	r->a = make_repo(r->base, "liba.git",
+			 "[submodule \"deep\"]\n\tpath = deps/deep\n\turl = ../deep\n", links_a);
+	r->b = make_repo(r->base, "libb", NULL, NULL);
+	cleanup_free char *mods = xasprintf("[submodule \"lib/a\"]\n\tpath = lib/a\n\turl = "
+					    "../liba.git\n[submodule \"b\"]\n\tpath = libb\n\t"
+					    "url = git://127.0.0.1:%d/libb\n",
+					    r->port);
+	cleanup_free char *links = xasprintf("lib/a %s libb %s", r->a, r->b);
+	r->app = make_repo(r->base, "app", mods, links);
+	r->url = xasprintf("git://127.0.0.1:%d/app", r->port);
+}
+
+static void exec_sub(const char *url, const char *mode, const char *script, struct run_result *res)
+{
+	const char *opts[] = { "--repo", url, mode ? "--submodules" : NULL, mode, NULL };
+
+	run_sandbox_sh(opts, script, res);
+	if (res->status != 0)
+		printf("# exit %d\n# stdout: %s\n# stderr: %s\n", res->status, res->out, res->err);
+}
+
+/* Every file and symlink under the current directory but .git, with a hash of its content. */
+#define LISTING                                                                                    \
+	"find . -name .git -prune -o \\( -type f -o -type l \\) -print | LC_ALL=C sort | "         \
+	"while read -r f; do echo \"$f $(cat \"$f\" | sha256sum | cut -c1-12)\"; done"
+
+TEST(exec_submodules_recursive_gives_what_git_clone_recurse_submodules_gives)
+{
+	struct repos r = { 0 };
+	struct run_result res;
+
+	make_repos(&r);
+	cleanup_free char *clone = repo_path("clone"), *want = NULL;
+	CHECK_EQ(repo_sh_out(&want,
+			     "git clone -q --recurse-submodules '%s' '%s' && cd '%s' && " LISTING,
+			     r.url, clone, clone),
+		 0);
+	exec_sub(r.url, "recursive",
+		 LISTING
+		 "; echo ==; git status --porcelain --ignore-submodules=none; "
+		 "git -C lib/a status --porcelain; git -C lib/a/deps/deep status --porcelain; "
+		 "echo ==; git submodule status --recursive | cut -c1-41; echo ==; "
+		 "git -C lib/a log --format=%H; git -C libb rev-parse HEAD; "
+		 "stat -c %U lib/a/liba.txt lib/a/.git lib/a/deps/deep/deep.txt; "
+		 "git -C lib/a config core.worktree",
+		 &res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *expect = xasprintf(
+		"%s==\n==\n %s\n %s\n %s\n==\n%s\n%s\nrunner\nrunner\nrunner\n../../../../lib/a\n",
+		want, r.a, r.deep, r.b, r.a, r.b);
+	CHECK_STR_EQ(res.out, expect);
+	CHECK_STR_CONTAINS(res.out, "./lib/a/deps/deep/deep.txt ");
+	run_result_free(&res);
+	repos_release(&r);
+}
+
+TEST(exec_submodules_normal_stops_at_the_first_level_and_none_leaves_empty_dirs)
+{
+	struct repos r = { 0 };
+	struct run_result res;
+
+	make_repos(&r);
+	exec_sub(
+		r.url, "normal",
+		"cat lib/a/liba.txt libb/libb.txt; ls -A lib/a/deps/deep | wc -l; "
+		"git status --porcelain --ignore-submodules=none; git -C lib/a status --porcelain; "
+		"git submodule status | cut -c1-41; git -C lib/a submodule status | cut -c1",
+		&res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *expect =
+		xasprintf("liba\nlibb\n0\n %s\n %s\n-\n", r.a, r.b); /* deep: not initialised */
+	CHECK_STR_EQ(res.out, expect);
+	run_result_free(&res);
+	for (int i = 0; i < 2; i++) {
+		exec_sub(r.url, i ? "none" : NULL,
+			 "ls -A lib/a libb | wc -w; git status --porcelain; "
+			 "git submodule status | cut -c1; ls -d /run/mayfly/mirrors 2>&1 | wc -l",
+			 &res);
+		CHECK_EQ(res.status, 0);
+		CHECK_STR_EQ(res.out, "2\n-\n-\n1\n"); /* "lib/a:" "libb:"; the ls error */
+		run_result_free(&res);
+	}
+	repos_release(&r);
+}
+
+TEST(exec_submodules_writes_reach_neither_the_cache_nor_another_job)
+{
+	struct repos r = { 0 };
+	struct run_result res;
+
+	make_repos(&r);
+	exec_sub(r.url, "recursive",
+		 "set -e; echo mine > lib/a/liba.txt; git -C lib/a -c user.name=J -c "
+		 "user.email=j@x commit -qam mine; echo mine > lib/a/deps/deep/deep.txt; "
+		 "rm libb/libb.txt; "
+		 "git -C lib/a log --oneline | wc -l; git status --porcelain "
+		 "--ignore-submodules=none",
+		 &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "2\n");
+	CHECK_STR_CONTAINS(res.out, " M lib/a\n");
+	CHECK_STR_CONTAINS(res.out, " M libb\n");
+	run_result_free(&res);
+	exec_sub(r.url, "recursive",
+		 "cat lib/a/liba.txt lib/a/deps/deep/deep.txt libb/libb.txt; "
+		 "git -C lib/a rev-parse HEAD; git status --porcelain --ignore-submodules=none",
+		 &res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *expect = xasprintf("liba\ndeep\nlibb\n%s\n", r.a);
+	CHECK_STR_EQ(res.out, expect);
+	run_result_free(&res);
+	/* The cached trees are as built; nothing of the jobs is in the state's tmp. */
+	cleanup_free char *tree = repo_line("git -C '%s/liba.git' rev-parse HEAD^{tree}", r.base);
+	cleanup_free char *cached =
+		xasprintf("%s/checkout/trees/%s/liba.txt", test_state_dir(), tree);
+	cleanup_free char *body = NULL;
+	CHECK_EQ(repo_sh_out(&body, "cat '%s'", cached), 0);
+	CHECK_STR_EQ(body, "liba\n");
+	cleanup_free char *tmp = path_join(test_state_dir(), "tmp");
+	CHECK_EQ(repo_count_entries(tmp, "checkout-"), 0);
+	repos_release(&r);
+}
+
+/* A superproject named name in r's server with this .gitmodules and gitlinks; the job's
+ * error (exit 125) must contain each of the NULL-terminated wants; nothing is left in the
+ * state's tmp. */
+static void expect_refused(struct repos *r, const char *name, const char *gitmodules,
+			   const char *gitlinks, const char *const *wants)
+{
+	struct run_result res;
+
+	free(make_repo(r->base, name, gitmodules, gitlinks));
+	cleanup_free char *url = xasprintf("git://127.0.0.1:%d/%s", r->port, name);
+	exec_sub(url, "recursive", "echo ran", &res);
+	printf("# %s: %s", name, res.err);
+	CHECK_EQ(res.status, 125);
+	CHECK(!strstr(res.out, "ran"));
+	for (size_t i = 0; wants[i]; i++)
+		CHECK_STR_CONTAINS(res.err, wants[i]);
+	cleanup_free char *tmp = path_join(test_state_dir(), "tmp");
+	CHECK_EQ(repo_count_entries(tmp, "checkout-"), 0);
+	CHECK_EQ(repo_count_entries(tmp, ".checkout-"), 0);
+	run_result_free(&res);
+}
+
+TEST(exec_submodules_missing_commit_and_unreachable_remote_fail_clearly)
+{
+	struct repos r = { 0 };
+
+	make_repos(&r);
+	/* deep's commit is no commit of libb's. */
+	cleanup_free char *links = xasprintf("libb %s", r.deep);
+	cleanup_free char *mods = xasprintf(
+		"[submodule \"b\"]\n\tpath = libb\n\turl = git://127.0.0.1:%d/libb\n", r.port);
+	cleanup_free char *want_commit =
+		xasprintf("commit %s not found in the submodule's remote", r.deep);
+	expect_refused(&r, "missing", mods, links,
+		       (const char *[]){ "submodule 'b' (path 'libb', url 'git://127.0.0.1:",
+					 want_commit, "push it there", NULL });
+	int closed = test_free_port();
+	cleanup_free char *mods2 = xasprintf(
+		"[submodule \"b\"]\n\tpath = libb\n\turl = git://127.0.0.1:%d/libb\n", closed);
+	cleanup_free char *links2 = xasprintf("libb %s", r.b);
+	cleanup_free char *shown = xasprintf("url 'git://127.0.0.1:%d/libb'", closed);
+	expect_refused(&r, "unreachable", mods2, links2,
+		       (const char *[]){ "submodule 'b' (path 'libb', ", shown, NULL });
+	/* A gitlink .gitmodules does not name. */
+	expect_refused(&r, "unnamed", NULL, links2,
+		       (const char *[]){ "gitlink 'libb'", "has no entry in .gitmodules",
+					 "add [submodule", NULL });
+	repos_release(&r);
+}
+
+TEST(exec_submodules_hostile_gitmodules_are_refused)
+{
+	struct repos r = { 0 };
+
+	make_repos(&r);
+	cleanup_free char *links = xasprintf("libb %s", r.b);
+	/* SECURITY: a remote superproject must not make mayfly read the host's repositories:
+	 * libb is right there on this host, by path and by file://. */
+	cleanup_free char *file =
+		xasprintf("[submodule \"b\"]\n\tpath = libb\n\turl = file://%s/libb\n", r.base);
+	expect_refused(&r, "evil-file", file, links,
+		       (const char *[]){ "refused: a local path or file:// URL", NULL });
+	cleanup_free char *path =
+		xasprintf("[submodule \"b\"]\n\tpath = libb\n\turl = %s/libb\n", r.base);
+	expect_refused(&r, "evil-path-url", path, links,
+		       (const char *[]){ "refused: a local path or file:// URL", NULL });
+	expect_refused(&r, "evil-dash",
+		       "[submodule \"b\"]\n\tpath = libb\n\turl = --upload-pack=touch /tmp/pwned\n",
+		       links, (const char *[]){ "starts with '-'", NULL });
+	expect_refused(&r, "evil-escape",
+		       "[submodule \"b\"]\n\tpath = ../../libb\n\turl = ../libb\n", links,
+		       (const char *[]){ "path '../../libb' refused", NULL });
+	expect_refused(&r, "evil-name",
+		       "[submodule \"../../../x\"]\n\tpath = libb\n\turl = ../libb\n", links,
+		       (const char *[]){ "name '../../../x' refused", NULL });
+	/* An entry whose path is a directory of the tree rather than a gitlink. */
+	expect_refused(
+		&r, "evil-dir",
+		"[submodule \"b\"]\n\tpath = libb\n\turl = ../libb\n"
+		"[submodule \"s\"]\n\tpath = src\n\turl = ../libb\n",
+		links,
+		(const char *[]){ "path 'src' is a directory in the tree, not a gitlink", NULL });
+	/* Relative URLs may not climb above the host. */
+	expect_refused(&r, "evil-climb", "[submodule \"b\"]\n\tpath = libb\n\turl = ../../x/libb\n",
+		       links, (const char *[]){ "climbs above", NULL });
+	CHECK_EQ(access("/tmp/pwned", F_OK), -1);
+	/* A .gitmodules that is a symlink (to a host file) is refused by the tree rules. */
+	/* (git add refuses that; git mktree does not.) */
+	CHECK_EQ(repo_sh("set -e; cd '%s/evil-dir'; l=$(printf /etc/passwd | git hash-object -w "
+			 "--stdin); t=$( (git ls-tree HEAD | grep -v gitmodules; printf "
+			 "'120000 blob %%s\\t.gitmodules\\n' $l) | git mktree); "
+			 "git update-ref HEAD $(git commit-tree -m link -p HEAD $t)",
+			 r.base),
+		 0);
+	struct run_result res;
+	cleanup_free char *url = xasprintf("git://127.0.0.1:%d/evil-dir", r.port);
+	exec_sub(url, "normal", "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, ".gitmodules");
+	run_result_free(&res);
+	repos_release(&r);
+}
