@@ -267,6 +267,15 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	int r;
 
 	r = checkout_mirror(o->cache_dir, url, cred, commit, flags, &mirror, err);
+	if (r == -EACCES && cred == &none && o->cred && o->cred->token) {
+		char why[sizeof(err->msg)];
+		(void) snprintf(why, sizeof(why), "%s", err->msg);
+		err_clear(err);
+		return err_set(err, EACCES,
+			       "%s (the token goes only to the superproject's scheme, host and "
+			       "port: give the submodule a relative URL, or a public remote)",
+			       why);
+	}
 	if (r < 0)
 		return r;
 	r = checkout_resolve(mirror, commit, id, tree, err);

@@ -16,6 +16,7 @@
 
 #include "util/cleanup.h"
 #include "util/err.h"
+#include "util/fd.h"
 #include "util/path.h"
 #include "util/xalloc.h"
 #include "../unit/checkout/repo.h"
@@ -197,6 +198,31 @@ TEST(exec_submodules_normal_stops_at_the_first_level_and_none_leaves_empty_dirs)
 	repos_release(&r);
 }
 
+TEST(exec_submodules_of_a_local_superproject_may_be_local)
+{
+	struct repos r = { 0 };
+	struct run_result res;
+
+	make_repos(&r);
+	/* "../liba.git" and liba's "../deep" become paths on this host: allowed, since the
+	 * caller named a local superproject (its work tree, with --ref, and as it is). */
+	cleanup_free char *app = path_join(r.base, "app");
+	for (int i = 0; i < 2; i++) {
+		const char *opts[] = {
+			"--repo", app, "--submodules", "recursive", i ? "--ref" : NULL, "main", NULL
+		};
+		run_sandbox_sh(opts,
+			       "cat lib/a/deps/deep/deep.txt; git submodule status --recursive | "
+			       "cut -c1 | uniq; git -C lib/a/deps/deep remote get-url origin",
+			       &res);
+		CHECK_EQ(res.status, 0);
+		cleanup_free char *want = xasprintf("deep\n \n%s/deep\n", r.base);
+		CHECK_STR_EQ(res.out, want);
+		run_result_free(&res);
+	}
+	repos_release(&r);
+}
+
 TEST(exec_submodules_writes_reach_neither_the_cache_nor_another_job)
 {
 	struct repos r = { 0 };
@@ -336,4 +362,120 @@ TEST(exec_submodules_hostile_gitmodules_are_refused)
 	CHECK_STR_CONTAINS(res.err, ".gitmodules");
 	run_result_free(&res);
 	repos_release(&r);
+}
+
+#define TOKEN	 "s3cret-sub-t0ken-5a4b"
+#define LIGHTTPD "/usr/sbin/lighttpd"
+
+/* lighttpd on 127.0.0.1, plain HTTP, /git/ handed to git http-backend serving root, basic
+ * auth "x-access-token:TOKEN" on everything (as test-checkout-https.c). */
+static pid_t http_start(const char *name, const char *root, int *ret_port)
+{
+	cleanup_free char *dir = repo_path(name), *conf = NULL, *text = NULL;
+	struct err err = { 0 };
+	int port = test_free_port();
+	pid_t pid;
+
+	if (access(LIGHTTPD, X_OK) < 0)
+		test_skip_host("no lighttpd (apt-get install lighttpd)");
+	CHECK_OK(mkdir(dir, 0755));
+	CHECK_EQ(repo_sh("cd '%s' && printf 'x-access-token:%s\\n' > users && mkdir www", dir,
+			 TOKEN),
+		 0);
+	conf = path_join(dir, "lighttpd.conf");
+	text = xasprintf("server.document-root = \"%s/www\"\n"
+			 "server.bind = \"127.0.0.1\"\n"
+			 "server.port = %d\n"
+			 "server.errorlog = \"%s/lighttpd.log\"\n"
+			 "server.modules = ( \"mod_auth\", \"mod_authn_file\", \"mod_alias\", "
+			 "\"mod_setenv\", \"mod_cgi\" )\n"
+			 "auth.backend = \"plain\"\n"
+			 "auth.backend.plain.userfile = \"%s/users\"\n"
+			 "auth.require = ( \"/\" => ( \"method\" => \"basic\", \"realm\" => "
+			 "\"git\", \"require\" => \"valid-user\" ) )\n"
+			 "alias.url = ( \"/git\" => \"/usr/lib/git-core/git-http-backend\" )\n"
+			 "$HTTP[\"url\"] =~ \"^/git\" {\n"
+			 "  cgi.assign = ( \"\" => \"\" )\n"
+			 "  setenv.add-environment = ( \"GIT_PROJECT_ROOT\" => \"%s\", "
+			 "\"GIT_HTTP_EXPORT_ALL\" => \"1\" )\n"
+			 "}\n",
+			 dir, port, dir, dir, root);
+	CHECK_OK(write_file_atomic_at(AT_FDCWD, conf, text, strlen(text), 0644, 0, &err));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		execl(LIGHTTPD, "lighttpd", "-D", "-f", conf, (char *) NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !test_port_accepts(port); i++)
+		usleep(10 * 1000);
+	CHECK(test_port_accepts(port));
+	*ret_port = port;
+	return pid;
+}
+
+static void exec_token(const char *url, struct run_result *res)
+{
+	char env_kv[] = "MAYFLY_GIT_TOKEN=" TOKEN;
+	char *env[] = { env_kv, NULL };
+	const char *argv[] = { mayfly_bin(),
+			       "--state-dir",
+			       test_state_dir(),
+			       "exec",
+			       "--repo",
+			       url,
+			       "--submodules",
+			       "normal",
+			       "--",
+			       "sh",
+			       "-c",
+			       "cat */*.txt; git status --porcelain --ignore-submodules=none; "
+			       "env | grep -c s3cret; true",
+			       NULL };
+
+	run_argv((char *const *) argv, env, 120, res);
+	printf("# exit %d, stderr: %s\n", res->status, res->err);
+}
+
+TEST(exec_submodules_send_the_token_to_the_superprojects_origin_only)
+{
+	cleanup_free char *root1 = repo_path("srv1"), *root2 = repo_path("srv2");
+	int port1, port2;
+	struct run_result res;
+
+	CHECK_OK(mkdir(root1, 0755));
+	CHECK_OK(mkdir(root2, 0755));
+	cleanup_pid pid_t s1 = http_start("http1", root1, &port1);
+	cleanup_pid pid_t s2 = http_start("http2", root2, &port2);
+	cleanup_free char *same = make_repo(root1, "same.git", NULL, NULL);
+	cleanup_free char *other = make_repo(root2, "other.git", NULL, NULL);
+	/* Same scheme, host and port (a relative URL): the token goes along. */
+	cleanup_free char *links = xasprintf("same %s", same);
+	free(make_repo(root1, "app.git",
+		       "[submodule \"same\"]\n\tpath = same\n\turl = ../same.git\n", links));
+	cleanup_free char *url = xasprintf("http://localhost:%d/git/app.git", port1);
+	exec_token(url, &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "same\n0\n");
+	run_result_free(&res);
+	cleanup_free char *other_url = xasprintf("http://localhost:%d/git/other.git", port2);
+	/* A submodule on another port gets no token: anonymous, refused by the server... */
+	cleanup_free char *mods =
+		xasprintf("[submodule \"other\"]\n\tpath = other\n\turl = %s\n", other_url);
+	cleanup_free char *links2 = xasprintf("other %s", other);
+	free(make_repo(root1, "app2.git", mods, links2));
+	cleanup_free char *url2 = xasprintf("http://localhost:%d/git/app2.git", port1);
+	exec_token(url2, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "submodule 'other' (path 'other', url 'http://localhost:");
+	CHECK_STR_CONTAINS(res.err, "wants credentials and none were given");
+	CHECK_STR_CONTAINS(res.err, "the token goes only to the superproject's scheme, host");
+	CHECK_STR_NOT_CONTAINS(res.err, TOKEN);
+	run_result_free(&res);
+	/* ...which the token opens (fetched first, the mirror would have served it). */
+	exec_token(other_url, &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	/* SECURITY: nowhere on disk, the submodules' .git dirs and configs included. */
+	CHECK_EQ(repo_sh("! grep -r -a -l -F '%s' '%s'", TOKEN, test_state_dir()), 0);
 }
