@@ -408,7 +408,7 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 			r = err_set(err, EINVAL, "more than %d submodules",
 				    CHECKOUT_MAX_SUBMODULES);
 		else if (depth > CHECKOUT_SUBMODULE_DEPTH)
-			r = err_set(err, ELOOP,
+			r = err_set(err, EINVAL,
 				    "nested more than %d levels deep; use --submodules normal, or "
 				    "flatten the nesting",
 				    CHECKOUT_SUBMODULE_DEPTH);

@@ -223,6 +223,42 @@ TEST(exec_submodules_of_a_local_superproject_may_be_local)
 	repos_release(&r);
 }
 
+TEST(exec_submodules_recursive_goes_eight_levels_deep_and_no_further)
+{
+	cleanup_free char *base = repo_path("srv"), *prev = NULL;
+	int port;
+	struct run_result res;
+
+	CHECK_OK(mkdir(base, 0755));
+	cleanup_pid pid_t daemon = start_daemon(base, &port);
+	/* c0 alone; c<i> holds c<i-1> at "n". */
+	prev = make_repo(base, "c0.git", NULL, NULL);
+	for (int i = 1; i <= 9; i++) {
+		cleanup_free char *name = xasprintf("c%d.git", i);
+		cleanup_free char *mods =
+			xasprintf("[submodule \"n\"]\n\tpath = n\n\turl = ../c%d.git\n", i - 1);
+		cleanup_free char *links = xasprintf("n %s", prev);
+		free(prev);
+		prev = make_repo(base, name, mods, links);
+	}
+	cleanup_free char *eight = xasprintf("git://127.0.0.1:%d/c8.git", port);
+	exec_sub(eight, "recursive",
+		 "cat n/n/n/n/n/n/n/n/c0.txt; git submodule status "
+		 "--recursive | wc -l",
+		 &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "c0\n8\n");
+	run_result_free(&res);
+	cleanup_free char *nine = xasprintf("git://127.0.0.1:%d/c9.git", port);
+	exec_sub(nine, "recursive", "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "submodule 'n' (path 'n/n/n/n/n/n/n/n/n', url '../c0.git'): "
+				    "nested more than 8 levels deep; use --submodules normal");
+	run_result_free(&res);
+	cleanup_free char *tmp = path_join(test_state_dir(), "tmp");
+	CHECK_EQ(repo_count_entries(tmp, "checkout-"), 0);
+}
+
 TEST(exec_submodules_writes_reach_neither_the_cache_nor_another_job)
 {
 	struct repos r = { 0 };
