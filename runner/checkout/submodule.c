@@ -294,9 +294,17 @@ int checkout_gitmodules_parse(const char *text, size_t len, struct checkout_gitm
 		r = checkout_submodule_check_name(p.v[i].name, err);
 		if (r == 0)
 			r = checkout_submodule_check_path(p.v[i].path, err);
-		for (size_t j = 0; r == 0 && j < i; j++)
-			if (p.v[j].path && strcmp(p.v[j].path, p.v[i].path) == 0)
+		for (size_t j = 0; r == 0 && j < p.n; j++) {
+			size_t nj = strlen(p.v[j].name);
+			if (j < i && p.v[j].path && strcmp(p.v[j].path, p.v[i].path) == 0)
 				r = err_set(err, EINVAL, "two entries for one path");
+			/* .git/modules/a/x would land inside the repository of "a". */
+			else if (j != i && p.v[j].path &&
+				 strncmp(p.v[i].name, p.v[j].name, nj) == 0 &&
+				 p.v[i].name[nj] == '/')
+				r = err_set(err, EINVAL, "name nests inside the repository of '%s'",
+					    p.v[j].name);
+		}
 		if (r < 0) {
 			char shown[CHECKOUT_SHOWN];
 			(void) err_wrap(err, ".gitmodules: submodule '%s'",

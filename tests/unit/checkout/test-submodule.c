@@ -103,6 +103,8 @@ TEST(gitmodules_parse_refuses_what_it_cannot_read_exactly)
 		{ "[submodule \"x\"]\npath = .git/hooks\nurl = u\n", "path '.git/hooks' refused" },
 		{ "[submodule \"x\"]\npath = p\n[submodule \"y\"]\npath = p\n",
 		  "two entries for one path" },
+		{ "[submodule \"a/hooks\"]\npath = b\n[submodule \"a\"]\npath = a\n",
+		  "name nests inside the repository of 'a'" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
