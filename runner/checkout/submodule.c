@@ -476,8 +476,9 @@ static size_t floor_of(const char *base)
 	return 0;
 }
 
-/* git's relative_url(): base with one component cut per "../", then the rest. */
-static int relative(const char *base_in, const char *url, char **ret, struct err *err)
+/* git's relative_url(): base with one component cut per "../", then the rest. NULL with
+ * err set when it cannot be done. */
+static char *relative(const char *base_in, const char *url, struct err *err)
 {
 	cleanup_free char *base = xstrdup(base_in);
 	size_t n = strlen(base), floor = floor_of(base);
@@ -502,16 +503,18 @@ static int relative(const char *base_in, const char *url, char **ret, struct err
 				colon_sep = true;
 				continue;
 			}
-			return err_set(err, EINVAL,
+			(void) err_set(err, EINVAL,
 				       "relative URL climbs above the superproject's host or root");
+			return NULL;
 		} else {
 			break;
 		}
 	}
-	if (!*url)
-		return err_set(err, EINVAL, "relative URL names no repository");
-	*ret = xasprintf("%s%s%s", base, colon_sep ? ":" : "/", url);
-	return 0;
+	if (!*url) {
+		(void) err_set(err, EINVAL, "relative URL names no repository");
+		return NULL;
+	}
+	return xasprintf("%s%s%s", base, colon_sep ? ":" : "/", url);
 }
 
 int checkout_submodule_url(const char *super_url, bool super_local, const char *url, char **ret,
@@ -519,7 +522,6 @@ int checkout_submodule_url(const char *super_url, bool super_local, const char *
 {
 	cleanup_free char *res = NULL, *shown = checkout_url_shown(url);
 	const char *sep;
-	int r;
 
 	if (!*url)
 		return err_set(err, EINVAL, "url is empty");
@@ -531,8 +533,8 @@ int checkout_submodule_url(const char *super_url, bool super_local, const char *
 	if (url[0] == '-')
 		return err_set(err, EINVAL, "url '%s' refused: starts with '-'", shown);
 	if (str_startswith(url, "./") || str_startswith(url, "../")) {
-		r = relative(super_url, url, &res, err);
-		if (r < 0)
+		res = relative(super_url, url, err);
+		if (!res)
 			return err_wrap(err, "url '%s'", shown);
 	} else {
 		res = xstrdup(url);
