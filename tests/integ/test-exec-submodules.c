@@ -186,6 +186,15 @@ TEST(exec_submodules_normal_stops_at_the_first_level_and_none_leaves_empty_dirs)
 		xasprintf("liba\nlibb\n0\n %s\n %s\n-\n", r.a, r.b); /* deep: not initialised */
 	CHECK_STR_EQ(res.out, expect);
 	run_result_free(&res);
+	/* A word it does not know, and the flag without --repo. */
+	exec_sub(r.url, "true", "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "--submodules 'true': expected none, normal or recursive");
+	run_result_free(&res);
+	run_sandbox_sh((const char *[]){ "--submodules", "normal", NULL }, "echo ran", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "--submodules need --repo");
+	run_result_free(&res);
 	for (int i = 0; i < 2; i++) {
 		exec_sub(r.url, i ? "none" : NULL,
 			 "ls -A lib/a libb | wc -w; git status --porcelain; "
