@@ -201,7 +201,8 @@ int checkout_branches(const char *repo_path, char ***ret, struct err *err);
 struct checkout_submodule_opts {
 	const char *cache_dir;
 	const char *super_url; /* the superproject's URL or path, as given: relative URLs and
-				* the credential rule are judged against it */
+				* the credential rule are judged against it (a local one's
+				* remote.origin.url when it has one, as git) */
 	const struct checkout_cred *cred; /* the superproject's: only to its scheme, host, port */
 	uid_t uid;			  /* owner of the trees, as checkout_materialize_owned() */
 	gid_t gid;

@@ -236,6 +236,7 @@ static char *config_quoted(const char *s)
 struct ctx {
 	const struct checkout_submodule_opts *o;
 	bool super_local; /* local submodules allowed */
+	const char *base; /* relative URLs and the credential rule start here */
 	struct checkout_submodules out;
 };
 
@@ -261,7 +262,7 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	/* SECURITY: the caller's token goes where the superproject lives, nowhere else. */
 	const struct checkout_cred none = { 0 };
 	const struct checkout_cred *cred =
-		o->cred && checkout_same_origin(o->super_url, url) ? o->cred : &none;
+		o->cred && checkout_same_origin(c->base, url) ? o->cred : &none;
 	cleanup_free char *mirror = NULL, *tree_dir = NULL;
 	char id[41], tree[41];
 	int r;
@@ -428,6 +429,29 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 	return r;
 }
 
+/* The remote.origin.url of the local repository at path (a work tree or a bare one), or
+ * NULL: what git takes relative submodule URLs from, before the repository's own path. */
+static char *local_origin(const char *path)
+{
+	cleanup_free char *dotgit = path_join(path, ".git");
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	git_buf buf = GIT_BUF_INIT;
+	git_config *cfg = NULL;
+	struct err ignored = { 0 };
+	char *url = NULL;
+
+	if (checkout_git_init(&ignored) < 0 || (checkout_repo_open(dotgit, &repo, &ignored) < 0 &&
+						checkout_repo_open(path, &repo, &ignored) < 0))
+		return NULL;
+	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
+	    git_config_get_string_buf(&buf, cfg, "remote.origin.url") == 0 && buf.ptr && *buf.ptr)
+		url = xstrdup(buf.ptr);
+	git_buf_dispose(&buf);
+	git_config_free(cfg);
+	git_error_clear();
+	return url;
+}
+
 int checkout_submodules(const struct checkout_submodule_opts *o, const char *mirror,
 			const char *tree_id, const char *git_dir, struct checkout_submodules *ret,
 			struct err *err)
@@ -445,7 +469,11 @@ int checkout_submodules(const struct checkout_submodule_opts *o, const char *mir
 	if (r < 0)
 		return r;
 	c.super_local = u.local;
-	base = xstrdup(u.local ? u.fetch : o->super_url);
+	/* As git: a local clone's relative URLs are its origin's, when it has one. */
+	base = u.local ? local_origin(u.fetch) : NULL;
+	if (!base)
+		base = xstrdup(u.local ? u.fetch : o->super_url);
+	c.base = base;
 	checkout_url_release(&u);
 	r = level(&c, mirror, tree_id, base, git_dir, "", "", 1, err);
 	if (r < 0) {

@@ -207,7 +207,7 @@ TEST(exec_submodules_normal_stops_at_the_first_level_and_none_leaves_empty_dirs)
 	repos_release(&r);
 }
 
-TEST(exec_submodules_of_a_local_superproject_may_be_local)
+TEST(exec_submodules_of_a_local_superproject_may_be_local_or_its_origins)
 {
 	struct repos r = { 0 };
 	struct run_result res;
@@ -229,6 +229,16 @@ TEST(exec_submodules_of_a_local_superproject_may_be_local)
 		CHECK_STR_EQ(res.out, want);
 		run_result_free(&res);
 	}
+	/* A local clone (--repo . as a developer has it): relative URLs are its origin's,
+	 * as in git, not paths next to the clone. */
+	cleanup_free char *clone = repo_path("clone");
+	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", r.url, clone), 0);
+	run_sandbox_sh((const char *[]){ "--repo", clone, "--submodules", "normal", NULL },
+		       "cat lib/a/liba.txt; git -C lib/a remote get-url origin", &res);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *want = xasprintf("liba\ngit://127.0.0.1:%d/liba.git\n", r.port);
+	CHECK_STR_EQ(res.out, want);
+	run_result_free(&res);
 	repos_release(&r);
 }
 
