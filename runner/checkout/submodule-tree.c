@@ -302,15 +302,27 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	return 0;
 }
 
-static int level(struct ctx *c, const char *mirror, const char *tree_id, const char *base_url,
-		 const char *git_dir, const char *git_rel, const char *prefix, unsigned depth,
-		 struct err *err);
+/* What one level down starts from: a checked-out submodule as a repository of its own. */
+struct next {
+	char *mirror, *url, *git_dir, *git_rel, *prefix;
+	char tree[41];
+};
+
+static void next_release(struct next *n)
+{
+	free(n->mirror);
+	free(n->url);
+	free(n->git_dir);
+	free(n->git_rel);
+	free(n->prefix);
+}
 
 /* Submodule m (gitlink commit) of the repository whose git dir is git_dir (git_rel: the
- * same, relative to the top .git) and whose work tree is at prefix in the checkout. */
+ * same, relative to the top .git) and whose work tree is at prefix in the checkout. On
+ * success *ret says where its own submodules would start. */
 static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *commit,
 	       const char *base_url, const char *git_dir, const char *git_rel, const char *prefix,
-	       unsigned depth, struct err *err)
+	       struct next *ret, struct err *err)
 {
 	const struct checkout_submodule_opts *o = c->o;
 	cleanup_free char *url = NULL, *mirror = NULL, *tree_dir = NULL, *layer = NULL;
@@ -379,10 +391,13 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 								.tree_dir = TAKE_PTR(tree_dir),
 								.layer = TAKE_PTR(layer),
 								.lock_fd = TAKE_FD(lock) };
-	if (!o->recursive)
-		return 0;
-	cleanup_free char *sub_rel = xasprintf("%s/", rel);
-	return level(c, mirror, tree, url, sub_git, sub_rel, full, depth + 1, err);
+	*ret = (struct next){ .mirror = TAKE_PTR(mirror),
+			      .url = TAKE_PTR(url),
+			      .git_dir = TAKE_PTR(sub_git),
+			      .git_rel = xasprintf("%s/", rel),
+			      .prefix = TAKE_PTR(full) };
+	memcpy(ret->tree, tree, sizeof(tree));
+	return 0;
 }
 
 static int level(struct ctx *c, const char *mirror, const char *tree_id, const char *base_url,
@@ -403,6 +418,7 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 	}
 	for (size_t i = 0; r == 0 && i < p.n; i++) {
 		const struct checkout_gitmodule *m = &p.mods[i];
+		struct next nx = { 0 };
 		if (!p.commits[i][0])
 			continue;
 		if (c->out.n >= CHECKOUT_MAX_SUBMODULES)
@@ -414,8 +430,8 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 				    "flatten the nesting",
 				    CHECKOUT_SUBMODULE_DEPTH);
 		else
-			r = one(c, m, p.commits[i], base_url, git_dir, git_rel, prefix, depth, err);
-		if (r < 0 && !strstr(err->msg, "submodule '")) {
+			r = one(c, m, p.commits[i], base_url, git_dir, git_rel, prefix, &nx, err);
+		if (r < 0) {
 			char name[CHECKOUT_SHOWN], path[CHECKOUT_SHOWN];
 			cleanup_free char *full =
 				*prefix ? xasprintf("%s/%s", prefix, m->path) : xstrdup(m->path);
@@ -423,7 +439,12 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 			(void) err_wrap(err, "submodule '%s' (path '%s', url '%s')",
 					checkout_printable(m->name, name, sizeof(name)),
 					checkout_printable(full, path, sizeof(path)), url);
+		} else if (c->o->recursive) {
+			/* Its errors name their own submodule. */
+			r = level(c, nx.mirror, nx.tree, nx.url, nx.git_dir, nx.git_rel, nx.prefix,
+				  depth + 1, err);
 		}
+		next_release(&nx);
 	}
 	plan_release(&p);
 	return r;

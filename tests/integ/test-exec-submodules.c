@@ -360,6 +360,13 @@ TEST(exec_submodules_missing_commit_and_unreachable_remote_fail_clearly)
 	expect_refused(&r, "unreachable", mods2, links2,
 		       (const char *[]){ "submodule 'b' (path 'libb', ", shown, NULL });
 	/* A gitlink .gitmodules does not name. */
+	/* One level down, the message says where. */
+	cleanup_free char *links3 = xasprintf("deps/deep %s", r.deep);
+	cleanup_free char *inner = make_repo(r.base, "inner.git", NULL, links3);
+	cleanup_free char *links4 = xasprintf("x %s", inner);
+	expect_refused(&r, "outer", "[submodule \"x\"]\n\tpath = x\n\turl = ../inner.git\n", links4,
+		       (const char *[]){ "in submodule 'x': gitlink 'deps/deep' (commit ",
+					 "has no entry in .gitmodules", NULL });
 	expect_refused(&r, "unnamed", NULL, links2,
 		       (const char *[]){ "gitlink 'libb'", "has no entry in .gitmodules",
 					 "add [submodule", NULL });
