@@ -252,6 +252,34 @@ static size_t mirror_index(struct ctx *c, const char *mirror)
 	return i;
 }
 
+/* The tree of commit (40 hex digits) in mirror, looked up by id: unlike checkout_resolve(),
+ * where a ref wins over an id of the same spelling, a remote with a branch named like the
+ * commit cannot swap what the gitlink pins (SECURITY). -ENOENT: not there. */
+static int commit_tree(const char *mirror, const char *commit, char ret_tree[41], struct err *err)
+{
+	CLEANUP(checkout_repo_freep) git_repository *repo = NULL;
+	git_commit *c = NULL;
+	git_oid oid;
+	int r;
+
+	r = checkout_repo_open(mirror, &repo, err);
+	if (r < 0)
+		return r;
+	r = git_oid_fromstr(&oid, commit);
+	if (r == 0)
+		r = git_commit_lookup(&c, repo, &oid);
+	if (r == GIT_ENOTFOUND) {
+		git_error_clear();
+		return err_set(err, ENOENT, "commit %s: not in the mirror", commit);
+	}
+	if (r < 0)
+		return checkout_git_err(err, r, "commit %s", commit);
+	git_oid_tostr(ret_tree, 41, git_commit_tree_id(c));
+	git_commit_free(c);
+	checkout_note_commit(mirror, commit, ret_tree); /* for checkout_lookup_cached() */
+	return 0;
+}
+
 /* Mirror (fetched only when it lacks commit), commit's tree, materialised. -EUCLEAN: the
  * mirror is damaged; the caller rebuilds it once. */
 static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsigned flags,
@@ -264,7 +292,7 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	const struct checkout_cred *cred =
 		o->cred && checkout_same_origin(c->base, url) ? o->cred : &none;
 	cleanup_free char *mirror = NULL, *tree_dir = NULL;
-	char id[41], tree[41];
+	char tree[41];
 	int r;
 
 	r = checkout_mirror(o->cache_dir, url, cred, commit, flags, &mirror, err);
@@ -279,7 +307,7 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	}
 	if (r < 0)
 		return r;
-	r = checkout_resolve(mirror, commit, id, tree, err);
+	r = commit_tree(mirror, commit, tree, err);
 	if (r == -ENOENT) {
 		err_clear(err);
 		return err_set(err, ENOENT,

@@ -408,6 +408,23 @@ TEST(exec_submodules_hostile_gitmodules_are_refused)
 	/* Relative URLs may not climb above the host. */
 	expect_refused(&r, "evil-climb", "[submodule \"b\"]\n\tpath = libb\n\turl = ../../x/libb\n",
 		       links, (const char *[]){ "climbs above", NULL });
+	/* A submodule remote with a branch named like the pinned commit, pointing elsewhere,
+	 * does not swap the content the gitlink pins: the commit is looked up by id. */
+	cleanup_free char *c1 = make_repo(r.base, "swap.git", NULL, NULL);
+	CHECK_EQ(repo_sh("set -e; cd '%s/swap.git'; echo evil > swap.txt; git commit -qam evil; "
+			 "git update-ref refs/heads/%s HEAD",
+			 r.base, c1),
+		 0);
+	cleanup_free char *links_swap = xasprintf("x %s", c1);
+	free(make_repo(r.base, "swapper", "[submodule \"x\"]\n\tpath = x\n\turl = ../swap.git\n",
+		       links_swap));
+	cleanup_free char *swapper = xasprintf("git://127.0.0.1:%d/swapper", r.port);
+	struct run_result sw;
+	exec_sub(swapper, "normal", "cat x/swap.txt; git -C x rev-parse HEAD", &sw);
+	CHECK_EQ(sw.status, 0);
+	cleanup_free char *want_swap = xasprintf("swap\n%s\n", c1);
+	CHECK_STR_EQ(sw.out, want_swap);
+	run_result_free(&sw);
 	CHECK_EQ(access("/tmp/pwned", F_OK), -1);
 	/* A .gitmodules that is a symlink (to a host file) is refused by the tree rules. */
 	/* (git add refuses that; git mktree does not.) */
