@@ -107,6 +107,71 @@ static int read_gitmodules(git_repository *repo, git_tree *tree, struct plan *p,
 					 &p->mods, &p->n, err);
 }
 
+/* A tree's plan never changes: kept in its mirror as "<mirror>/mayfly-submodules/<tree>"
+ * (a header line, then commit, name, path, url, each NUL-terminated, per submodule), so
+ * that a known commit's submodules need no libgit2 (see fast.c). */
+#define PLANS_DIR   "mayfly-submodules"
+#define PLAN_HEADER "mayfly-submodules 1\n"
+
+static void write_plan(const char *mirror, const char *tree_id, const struct plan *p)
+{
+	cleanup_free char *dir = path_join(mirror, PLANS_DIR), *path = path_join(dir, tree_id);
+	cleanup_free char *buf = xstrdup(PLAN_HEADER);
+	size_t len = strlen(buf);
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->commits[i][0])
+			continue;
+		const char *f[] = { p->commits[i], p->mods[i].name, p->mods[i].path,
+				    p->mods[i].url };
+		for (size_t k = 0; k < ARRAY_SIZE(f); k++) {
+			size_t n = strlen(f[k]) + 1;
+			buf = xrealloc(buf, len + n);
+			memcpy(buf + len, f[k], n);
+			len += n;
+		}
+	}
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		(void) write_file_atomic_at(AT_FDCWD, path, buf, len, 0644, 0, &(struct err){ 0 });
+}
+
+/* The plan written before, judged again as if new; -ENOENT when there is none or it is not
+ * well-formed (then the tree is read). */
+static int read_plan(const char *mirror, const char *tree_id, struct plan *ret)
+{
+	cleanup_free char *path = xasprintf("%s/" PLANS_DIR "/%s", mirror, tree_id), *buf = NULL;
+	struct err ignored = { 0 };
+	struct plan p = { 0 };
+	size_t len = 0, off = strlen(PLAN_HEADER);
+
+	if (read_file_at(AT_FDCWD, path, 4U << 20, &buf, &len, &ignored) < 0 || len < off ||
+	    memcmp(buf, PLAN_HEADER, off) != 0 || (len > off && buf[len - 1] != '\0'))
+		return -ENOENT;
+	while (off < len) {
+		const char *f[4];
+		for (size_t k = 0; k < ARRAY_SIZE(f); k++) {
+			f[k] = off < len ? buf + off : "";
+			off += off < len ? strlen(buf + off) + 1 : 0;
+		}
+		if (p.n >= CHECKOUT_MAX_SUBMODULES || !checkout_is_oid(f[0]) || !*f[3] ||
+		    checkout_submodule_check_name(f[1], &ignored) < 0 ||
+		    checkout_submodule_check_path(f[2], &ignored) < 0) {
+			plan_release(&p);
+			return -ENOENT;
+		}
+		p.mods = xrealloc(p.mods, (p.n + 1) * sizeof(*p.mods));
+		p.commits = xrealloc(p.commits, (p.n + 1) * sizeof(*p.commits));
+		p.mods[p.n] = (struct checkout_gitmodule){ .name = xstrdup(f[1]),
+							   .path = xstrdup(f[2]),
+							   .url = xstrdup(f[3]) };
+		memcpy(p.commits[p.n++], f[0], 41);
+	}
+	if (!p.commits)
+		p.commits = xcalloc(1, sizeof(*p.commits));
+	*ret = p;
+	return 0;
+}
+
 /* Match the tree's gitlinks with its .gitmodules: each gitlink needs an entry (git
  * refuses one without: "no submodule mapping found"); an entry whose path is something
  * else than a gitlink is refused; one whose path is absent is stale and left alone. */
@@ -119,6 +184,8 @@ static int make_plan(const char *mirror, const char *tree_id, struct plan *ret, 
 	git_oid oid;
 	int r;
 
+	if (read_plan(mirror, tree_id, ret) == 0)
+		return 0;
 	r = checkout_git_init(err);
 	if (r == 0)
 		r = checkout_repo_open(mirror, &repo, err);
@@ -186,6 +253,7 @@ static int make_plan(const char *mirror, const char *tree_id, struct plan *ret, 
 		plan_release(&p);
 		return r;
 	}
+	write_plan(mirror, tree_id, &p);
 	*ret = p;
 	return 0;
 }
@@ -280,21 +348,25 @@ static int commit_tree(const char *mirror, const char *commit, char ret_tree[41]
 	return 0;
 }
 
-/* Mirror (fetched only when it lacks commit), commit's tree, materialised. -EUCLEAN: the
- * mirror is damaged; the caller rebuilds it once. */
-static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsigned flags,
-		      char **ret_mirror, char ret_tree[41], char **ret_tree_dir, int *ret_lock,
-		      struct err *err)
+/* Mirror (fetched only when it lacks commit) and commit's tree id. */
+static int find_commit(struct ctx *c, const char *url, const char *commit, unsigned flags,
+		       char **ret_mirror, char ret_tree[41], struct err *err)
 {
 	const struct checkout_submodule_opts *o = c->o;
 	/* SECURITY: the caller's token goes where the superproject lives, nowhere else. */
 	const struct checkout_cred none = { 0 };
 	const struct checkout_cred *cred =
 		o->cred && checkout_same_origin(c->base, url) ? o->cred : &none;
-	cleanup_free char *mirror = NULL, *tree_dir = NULL;
-	char tree[41];
+	cleanup_free char *mirror = NULL;
 	int r;
 
+	/* Resolved before: mirror and tree known from plain files, no libgit2 (fast.c). */
+	r = flags == 0
+		    ? checkout_lookup_cached(o->cache_dir, url, commit, ret_mirror, ret_tree, err)
+		    : -ENOENT;
+	if (r == 0)
+		return 0;
+	err_clear(err);
 	r = checkout_mirror(o->cache_dir, url, cred, commit, flags, &mirror, err);
 	if (r == -EACCES && cred == &none && o->cred && o->cred->token) {
 		char why[sizeof(err->msg)];
@@ -307,7 +379,7 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	}
 	if (r < 0)
 		return r;
-	r = commit_tree(mirror, commit, tree, err);
+	r = commit_tree(mirror, commit, ret_tree, err);
 	if (r == -ENOENT) {
 		err_clear(err);
 		return err_set(err, ENOENT,
@@ -318,8 +390,25 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	}
 	if (r < 0)
 		return r;
-	r = checkout_materialize_owned(o->cache_dir, mirror, tree, o->uid, o->gid, &tree_dir,
-				       ret_lock, err);
+	*ret_mirror = TAKE_PTR(mirror);
+	return 0;
+}
+
+/* find_commit(), then the tree materialised. -EUCLEAN: the mirror is damaged; the caller
+ * rebuilds it once. */
+static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsigned flags,
+		      char **ret_mirror, char ret_tree[41], char **ret_tree_dir, int *ret_lock,
+		      struct err *err)
+{
+	cleanup_free char *mirror = NULL, *tree_dir = NULL;
+	char tree[41];
+	int r;
+
+	r = find_commit(c, url, commit, flags, &mirror, tree, err);
+	if (r < 0)
+		return r;
+	r = checkout_materialize_owned(c->o->cache_dir, mirror, tree, c->o->uid, c->o->gid,
+				       &tree_dir, ret_lock, err);
 	if (r == -ENOENT)
 		r = -EUCLEAN;
 	if (r < 0)

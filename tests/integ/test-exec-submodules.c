@@ -150,21 +150,28 @@ TEST(exec_submodules_recursive_gives_what_git_clone_recurse_submodules_gives)
 			     "git clone -q --recurse-submodules '%s' '%s' && cd '%s' && " LISTING,
 			     r.url, clone, clone),
 		 0);
-	exec_sub(r.url, "recursive",
-		 LISTING
-		 "; echo ==; git status --porcelain --ignore-submodules=none; "
-		 "git -C lib/a status --porcelain; git -C lib/a/deps/deep status --porcelain; "
-		 "echo ==; git submodule status --recursive | cut -c1-41; echo ==; "
-		 "git -C lib/a log --format=%H; git -C libb rev-parse HEAD; "
-		 "stat -c %U lib/a/liba.txt lib/a/.git lib/a/deps/deep/deep.txt; "
-		 "git -C lib/a config core.worktree",
-		 &res);
+	const char *script = LISTING
+		"; echo ==; git status --porcelain --ignore-submodules=none; "
+		"git -C lib/a status --porcelain; git -C lib/a/deps/deep status --porcelain; "
+		"echo ==; git submodule status --recursive | cut -c1-41; echo ==; "
+		"git -C lib/a log --format=%H; git -C libb rev-parse HEAD; "
+		"stat -c %U lib/a/liba.txt lib/a/.git lib/a/deps/deep/deep.txt; "
+		"git -C lib/a config core.worktree";
+
+	exec_sub(r.url, "recursive", script, &res);
 	CHECK_EQ(res.status, 0);
 	cleanup_free char *expect = xasprintf(
 		"%s==\n==\n %s\n %s\n %s\n==\n%s\n%s\nrunner\nrunner\nrunner\n../../../../lib/a\n",
 		want, r.a, r.deep, r.b, r.a, r.b);
 	CHECK_STR_EQ(res.out, expect);
 	CHECK_STR_CONTAINS(res.out, "./lib/a/deps/deep/deep.txt ");
+	run_result_free(&res);
+	/* Again, the commit known: everything from plain files (no libgit2), the same job. */
+	run_sandbox_sh((const char *[]){ "--repo", r.url, "--commit", r.app, "--submodules",
+					 "recursive", NULL },
+		       script, &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, expect);
 	run_result_free(&res);
 	repos_release(&r);
 }
