@@ -556,7 +556,7 @@ static int level(struct ctx *c, const char *mirror, const char *tree_id, const c
 			(void) err_wrap(err, "submodule '%s' (path '%s', url '%s')",
 					checkout_printable(m->name, name, sizeof(name)),
 					checkout_printable(full, path, sizeof(path)), url);
-		} else if (c->o->recursive) {
+		} else if (c->o->recursive && nx.prefix) {
 			/* Its errors name their own submodule. */
 			r = level(c, nx.mirror, nx.tree, nx.url, nx.git_dir, nx.git_rel, nx.prefix,
 				  depth + 1, err);
