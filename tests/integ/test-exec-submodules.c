@@ -193,6 +193,14 @@ TEST(exec_submodules_normal_stops_at_the_first_level_and_none_leaves_empty_dirs)
 		xasprintf("liba\nlibb\n0\n %s\n %s\n-\n", r.a, r.b); /* deep: not initialised */
 	CHECK_STR_EQ(res.out, expect);
 	run_result_free(&res);
+	/* Elsewhere than under a scratch dir: nested mount points made there too. */
+	run_sandbox_sh((const char *[]){ "--repo", r.url, "--submodules", "normal",
+					 "--checkout-dir", "/src/app", NULL },
+		       "pwd; cat lib/a/liba.txt; git status --porcelain --ignore-submodules=none",
+		       &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "/src/app\nliba\n");
+	run_result_free(&res);
 	/* A word it does not know, and the flag without --repo. */
 	exec_sub(r.url, "true", "echo ran", &res);
 	CHECK_EQ(res.status, 125);
