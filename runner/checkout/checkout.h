@@ -239,3 +239,52 @@ void checkout_snapshot_release(struct checkout_snapshot *s);
  * a mirror), a new strv, empty (not NULL) when there is none. Errors: -ENOENT no
  * repository there. */
 int checkout_branches(const char *repo_path, char ***ret, struct err *err);
+
+/* Submodules (submodule.c, submodule-tree.c): what `git clone --recurse-submodules` gives,
+ * each submodule's tree from the same cache. Borrowed. */
+struct checkout_submodule_opts {
+	const char *cache_dir;
+	const char *super_url; /* the superproject's URL or path, as given: relative URLs and
+				* the credential rule are judged against it (a local one's
+				* remote.origin.url when it has one, as git) */
+	const struct checkout_cred *cred; /* the superproject's: only to its scheme, host, port */
+	uid_t uid;			  /* owner of the trees, as checkout_materialize_owned() */
+	gid_t gid;
+	bool recursive;		    /* submodules of submodules, CHECKOUT_SUBMODULE_DEPTH deep */
+	const char *mirrors_inside; /* mirror i is seen by the job at "<mirrors_inside>/<i>" */
+	const char *layers;	    /* a directory of ours where the ".git" file layers go */
+};
+#define CHECKOUT_SUBMODULE_DEPTH 8
+
+/* One submodule checked out. All owned. */
+struct checkout_submodule_dir {
+	char *path;	/* relative to the checkout's root ("lib/a", nested: "lib/a/deps/b") */
+	char *tree_dir; /* the cached tree of its commit */
+	char *layer;	/* a directory holding only ".git", a file "gitdir: <relative>" */
+	int lock_fd;	/* shared lock on tree_dir: hold it while the job lives */
+};
+struct checkout_submodules {
+	struct checkout_submodule_dir *v; /* parents before their children */
+	size_t n;
+	char **mirrors; /* host paths; mirrors[i] must be visible at <mirrors_inside>/<i> */
+};
+
+/* Check out the submodules of tree_id (in mirror) whose gitlinks .gitmodules (read from
+ * the tree, never from a work tree) names, as git's layout has them: each one's git dir at
+ * "<git_dir>/modules/<name>" (git_dir: the superproject's .git, host path, writable),
+ * written like checkout_workspace_git() (detached HEAD at the gitlink's commit, alternates
+ * into its mirror as the job sees it, an index with the tree's stat data) plus
+ * core.worktree; the superproject's config gets submodule.<name>.active and .url. Each
+ * mirror is fetched with checkout_mirror(want = the gitlink's commit) and each tree is
+ * materialised with checkout_materialize_owned(). Gitlinks whose entry says update=none
+ * stay empty directories, as in git. The caller mounts, in order, each v[i] at
+ * "<checkout dir>/<path>" as {layer, tree_dir} and each mirror at its place inside.
+ * Errors name the submodule (name, path, URL without userinfo) and what to do: -EINVAL
+ * a refused .gitmodules (names, paths, URLs: see submodule.h), a gitlink with no entry,
+ * an entry whose path is not a gitlink, nesting deeper than CHECKOUT_SUBMODULE_DEPTH;
+ * -ENOENT the commit is not in the submodule's remote; checkout_mirror()'s errors. On
+ * error *ret is untouched and the caller removes layers and git_dir. */
+int checkout_submodules(const struct checkout_submodule_opts *o, const char *mirror,
+			const char *tree_id, const char *git_dir, struct checkout_submodules *ret,
+			struct err *err);
+void checkout_submodules_release(struct checkout_submodules *s);

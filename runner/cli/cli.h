@@ -32,6 +32,7 @@ struct exec_repo {
 	const char *checkout_dir;  /* --checkout-dir (default /workspace) */
 	const char *token_file;	   /* --git-token-file (else $MAYFLY_GIT_TOKEN) */
 	const char *fetch_timeout; /* --fetch-timeout: seconds or a duration, 0 none */
+	const char *submodules;	   /* --submodules none|normal|recursive (NULL: none) */
 };
 struct exec_repo_state;
 struct sandbox_spec;

@@ -85,6 +85,9 @@ static const char exec_usage[] =
 	"                       $MAYFLY_GIT_USERNAME, default x-access-token); never argv\n"
 	"  --fetch-timeout SECONDS  give up a fetch that takes longer (default 600; 0: never;\n"
 	"                       90s, 10m also work)\n"
+	"  --submodules normal|recursive  check out the submodules .gitmodules names (recursive:\n"
+	"                       theirs too), as git clone --recurse-submodules (default none:\n"
+	"                       empty directories)\n"
 	"terminal and output:\n"
 	"  -t, --tty            give the job a terminal (made inside the sandbox)\n"
 	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
@@ -99,7 +102,7 @@ enum {
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
 	OPT_FETCH_TIMEOUT,
-	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET,
+	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET, OPT_SUBMODULES,
 	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE, OPT_GRANT, OPT_BROKER_DRY_RUN,
 };
 
@@ -129,6 +132,7 @@ static const struct option options[] = {
 	{ "checkout-dir", required_argument, NULL, OPT_CHECKOUT_DIR },
 	{ "git-token-file", required_argument, NULL, OPT_GIT_TOKEN_FILE },
 	{ "fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT },
+	{ "submodules", required_argument, NULL, OPT_SUBMODULES },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
 	{ "allow-private-egress", no_argument, NULL, OPT_ALLOW_PRIVATE_EGRESS },
@@ -402,6 +406,9 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_FETCH_TIMEOUT:
 			repo->fetch_timeout = optarg;
+			break;
+		case OPT_SUBMODULES:
+			repo->submodules = optarg;
 			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;

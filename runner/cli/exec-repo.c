@@ -34,6 +34,7 @@
 #include "util/banned.h"
 
 #define CHECKOUT_MIRROR_INSIDE "/run/mayfly/mirror"
+#define SUBMODULE_MIRRORS      "/run/mayfly/mirrors" /* submodule mirror n at <this>/<n> */
 #define LAYERS_PREFIX	       "checkout-"
 #define STALE_AFTER_S	       60 /* an unnamed layer dir this old is a dead run's */
 #define MAX_TOKEN	       4096
@@ -44,6 +45,7 @@ struct exec_repo_state {
 	char *mirror;	  /* the mirror held */
 	int layers_fd;	  /* exclusive lock on our layers dir: gc keeps away */
 	char *layers;	  /* <state>/tmp/checkout-XXXXXX: .git layer, uncommitted layer */
+	struct checkout_submodules subs; /* --submodules: their tree locks */
 };
 
 struct exec_repo_state *exec_repo_free(struct exec_repo_state *s)
@@ -56,6 +58,7 @@ struct exec_repo_state *exec_repo_free(struct exec_repo_state *s)
 	(void) safe_close(s->tree_lock_fd);
 	(void) checkout_mirror_release(s->mirror, s->mirror_fd);
 	free(s->mirror);
+	checkout_submodules_release(&s->subs);
 	free(s->layers);
 	free(s);
 	return NULL;
@@ -78,9 +81,14 @@ int exec_repo_check(const struct exec_repo *o)
 {
 	const char *dir = o->checkout_dir;
 
-	if (!o->repo && (o->ref || o->commit || dir || o->token_file))
-		return cli_usage_error("exec", "--ref, --commit, --checkout-dir and "
-					       "--git-token-file need --repo");
+	if (!o->repo && (o->ref || o->commit || dir || o->token_file || o->submodules))
+		return cli_usage_error("exec", "--ref, --commit, --checkout-dir, "
+					       "--git-token-file and --submodules need --repo");
+	if (o->submodules && strcmp(o->submodules, "none") != 0 &&
+	    strcmp(o->submodules, "normal") != 0 && strcmp(o->submodules, "recursive") != 0)
+		return cli_usage_error("exec",
+				       "--submodules '%s': expected none, normal or recursive",
+				       o->submodules);
 	if (o->ref && o->commit)
 		return cli_usage_error("exec", "give --ref or --commit, not both");
 	if (o->repo && !*o->repo)
@@ -357,6 +365,54 @@ static void add_to_spec(struct sandbox_spec *spec, const struct checkout *c,
 		spec->workdir = xstrdup(dst);
 }
 
+/* --submodules: their repositories in the superproject's .git layer (git's layout, see
+ * checkout_submodules()), each one's {.git file layer, cached tree} mounted at its path
+ * after the superproject's overlay (parents first: each mount point is the empty
+ * directory git gives a gitlink), each mirror at SUBMODULE_MIRRORS/<n>. */
+static int add_submodules(struct sandbox_spec *spec, const struct checkout *c,
+			  struct exec_repo_state *s, struct err *err)
+{
+	const char *dst = c->o->checkout_dir ? c->o->checkout_dir : "/workspace";
+	cleanup_free char *git = path_join(s->layers, "git"), *dotgit = path_join(git, ".git");
+	cleanup_free char *subs = path_join(s->layers, "submodules");
+	const struct checkout_submodule_opts opts = {
+		.cache_dir = c->cache,
+		.super_url = c->o->repo,
+		.cred = &c->cred,
+		.uid = c->uid,
+		.gid = c->gid,
+		.recursive = strcmp(c->o->submodules, "recursive") == 0,
+		.mirrors_inside = SUBMODULE_MIRRORS,
+		.layers = subs,
+	};
+	int r;
+
+	if (mkdir(subs, 0755) < 0)
+		return err_set(err, errno, "mkdir '%s'", subs);
+	r = checkout_submodules(&opts, c->mirror, c->tree, dotgit, &s->subs, err);
+	for (const char *d = git; r == 0 && c->uid != (uid_t) -1 && d; d = d == git ? subs : NULL) {
+		int fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = fd < 0 ? err_set(err, errno, "open '%s'", d)
+			   : chown_tree(fd, c->uid, c->gid, 0, err);
+	}
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->subs.n; i++) {
+		cleanup_free char *at = path_join(dst, s->subs.v[i].path);
+		char **lowers = NULL;
+		strv_push(&lowers, s->subs.v[i].layer);
+		strv_push(&lowers, s->subs.v[i].tree_dir);
+		add_overlay(spec, at, lowers, NULL);
+	}
+	for (size_t i = 0; s->subs.mirrors && s->subs.mirrors[i]; i++) {
+		cleanup_free char *at = xasprintf(SUBMODULE_MIRRORS "/%zu", i);
+		char **lowers = NULL;
+		strv_push(&lowers, s->subs.mirrors[i]);
+		add_overlay(spec, at, lowers, NULL);
+	}
+	return 0;
+}
+
 int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct sandbox_spec *spec,
 		      struct exec_repo_state **ret, struct err *err)
 {
@@ -408,6 +464,8 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 		(void) err_wrap(err, "HEAD of the work tree must be on a branch or tag");
 	if (r == 0)
 		add_to_spec(spec, &c, s, uncommitted, snap.deleted);
+	if (r == 0 && o->submodules && strcmp(o->submodules, "none") != 0)
+		r = add_submodules(spec, &c, s, err);
 	free(c.mirror);
 	free(c.tree_dir);
 	free(c.branch);
