@@ -27,6 +27,14 @@ struct err;
 struct checkout_cred {
 	const char *username;
 	const char *token;
+	/* ssh (docs/checkout.md, "SSH remotes"): a private key file, read when the fetch
+	 * starts and kept only in memory; NULL: the ssh-agent at $SSH_AUTH_SOCK, if any. */
+	const char *ssh_key;
+	const char *ssh_passphrase; /* for an encrypted ssh_key */
+	/* The known_hosts file the server's host key must be in; NULL: ~/.ssh/known_hosts,
+	 * then /etc/ssh/ssh_known_hosts. A host key that is unknown or different is refused
+	 * (-EACCES, the message gives its SHA256 fingerprint). */
+	const char *ssh_known_hosts;
 };
 
 enum checkout_mirror_flags {
@@ -38,7 +46,7 @@ enum checkout_mirror_flags {
 
 /* Make "<cache_dir>/git/<hash>.git" a current mirror of url and return its path in
  * *ret_mirror (caller frees). url: a local path (made absolute; a work tree's ".git" is
- * the same repository), file://, git://, http(s):// or ssh:// (untested) URL. The hash is
+ * the same repository), file://, git://, http(s)://, ssh:// or scp-like ("user@host:path") URL. The hash is
  * of the normalised URL (docs/checkout.md: scheme and host lowercased, userinfo, trailing
  * slashes and one ".git" dropped), so "https://h/o/app.git/" and "https://H/o/app" share a
  * mirror. The first fetch builds the mirror aside and renames it into place: a mirror that

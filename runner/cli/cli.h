@@ -31,6 +31,8 @@ struct exec_repo {
 	const char *commit;	  /* --commit: an id (fetches only when missing) */
 	const char *checkout_dir; /* --checkout-dir (default /workspace) */
 	const char *token_file;	  /* --git-token-file (else $MAYFLY_GIT_TOKEN) */
+	const char *ssh_key;	  /* --git-ssh-key (else the ssh-agent) */
+	const char *known_hosts;  /* --git-known-hosts (else ~/.ssh/known_hosts, system's) */
 };
 struct exec_repo_state;
 struct sandbox_spec;

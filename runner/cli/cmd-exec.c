@@ -76,13 +76,18 @@ static const char exec_usage[] =
 	"  --broker-dry-run     the broker audits what it would send and answers synthetically\n"
 	"checkout (see docs/checkout.md):\n"
 	"  --repo URL|PATH      the job starts in a copy-on-write checkout with a working .git:\n"
-	"                       https://, git://, file://, a path; a local work tree without\n"
+	"                       https://, git://, ssh://, user@host:path, file://, a path; a local work tree without\n"
 	"                       --ref/--commit: as it is now, uncommitted files included\n"
 	"  --ref REF            a branch, tag or ref to fetch and check out (default HEAD)\n"
 	"  --commit SHA         a commit id (fetched only if the mirror lacks it)\n"
 	"  --checkout-dir DIR   where the checkout goes (default /workspace)\n"
 	"  --git-token-file FILE  the token for https (else $MAYFLY_GIT_TOKEN; user\n"
 	"                       $MAYFLY_GIT_USERNAME, default x-access-token); never argv\n"
+	"  --git-ssh-key FILE   the private key for ssh:// and user@host:path remotes (else\n"
+	"                       the ssh-agent at $SSH_AUTH_SOCK); an encrypted key needs\n"
+	"                       $MAYFLY_GIT_SSH_PASSPHRASE\n"
+	"  --git-known-hosts FILE  the ssh server's host key must be in FILE (default\n"
+	"                       ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts); never skipped\n"
 	"terminal and output:\n"
 	"  -t, --tty            give the job a terminal (made inside the sandbox)\n"
 	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
@@ -96,6 +101,7 @@ enum {
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
+	OPT_GIT_SSH_KEY, OPT_GIT_KNOWN_HOSTS,
 	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET,
 	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE, OPT_GRANT, OPT_BROKER_DRY_RUN,
 };
@@ -125,6 +131,8 @@ static const struct option options[] = {
 	{ "commit", required_argument, NULL, OPT_COMMIT },
 	{ "checkout-dir", required_argument, NULL, OPT_CHECKOUT_DIR },
 	{ "git-token-file", required_argument, NULL, OPT_GIT_TOKEN_FILE },
+	{ "git-ssh-key", required_argument, NULL, OPT_GIT_SSH_KEY },
+	{ "git-known-hosts", required_argument, NULL, OPT_GIT_KNOWN_HOSTS },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
 	{ "allow-private-egress", no_argument, NULL, OPT_ALLOW_PRIVATE_EGRESS },
@@ -395,6 +403,12 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_GIT_TOKEN_FILE:
 			repo->token_file = optarg;
+			break;
+		case OPT_GIT_SSH_KEY:
+			repo->ssh_key = optarg;
+			break;
+		case OPT_GIT_KNOWN_HOSTS:
+			repo->known_hosts = optarg;
 			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;

@@ -59,9 +59,10 @@ int exec_repo_check(const struct exec_repo *o)
 {
 	const char *dir = o->checkout_dir;
 
-	if (!o->repo && (o->ref || o->commit || dir || o->token_file))
-		return cli_usage_error("exec", "--ref, --commit, --checkout-dir and "
-					       "--git-token-file need --repo");
+	if (!o->repo && (o->ref || o->commit || dir || o->token_file || o->ssh_key ||
+			 o->known_hosts))
+		return cli_usage_error("exec", "--ref, --commit, --checkout-dir, --git-token-file, "
+					       "--git-ssh-key and --git-known-hosts need --repo");
 	if (o->ref && o->commit)
 		return cli_usage_error("exec", "give --ref or --commit, not both");
 	if (o->repo && !*o->repo)
@@ -109,11 +110,14 @@ static void wipe_freep(char **p)
 	}
 }
 
-/* The credential: MAYFLY_GIT_TOKEN or the token file, MAYFLY_GIT_USERNAME; both variables
- * are taken out of our environment. *ret_token is NULL when there is none. */
+/* The credential: MAYFLY_GIT_TOKEN or the token file, MAYFLY_GIT_USERNAME, and
+ * MAYFLY_GIT_SSH_PASSPHRASE (for --git-ssh-key); the variables are taken out of our
+ * environment. *ret_token (*ret_pass) is NULL when there is none. */
 static int read_credential(const struct exec_repo *o, char **ret_user, char **ret_token,
-			   struct err *err)
+			   char **ret_pass, struct err *err)
 {
+	char *env_pass = getenv("MAYFLY_GIT_SSH_PASSPHRASE");
+	CLEANUP(wipe_freep) char *pass = env_pass && *env_pass ? xstrdup(env_pass) : NULL;
 	char *env_token = getenv("MAYFLY_GIT_TOKEN");
 	const char *env_user = getenv("MAYFLY_GIT_USERNAME");
 	CLEANUP(wipe_freep) char *token = env_token && *env_token ? xstrdup(env_token) : NULL;
@@ -123,6 +127,9 @@ static int read_credential(const struct exec_repo *o, char **ret_user, char **re
 	/* Gone from our environment, and from the memory it was in, before anything else. */
 	if (env_token)
 		explicit_bzero(env_token, strlen(env_token));
+	if (env_pass)
+		explicit_bzero(env_pass, strlen(env_pass));
+	(void) unsetenv("MAYFLY_GIT_SSH_PASSPHRASE");
 	(void) unsetenv("MAYFLY_GIT_TOKEN");
 	(void) unsetenv("MAYFLY_GIT_USERNAME");
 	if (o->token_file) {
@@ -138,6 +145,7 @@ static int read_credential(const struct exec_repo *o, char **ret_user, char **re
 	}
 	*ret_user = TAKE_PTR(user);
 	*ret_token = TAKE_PTR(token);
+	*ret_pass = TAKE_PTR(pass);
 	return 0;
 }
 
@@ -323,6 +331,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	cleanup_free char *cache = cli_checkout_cache_dir(state_dir);
 	cleanup_free char *user = NULL, *uncommitted = NULL;
 	CLEANUP(wipe_freep) char *token = NULL;
+	CLEANUP(wipe_freep) char *pass = NULL;
 	struct checkout c = { .o = o, .cache = cache, .url = o->repo };
 	struct stat st;
 	int r;
@@ -332,10 +341,14 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	sandbox_cache_owner(&c.uid, &c.gid);
 	if (c.uid == geteuid() && c.gid == getegid())
 		c.uid = (uid_t) -1, c.gid = (gid_t) -1; /* ourselves: no chown at all */
-	r = read_credential(o, &user, &token, err);
+	r = read_credential(o, &user, &token, &pass, err);
 	if (r == 0)
 		r = make_layers(state_dir, c.uid, c.gid, s, err);
-	c.cred = (struct checkout_cred){ .username = user, .token = token };
+	c.cred = (struct checkout_cred){ .username = user,
+					 .token = token,
+					 .ssh_key = o->ssh_key,
+					 .ssh_passphrase = pass,
+					 .ssh_known_hosts = o->known_hosts };
 	c.rev = o->commit ? o->commit : o->ref ? o->ref : "HEAD";
 	c.want = o->commit;
 	/* A local work tree without --ref or --commit: as it is now, uncommitted work too. */
