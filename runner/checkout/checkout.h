@@ -46,10 +46,11 @@ enum checkout_mirror_flags {
 
 /* Make "<cache_dir>/git/<hash>.git" a current mirror of url and return its path in
  * *ret_mirror (caller frees). url: a local path (made absolute; a work tree's ".git" is
- * the same repository), file://, git://, http(s)://, ssh:// or scp-like ("user@host:path") URL. The hash is
- * of the normalised URL (docs/checkout.md: scheme and host lowercased, userinfo, trailing
- * slashes and one ".git" dropped), so "https://h/o/app.git/" and "https://H/o/app" share a
- * mirror. The first fetch builds the mirror aside and renames it into place: a mirror that
+ * the same repository), file://, git://, http(s)://, ssh:// or scp-like ("user@host:path")
+ * URL. The hash is of the normalised URL (docs/checkout.md: scheme and host lowercased,
+ * userinfo, trailing slashes and one ".git" dropped, ssh's port 22), so
+ * "https://h/o/app.git/" and "https://H/o/app" share a mirror, as do "git@h:o/app" and
+ * "ssh://h:22/o/app". The first fetch builds the mirror aside and renames it into place: a mirror that
  * exists has been fetched completely at least once.
  *
  * want (NULL, or a full or abbreviated commit id the caller needs): when the mirror has

@@ -35,10 +35,10 @@ struct checkout_url {
 	char *fetch;
 	char *user;
 	char *password;
-	char *host;	/* remote URLs: lowercased, IPv6 without brackets */
-	unsigned port;	/* 0: the scheme's default (ssh: 22 is stored as 0) */
-	bool local;	/* a path on this host (plain or file://) */
-	bool ssh;	/* ssh://, git+ssh://, or scp-like "user@host:path" */
+	char *host;    /* remote URLs: lowercased, IPv6 without brackets */
+	unsigned port; /* 0: the scheme's default (ssh: 22 is stored as 0) */
+	bool local;    /* a path on this host (plain or file://) */
+	bool ssh;      /* ssh://, git+ssh://, or scp-like "user@host:path" */
 };
 
 /* Parse and normalise url (see checkout_mirror()). Local paths must exist: they are made

@@ -441,7 +441,10 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 	if (checkout_mirror_verify(mirror, &why) == 0)
 		return r; /* not the mirror's fault */
 	*c = (struct fetch_ctx){
-		.user = c->user, .password = c->password, .shown = c->shown, .local = c->local,
+		.user = c->user,
+		.password = c->password,
+		.shown = c->shown,
+		.local = c->local,
 		.ssh = c->ssh,
 	};
 	r = discard_mirror(gdir, hex, err);

@@ -183,8 +183,8 @@ enum checkout_kh checkout_known_hosts_match(const char *text, size_t len, const 
 					    unsigned port, const uint8_t *key, size_t key_len,
 					    unsigned *ret_line)
 {
-	cleanup_free char *name = port && port != 22 ? xasprintf("[%s]:%u", host, port)
-						     : xstrdup(host);
+	cleanup_free char *name =
+		port && port != 22 ? xasprintf("[%s]:%u", host, port) : xstrdup(host);
 	cleanup_free uint8_t *blob = NULL;
 	enum checkout_kh found = CHECKOUT_KH_UNKNOWN;
 	const char *end = text + len, *next;
@@ -373,8 +373,8 @@ int checkout_ssh_init(struct checkout_ssh *s, const struct checkout_url *u,
 		s->passphrase = cred->ssh_passphrase;
 		r = read_key(s->key_file, &s->key, err);
 		if (r == 0)
-			r = check_key(s->key, s->key_file, s->passphrase && *s->passphrase,
-				      &s->rsa, err);
+			r = check_key(s->key, s->key_file, s->passphrase && *s->passphrase, &s->rsa,
+				      err);
 		if (r < 0)
 			return r;
 	}
@@ -433,7 +433,8 @@ static void known_files(const struct checkout_ssh *s, char *files[2])
 	files[1] = xstrdup(SYSTEM_KNOWN);
 }
 
-static void refuse(struct checkout_ssh *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse(struct checkout_ssh *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void refuse(struct checkout_ssh *s, const char *fmt, ...)
 {
 	va_list ap;

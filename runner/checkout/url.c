@@ -100,10 +100,13 @@ static void shown_url(const char *url, char *buf, size_t size)
 	const char *at = NULL;
 	cleanup_free char *tmp = NULL;
 
-	for (const char *p = sep ? sep + 3 : url; sep && p < end; p++)
+	if (!sep) /* scp-like "user@host:path": the user part is shown redacted too */
+		end = url + strcspn(url, "/");
+	for (const char *p = sep ? sep + 3 : url; p < end; p++)
 		if (*p == '@')
 			at = p;
-	tmp = at ? xasprintf("%.*s<redacted>%s", (int) (sep + 3 - url), url, at) : xstrdup(url);
+	tmp = at ? xasprintf("%.*s<redacted>%s", sep ? (int) (sep + 3 - url) : 0, url, at)
+		 : xstrdup(url);
 	checkout_printable(tmp, buf, size);
 }
 
@@ -196,7 +199,8 @@ static int split_host(const char *lhost, struct checkout_url *u)
 		colon = strchr(lhost, ':');
 		if (colon && strchr(colon + 1, ':'))
 			return -EINVAL; /* an IPv6 address needs its brackets */
-		u->host = xstrndup(lhost, colon ? (size_t) (colon - lhost) : (size_t) (end - lhost));
+		u->host =
+			xstrndup(lhost, colon ? (size_t) (colon - lhost) : (size_t) (end - lhost));
 	}
 	if (colon) {
 		errno = 0;
@@ -275,7 +279,14 @@ static int parse_scp(const char *url, const char *colon, struct checkout_url *u,
 	const char *at = memchr(url, '@', (size_t) (colon - url));
 	const char *host = at ? at + 1 : url, *path = colon + 1;
 	size_t plen = trim_slashes(path, strlen(path)), klen, hlen = (size_t) (colon - host);
+	const char *at2 = strchr(path, '@');
 
+	/* "user:secret@host:path": what git would read as host "user", a password to us. */
+	if (at2 && strchr(at2, ':') && !memchr(path, '/', (size_t) (at2 - path)))
+		return err_set(err, EINVAL,
+			       "URL '%s': a password in an ssh URL; expected user@host:path and "
+			       "the key in --git-ssh-key or the ssh-agent",
+			       shown);
 	if (!host_ok(host, hlen) || memchr(host, '[', hlen) || plen == 0 || *path == '-' ||
 	    (at && (at == url || memchr(url, ':', (size_t) (at - url)))))
 		return err_set(err, EINVAL,

@@ -59,8 +59,8 @@ int exec_repo_check(const struct exec_repo *o)
 {
 	const char *dir = o->checkout_dir;
 
-	if (!o->repo && (o->ref || o->commit || dir || o->token_file || o->ssh_key ||
-			 o->known_hosts))
+	if (!o->repo &&
+	    (o->ref || o->commit || dir || o->token_file || o->ssh_key || o->known_hosts))
 		return cli_usage_error("exec", "--ref, --commit, --checkout-dir, --git-token-file, "
 					       "--git-ssh-key and --git-known-hosts need --repo");
 	if (o->ref && o->commit)

@@ -33,14 +33,14 @@
 
 struct sshd {
 	pid_t pid;
-	int port;	   /* the high port; 22 too */
-	char *dir;	   /* keys, config, known_hosts */
-	char *srv;	   /* repositories */
-	char *key;	   /* the client's private key, authorized */
-	char *other;	   /* a key the server does not know */
-	char *known;	   /* known_hosts with the server's key for [127.0.0.1]:port and 127.0.0.1 */
-	char *host_pub;	   /* the server's public key line */
-	char *key_text;	   /* the private key's content */
+	int port;	/* the high port; 22 too */
+	char *dir;	/* keys, config, known_hosts */
+	char *srv;	/* repositories */
+	char *key;	/* the client's private key, authorized */
+	char *other;	/* a key the server does not know */
+	char *known;	/* known_hosts with the server's key for [127.0.0.1]:port and 127.0.0.1 */
+	char *host_pub; /* the server's public key line */
+	char *key_text; /* the private key's content */
 };
 
 static void sshd_stop(struct sshd *s)
@@ -373,8 +373,8 @@ TEST(checkout_ssh_uses_the_agent)
 	src = make_repo(&s, "app");
 	url = ssh_url(&s, src);
 	sock = path_join(s.dir, "agent.sock");
-	agent_pid = repo_line("ssh-agent -a '%s' -s | sed -n 's/^SSH_AGENT_PID=\\([0-9]*\\);.*/\\1/p'",
-			      sock);
+	agent_pid = repo_line(
+		"ssh-agent -a '%s' -s | sed -n 's/^SSH_AGENT_PID=\\([0-9]*\\);.*/\\1/p'", sock);
 	CHECK_OK(setenv("SSH_AUTH_SOCK", sock, 1));
 	CHECK_EQ(repo_sh("SSH_AUTH_SOCK='%s' ssh-add -q '%s' 2>/dev/null", sock, s.other), 0);
 	cred = (struct checkout_cred){ .ssh_known_hosts = s.known };
