@@ -238,6 +238,12 @@ static int parse_remote(const char *url, const char *scheme, const char *rest,
 			u->password = pct_decode(colon + 1, ulen - nlen - 1);
 		if (!u->user || (colon && !u->password))
 			return err_set(err, EINVAL, "URL '%s': malformed userinfo", shown);
+		/* SSH takes keys only: a password would be offered to whatever server asks. */
+		if (ssh && colon)
+			return err_set(err, EINVAL,
+				       "URL '%s': a password in an ssh URL; the key goes in "
+				       "--git-ssh-key or the ssh-agent",
+				       shown);
 		host = at + 1;
 	}
 	hlen = (size_t) (path - host);
@@ -368,6 +374,8 @@ bool checkout_url_has_secret(const char *u)
 	size_t alen = strcspn(auth, "/");
 	const char *at = memchr(auth, '@', alen);
 
-	/* ssh's "git@" names an account; a password would follow a ':' before '@'. */
-	return at && !(str_startswith(u, "ssh://") && !memchr(auth, ':', (size_t) (at - auth)));
+	/* ssh's "git@" (ssh:// or scp-like "git@host:path") names an account; a password
+	 * would follow a ':' before '@'. */
+	return at &&
+	       !((str_startswith(u, "ssh://") || !sep) && !memchr(auth, ':', (size_t) (at - auth)));
 }

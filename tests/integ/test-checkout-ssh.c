@@ -75,7 +75,11 @@ static void sshd_start(struct sshd *s)
 
 	if (access(SSHD, X_OK) < 0)
 		test_skip_host("no sshd (apt-get install openssh-server)");
-	NEED(ROOT | NET);
+	if (geteuid() != 0)
+		test_skip("needs root: sshd runs a login's command through the account's shell, "
+			  "and rootless the only account it can log in is ours (nobody's shell is "
+			  "nologin)");
+	NEED(NET);
 	private_loopback();
 	s->dir = path_join(test_tmpdir(), "ssh");
 	s->srv = path_join(test_tmpdir(), "srv");
@@ -359,6 +363,35 @@ TEST(checkout_ssh_accepts_hashed_known_hosts_entries)
 	CHECK_OK(checkout_mirror(cache, scp, &cred, NULL, CHECKOUT_REBUILD, &m2, &err));
 }
 
+/* What Debian 12's libssh2 1.10 can sign with against OpenSSH 9.2: ECDSA (and ed25519,
+ * above); RSA only by SHA-1, which OpenSSH 8.8 and later refuse, so the message says so. */
+TEST(checkout_ssh_key_types_this_libssh2_can_use)
+{
+	CLEANUP(sshd_stop) struct sshd s = { 0 };
+	cleanup_free char *cache = repo_path("cache"), *src = NULL, *url = NULL, *m = NULL;
+	cleanup_free char *ecdsa = NULL, *rsa = NULL;
+	struct checkout_cred cred = { 0 };
+	struct err err = { 0 };
+
+	sshd_start(&s);
+	src = make_repo(&s, "app");
+	url = ssh_url(&s, src);
+	ecdsa = path_join(s.dir, "ecdsa");
+	rsa = path_join(s.dir, "rsa");
+	CHECK_EQ(repo_sh("cd '%s' && ssh-keygen -q -t ecdsa -b 256 -N '' -f ecdsa && "
+			 "ssh-keygen -q -t rsa -b 3072 -N '' -f rsa && "
+			 "cat ecdsa.pub rsa.pub >> authorized_keys",
+			 s.dir),
+		 0);
+	cred = (struct checkout_cred){ .ssh_key = ecdsa, .ssh_known_hosts = s.known };
+	CHECK_OK(checkout_mirror(cache, url, &cred, NULL, 0, &m, &err));
+	cred.ssh_key = rsa;
+	CHECK_EQ(checkout_mirror(cache, url, &cred, NULL, CHECKOUT_REBUILD, &m, &err), -EACCES);
+	printf("# %s\n", err.msg);
+	CHECK_STR_CONTAINS(err.msg, "refused the ssh key");
+	CHECK_STR_CONTAINS(err.msg, "use an ed25519 or ECDSA key");
+}
+
 /* An agent started by the test, holding the key; no key file is given. */
 TEST(checkout_ssh_uses_the_agent)
 {
@@ -394,7 +427,8 @@ TEST(checkout_ssh_uses_the_agent)
 TEST(exec_repo_over_ssh_keeps_the_key_out_of_the_job)
 {
 	CLEANUP(sshd_stop) struct sshd s = { 0 };
-	cleanup_free char *src = NULL, *url = NULL, *script = NULL;
+	cleanup_free char *src = NULL, *url = NULL, *script = NULL, *locked = NULL, *scp = NULL;
+	char *env[] = { "MAYFLY_GIT_SSH_PASSPHRASE=phrase-4711", NULL };
 	struct run_result res;
 
 	sshd_start(&s);
@@ -435,4 +469,35 @@ TEST(exec_repo_over_ssh_keeps_the_key_out_of_the_job)
 	CHECK_STR_CONTAINS(res.err, "refused the ssh key");
 	CHECK_STR_NOT_CONTAINS(res.err, s.key_text);
 	run_result_free(&res);
+
+	/* An encrypted key: refused without its passphrase, which then reaches no job. */
+	locked = path_join(s.dir, "locked");
+	CHECK_EQ(repo_sh("cd '%s' && ssh-keygen -q -t ed25519 -N 'phrase-4711' -f locked && "
+			 "cat locked.pub >> authorized_keys",
+			 s.dir),
+		 0);
+	argv[7] = locked;
+	argv[13] = "env | grep -c 4711; cat a";
+	run_argv((char *const *) argv, NULL, 120, &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "protected by a passphrase");
+	run_result_free(&res);
+	run_argv((char *const *) argv, env, 120, &res);
+	printf("# exit %d, stderr: %s\n", res.status, res.err);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_EQ(res.out, "0\none\n");
+	run_result_free(&res);
+
+	/* The scp-like form: the job's origin is that URL (an account name is no secret). */
+	scp = xasprintf("root@127.0.0.1:%s", src);
+	argv[5] = scp;
+	argv[7] = s.key;
+	argv[13] = "git remote -v | head -1; git status --porcelain";
+	run_argv((char *const *) argv, NULL, 120, &res);
+	printf("# exit %d, stderr: %s\n", res.status, res.err);
+	CHECK_EQ(res.status, 0);
+	cleanup_free char *want_scp = xasprintf("origin\t%s (fetch)\n", scp);
+	CHECK_STR_EQ(res.out, want_scp);
+	run_result_free(&res);
+	check_no_key(&s, test_state_dir());
 }

@@ -99,6 +99,30 @@ TEST(checkout_url_ssh_host_and_port)
 	}
 }
 
+/* What cache ls and a workspace's origin may show: an account name is no secret. */
+TEST(checkout_url_has_secret_only_with_a_password_or_token)
+{
+	static const struct {
+		const char *url;
+		bool secret;
+	} rows[] = {
+		{ "https://github.com/o/r.git", false },
+		{ "https://x-access-token:t0k@github.com/o/r", true },
+		{ "https://bob@h/r", true }, /* a token alone in the user part is common */
+		{ "ssh://git@h/o/r.git", false },
+		{ "ssh://git:pw@h/o/r.git", true },
+		{ "git@github.com:o/r.git", false },
+		{ "github.com:o/r.git", false },
+		{ "u:pw@h:r", true },
+		{ "/srv/git/app", false },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		printf("# %s\n", rows[i].url);
+		CHECK_EQ(checkout_url_has_secret(rows[i].url), rows[i].secret);
+	}
+}
+
 TEST(checkout_url_local_paths_are_canonical)
 {
 	cleanup_free char *repo = path_join(test_tmpdir(), "r");
@@ -144,6 +168,7 @@ TEST(checkout_url_refuses_bad_urls_without_showing_secrets)
 		{ "ssh://[::1/r", "bad host" },
 		{ "ssh://::1/r", "bad host or port" },
 		{ "user:hunter2@h:r", "a password in an ssh URL" },
+		{ "ssh://git:hunter2@h/r", "a password in an ssh URL" },
 		{ "@h:r", "malformed" },
 		{ "git@h:-oProxyCommand=x", "malformed" },
 		{ "git@[::1]:r", "malformed" },
