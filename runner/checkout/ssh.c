@@ -113,22 +113,31 @@ static const char *key_type(const uint8_t *key, size_t len, char *buf, size_t si
 	return checkout_printable(buf, buf, size);
 }
 
-/* OpenSSH's match_pattern(): '*' and '?', case-insensitive (host names). */
+/* OpenSSH's match_pattern(): '*' and '?', case-insensitive (host names). Backtracking to
+ * the last '*' only: linear in practice, never exponential in the number of stars. */
 static bool glob_match(const char *p, size_t pn, const char *s)
 {
-	if (pn == 0)
-		return *s == '\0';
-	if (*p == '*') {
-		for (;; s++) {
-			if (glob_match(p + 1, pn - 1, s))
-				return true;
-			if (!*s)
-				return false;
+	const char *mark = NULL;
+	size_t pi = 0, star = SIZE_MAX;
+
+	while (*s) {
+		if (pi < pn && p[pi] != '*' &&
+		    (p[pi] == '?' ||
+		     tolower((unsigned char) p[pi]) == tolower((unsigned char) *s))) {
+			pi++, s++;
+		} else if (pi < pn && p[pi] == '*') {
+			star = pi++;
+			mark = s;
+		} else if (star != SIZE_MAX) {
+			pi = star + 1;
+			s = ++mark;
+		} else {
+			return false;
 		}
 	}
-	if (!*s || (*p != '?' && tolower((unsigned char) *p) != tolower((unsigned char) *s)))
-		return false;
-	return glob_match(p + 1, pn - 1, s + 1);
+	while (pi < pn && p[pi] == '*')
+		pi++;
+	return pi == pn;
 }
 
 /* Does the host field of a known_hosts line name name? Hashed ("|1|salt|hmac"): the
