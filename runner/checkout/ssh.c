@@ -532,6 +532,19 @@ int checkout_ssh_fetch_err(const struct checkout_ssh *s, const char *shown, stru
 			       "fetch '%s': no ssh key to offer: give one (--git-ssh-key) or "
 			       "start an ssh-agent holding one (SSH_AUTH_SOCK)",
 			       shown);
+	if (s->offered && !s->agent && !s->refused) {
+		/* libssh2 could not use the key before sending it: say which key, not how. */
+		const git_error *e = git_error_last();
+		if (e && e->message &&
+		    (strstr(e->message, "unpack failed") || strstr(e->message, "passphrase") ||
+		     strstr(e->message, "extract public key")))
+			return err_set(
+				err, EACCES,
+				"fetch '%s': the ssh key '%s' could not be used: a wrong "
+				"passphrase (MAYFLY_GIT_SSH_PASSPHRASE) or a key this libssh2 "
+				"cannot read",
+				shown, s->key_file);
+	}
 	if (!s->refused)
 		return 0;
 	if (s->agent)

@@ -251,6 +251,13 @@ TEST(checkout_ssh_refuses_bad_key_files_clearly)
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, "protected by a passphrase");
 	CHECK_STR_CONTAINS(err.msg, "MAYFLY_GIT_SSH_PASSPHRASE");
+	/* A wrong passphrase says so, and shows neither. */
+	cred.ssh_passphrase = "wrong-4711";
+	CHECK_EQ(checkout_mirror(cache, url, &cred, NULL, 0, &m, &err), -EACCES);
+	printf("# %s\n", err.msg);
+	CHECK_STR_CONTAINS(err.msg, "could not be used: a wrong passphrase");
+	CHECK_STR_CONTAINS(err.msg, locked);
+	CHECK_STR_NOT_CONTAINS(err.msg, "4711");
 	/* With its passphrase it works. */
 	cred.ssh_passphrase = "pass phrase";
 	CHECK_OK(checkout_mirror(cache, url, &cred, NULL, 0, &m, &err));
