@@ -169,8 +169,8 @@ struct checkout_ssh {
 	bool rsa;		 /* the key is RSA (libssh2 1.10 signs with SHA-1 only) */
 	/* One fetch (checkout_ssh_begin() resets): */
 	bool offered, agent, refused, missing, host_refused;
-	const char *user_offered; /* borrowed from libgit2 for the call; for messages */
-	char why[448];		  /* why the host was refused */
+	char user[128]; /* the account the credential was offered for, messages */
+	char why[448];	/* why the host was refused */
 };
 /* Set s up for u (an ssh URL): read and check the key file of cred (refused: a public key,
  * not a key, passphrase-protected without cred->ssh_passphrase), check that the known

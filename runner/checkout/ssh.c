@@ -393,8 +393,8 @@ int checkout_ssh_init(struct checkout_ssh *s, const struct checkout_url *u,
 void checkout_ssh_begin(struct checkout_ssh *s)
 {
 	if (s) {
-		s->offered = s->refused = s->missing = s->host_refused = false;
-		s->why[0] = '\0';
+		s->offered = s->agent = s->refused = s->missing = s->host_refused = false;
+		s->why[0] = s->user[0] = '\0';
 	}
 }
 
@@ -406,7 +406,7 @@ int checkout_ssh_credential(struct checkout_ssh *s, struct git_credential **out,
 		s->refused = true; /* libgit2 asks again after a refusal: no second try */
 		return GIT_EAUTH;
 	}
-	s->user_offered = user;
+	(void) snprintf(s->user, sizeof(s->user), "%s", user); /* libgit2's, freed after the call */
 	if (s->key && (allowed & GIT_CREDENTIAL_SSH_MEMORY)) {
 		s->offered = true;
 		return git_credential_ssh_key_memory_new(out, user, NULL, s->key, s->passphrase);
@@ -523,8 +523,9 @@ int checkout_ssh_check_host(struct checkout_ssh *s, struct git_cert *cert, const
 
 int checkout_ssh_fetch_err(const struct checkout_ssh *s, const char *shown, struct err *err)
 {
-	const char *user = s->user_offered ? s->user_offered : "git";
+	char user[CHECKOUT_SHOWN];
 
+	checkout_printable(s->user[0] ? s->user : "git", user, sizeof(user));
 	if (s->host_refused)
 		return err_set(err, EACCES, "fetch '%s': %s", shown, s->why);
 	if (s->missing)
