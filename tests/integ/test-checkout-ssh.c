@@ -100,7 +100,9 @@ static void sshd_start(struct sshd *s)
 			 s->dir),
 		 0);
 	s->port = test_free_port();
-	text = xasprintf("Port 22\nPort %d\nListenAddress 127.0.0.1\nHostKey %s\n"
+	/* ::1 too, where the kernel has IPv6 (sshd goes on with the addresses it could bind). */
+	text = xasprintf("Port 22\nPort %d\nListenAddress 127.0.0.1\nListenAddress ::1\n"
+			 "HostKey %s\n"
 			 "AuthorizedKeysFile %s/authorized_keys\nStrictModes no\n"
 			 "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
 			 "UsePAM no\nPermitRootLogin prohibit-password\nAllowUsers root\n"
@@ -397,6 +399,34 @@ TEST(checkout_ssh_key_types_this_libssh2_can_use)
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, "refused the ssh key");
 	CHECK_STR_CONTAINS(err.msg, "use an ed25519 or ECDSA key");
+}
+
+/* An IPv6 literal: "ssh://[::1]:port/path", known as "[::1]:port". */
+TEST(checkout_ssh_ipv6_literal)
+{
+	CLEANUP(sshd_stop) struct sshd s = { 0 };
+	cleanup_free char *cache = repo_path("cache"), *src = NULL, *url = NULL, *m = NULL;
+	cleanup_free char *known6 = NULL, *text = NULL;
+	struct checkout_cred cred = { 0 };
+	char commit[41], tree[41];
+	struct err err = { 0 };
+
+	sshd_start(&s);
+	if (repo_sh("grep -q 'Server listening on ::1 port' '%s/sshd.log'", s.dir) != 0)
+		test_skip_host("sshd could not listen on ::1 (no IPv6 on loopback)");
+	src = make_repo(&s, "app");
+	url = xasprintf("ssh://root@[::1]:%d%s", s.port, src);
+	known6 = path_join(s.dir, "known6");
+	text = xasprintf("[::1]:%d %s\n", s.port, s.host_pub);
+	write_text(known6, text);
+	cred = (struct checkout_cred){ .ssh_key = s.key, .ssh_known_hosts = known6 };
+	CHECK_OK(checkout_mirror(cache, url, &cred, NULL, 0, &m, &err));
+	CHECK_OK(checkout_resolve(m, "main", commit, tree, &err));
+	/* The IPv4 entry does not vouch for ::1. */
+	cred.ssh_known_hosts = s.known;
+	CHECK_EQ(checkout_mirror(cache, url, &cred, NULL, CHECKOUT_REBUILD, &m, &err), -EACCES);
+	CHECK_STR_CONTAINS(err.msg, "host key of '[::1]:");
+	CHECK_STR_CONTAINS(err.msg, "is not known");
 }
 
 /* An agent started by the test, holding the key; no key file is given. */
