@@ -297,6 +297,8 @@ TEST(checkout_ssh_refuses_an_unknown_host_key_with_its_fingerprint)
 	cleanup_free char *scan = xasprintf("ssh-keyscan -p %d 127.0.0.1 >> %s", s.port, empty);
 	CHECK_STR_CONTAINS(err.msg, scan);
 	CHECK(m == NULL);
+	/* Refused before authentication: the server never saw the key. */
+	CHECK_EQ(repo_sh("! grep publickey '%s/sshd.log'", s.dir), 0);
 	/* The default: $HOME/.ssh/known_hosts, here without the host. */
 	home = path_join(test_tmpdir(), "home");
 	dotssh = path_join(home, ".ssh");
@@ -311,6 +313,7 @@ TEST(checkout_ssh_refuses_an_unknown_host_key_with_its_fingerprint)
 			 dotssh),
 		 0);
 	CHECK_OK(checkout_mirror(cache, url, &cred, NULL, 0, &m, &err));
+	CHECK_EQ(repo_sh("grep -q 'Accepted publickey' '%s/sshd.log'", s.dir), 0);
 	/* A known_hosts file that is not there is an error, not an empty file. */
 	cred.ssh_known_hosts = "/nonexistent/known_hosts";
 	CHECK_EQ(checkout_mirror(cache, url, &cred, NULL, CHECKOUT_REBUILD, &m, &err), -ENOENT);
