@@ -50,8 +50,8 @@ enum checkout_mirror_flags {
  * URL. The hash is of the normalised URL (docs/checkout.md: scheme and host lowercased,
  * userinfo, trailing slashes and one ".git" dropped, ssh's port 22), so
  * "https://h/o/app.git/" and "https://H/o/app" share a mirror, as do "git@h:o/app" and
- * "ssh://h:22/o/app". The first fetch builds the mirror aside and renames it into place: a mirror that
- * exists has been fetched completely at least once.
+ * "ssh://h:22/o/app". The first fetch builds the mirror aside and renames it into place:
+ * a mirror that exists has been fetched completely at least once.
  *
  * want (NULL, or a full or abbreviated commit id the caller needs): when the mirror has
  * it, return at once, without the lock, so a job never waits for a fetch it does not
@@ -59,8 +59,9 @@ enum checkout_mirror_flags {
  * fetched, with that fetch begun after this call began, does not fetch again. A fetch
  * that fails for want of the mirror's own objects gets the refs checked; a damaged mirror
  * is then thrown away and fetched afresh, once (-EUCLEAN from the other calls means: call
- * again with CHECKOUT_REBUILD, and retry). Errors callers act on: -EINVAL bad URL,
- * -EACCES authentication or certificate refused, -ENOENT no repository at url,
+ * again with CHECKOUT_REBUILD, and retry). Errors callers act on: -EINVAL bad URL or an
+ * unusable ssh key file, -EACCES authentication, certificate or ssh host key refused,
+ * -ENOENT no repository at url (or no such ssh key or known_hosts file),
  * -EHOSTUNREACH the remote cannot be reached or broke the protocol, -EFBIG the remote
  * sent more than 32 GiB. There is no timeout (libgit2 1.5 has none for connect or read). */
 int checkout_mirror(const char *cache_dir, const char *url, const struct checkout_cred *cred,
