@@ -282,10 +282,11 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 static char *shown(const char *repo)
 {
 	const char *sep = strstr(repo, "://");
-	const char *auth = sep ? sep + 3 : NULL;
-	const char *at = auth ? memchr(auth, '@', strcspn(auth, "/")) : NULL;
+	const char *auth = sep ? sep + 3 : repo;
+	const char *at = memchr(auth, '@', strcspn(auth, "/"));
 
-	if (!at)
+	/* scp-like "user@host:path" names an account; "user:secret@host:path" hides it. */
+	if (!at || (!sep && !memchr(repo, ':', (size_t) (at - repo))))
 		return xstrdup(repo);
 	return xasprintf("%.*s***%s", (int) (auth - repo), repo, at);
 }

@@ -546,5 +546,14 @@ TEST(exec_repo_over_ssh_keeps_the_key_out_of_the_job)
 	cleanup_free char *want_scp = xasprintf("origin\t%s (fetch)\n", scp);
 	CHECK_STR_EQ(res.out, want_scp);
 	run_result_free(&res);
+
+	/* A password in an scp-like URL is refused and not shown. */
+	argv[5] = "root:hunter2@127.0.0.1:/srv/app.git";
+	run_argv((char *const *) argv, NULL, 120, &res);
+	printf("# exit %d, stderr: %s\n", res.status, res.err);
+	CHECK(res.status != 0);
+	CHECK_STR_CONTAINS(res.err, "a password in an ssh URL");
+	CHECK_STR_NOT_CONTAINS(res.err, "hunter2");
+	run_result_free(&res);
 	check_no_key(&s, test_state_dir());
 }
