@@ -27,7 +27,7 @@ PKGS := libseccomp libarchive libsodium libcjson libgit2
 # Debian packages the build, the tests and the benchmarks need.
 DEB_BUILD := gcc make pkg-config libc6-dev libseccomp-dev libarchive-dev libsodium-dev \
 	libcjson-dev libgit2-dev libcurl4-openssl-dev libyaml-dev
-DEB_TEST := iproute2 util-linux procps bubblewrap crun python3 tar gzip postgresql redis-server git openssl lighttpd lighttpd-mod-openssl curl
+DEB_TEST := iproute2 util-linux procps bubblewrap crun python3 tar gzip postgresql redis-server git openssl lighttpd lighttpd-mod-openssl curl openssh-server openssh-client
 DEB_DEMO := util-linux postgresql redis-server
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wmissing-prototypes \

@@ -30,6 +30,14 @@ struct err;
 struct checkout_cred {
 	const char *username;
 	const char *token;
+	/* ssh (docs/checkout.md, "SSH remotes"): a private key file, read when the fetch
+	 * starts and kept only in memory; NULL: the ssh-agent at $SSH_AUTH_SOCK, if any. */
+	const char *ssh_key;
+	const char *ssh_passphrase; /* for an encrypted ssh_key */
+	/* The known_hosts file the server's host key must be in; NULL: ~/.ssh/known_hosts,
+	 * then /etc/ssh/ssh_known_hosts. A host key that is unknown or different is refused
+	 * (-EACCES, the message gives its SHA256 fingerprint). */
+	const char *ssh_known_hosts;
 };
 
 enum checkout_mirror_flags {
@@ -41,11 +49,12 @@ enum checkout_mirror_flags {
 
 /* Make "<cache_dir>/git/<hash>.git" a current mirror of url and return its path in
  * *ret_mirror (caller frees). url: a local path (made absolute; a work tree's ".git" is
- * the same repository), file://, git://, http(s):// or ssh:// (untested) URL. The hash is
- * of the normalised URL (docs/checkout.md: scheme and host lowercased, userinfo, trailing
- * slashes and one ".git" dropped), so "https://h/o/app.git/" and "https://H/o/app" share a
- * mirror. The first fetch builds the mirror aside and renames it into place: a mirror that
- * exists has been fetched completely at least once.
+ * the same repository), file://, git://, http(s)://, ssh:// or scp-like ("user@host:path")
+ * URL. The hash is of the normalised URL (docs/checkout.md: scheme and host lowercased,
+ * userinfo, trailing slashes and one ".git" dropped, ssh's port 22), so
+ * "https://h/o/app.git/" and "https://H/o/app" share a mirror, as do "git@h:o/app" and
+ * "ssh://h:22/o/app". The first fetch builds the mirror aside and renames it into place:
+ * a mirror that exists has been fetched completely at least once.
  *
  * want (NULL, or a full or abbreviated commit id the caller needs): when the mirror has
  * it, return at once, without the lock, so a job never waits for a fetch it does not
@@ -53,8 +62,9 @@ enum checkout_mirror_flags {
  * fetched, with that fetch begun after this call began, does not fetch again. A fetch
  * that fails for want of the mirror's own objects gets the refs checked; a damaged mirror
  * is then thrown away and fetched afresh, once (-EUCLEAN from the other calls means: call
- * again with CHECKOUT_REBUILD, and retry). Errors callers act on: -EINVAL bad URL,
- * -EACCES authentication or certificate refused, -ENOENT no repository at url,
+ * again with CHECKOUT_REBUILD, and retry). Errors callers act on: -EINVAL bad URL or an
+ * unusable ssh key file, -EACCES authentication, certificate or ssh host key refused,
+ * -ENOENT no repository at url (or no such ssh key or known_hosts file),
  * -EHOSTUNREACH the remote cannot be reached or broke the protocol, -EFBIG the remote
  * sent more than 32 GiB, -ETIMEDOUT the fetch took longer than CHECKOUT_FETCH_TIMEOUT_S
  * (checkout_mirror_timed()). A mirror moved aside for a rebuild is deleted at once unless

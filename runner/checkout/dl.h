@@ -27,6 +27,8 @@
 	X(git_config_set_int32)                                                                    \
 	X(git_config_set_string)                                                                   \
 	X(git_credential_ssh_key_from_agent)                                                       \
+	X(git_credential_ssh_key_memory_new)                                                       \
+	X(git_credential_ssh_key_new)                                                              \
 	X(git_credential_username_new)                                                             \
 	X(git_credential_userpass_plaintext_new)                                                   \
 	X(git_diff_free)                                                                           \
@@ -139,6 +141,8 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_config_set_int32		      (*checkout_dl_git_config_set_int32)
 #define git_config_set_string		      (*checkout_dl_git_config_set_string)
 #define git_credential_ssh_key_from_agent     (*checkout_dl_git_credential_ssh_key_from_agent)
+#define git_credential_ssh_key_memory_new     (*checkout_dl_git_credential_ssh_key_memory_new)
+#define git_credential_ssh_key_new	      (*checkout_dl_git_credential_ssh_key_new)
 #define git_credential_username_new	      (*checkout_dl_git_credential_username_new)
 #define git_credential_userpass_plaintext_new (*checkout_dl_git_credential_userpass_plaintext_new)
 #define git_diff_free			      (*checkout_dl_git_diff_free)

@@ -9,6 +9,9 @@
 #include <sys/types.h>
 
 struct err;
+struct checkout_cred;
+struct git_cert;
+struct git_credential;
 struct git_repository;
 struct git_tree;
 struct checkout_workspace;
@@ -32,7 +35,10 @@ struct checkout_url {
 	char *fetch;
 	char *user;
 	char *password;
-	bool local; /* a path on this host (plain or file://) */
+	char *host;    /* remote URLs: lowercased, IPv6 without brackets */
+	unsigned port; /* 0: the scheme's default (ssh: 22 is stored as 0) */
+	bool local;    /* a path on this host (plain or file://) */
+	bool ssh;      /* ssh://, git+ssh://, or scp-like "user@host:path" */
 };
 
 /* Parse and normalise url (see checkout_mirror()). Local paths must exist: they are made
@@ -145,3 +151,54 @@ int checkout_mirror_sweep(int gdir, const char *hex, struct err *err);
 typedef int checkout_child_fn(void *arg, struct err *err);
 int checkout_run_child(checkout_child_fn *fn, void *arg, unsigned timeout_s, const char *shown,
 		       struct err *err);
+
+/* ssh.c: an ssh remote's key, agent and host key checking, for mirror.c's callbacks. */
+enum checkout_kh {
+	CHECKOUT_KH_UNKNOWN, /* no line names the host */
+	CHECKOUT_KH_MATCH,   /* a line names the host with this key */
+	CHECKOUT_KH_CHANGED, /* lines name the host, none with this key */
+	CHECKOUT_KH_REVOKED, /* a "@revoked" line has this key */
+};
+/* Look host up in known_hosts text (OpenSSH's format: comma-separated patterns with '*',
+ * '?' and '!', "[host]:port" for a port other than 22, hashed "|1|salt|hmac" names,
+ * "@revoked" markers; "@cert-authority" lines and lines it cannot read are skipped) for
+ * key (the raw public key blob). *ret_line gets the deciding line (1-based) unless
+ * UNKNOWN. port 0 or 22: the plain host name. */
+enum checkout_kh checkout_known_hosts_match(const char *text, size_t len, const char *host,
+					    unsigned port, const uint8_t *key, size_t key_len,
+					    unsigned *ret_line);
+#define CHECKOUT_SSH_FP_SIZE 52 /* "SHA256:" and 43 base64 digits */
+/* What `ssh-keygen -l` shows for a raw public key: "SHA256:<unpadded base64>". */
+void checkout_ssh_fingerprint(const uint8_t *key, size_t len, char buf[CHECKOUT_SSH_FP_SIZE]);
+
+struct checkout_ssh {
+	bool on;
+	char *key;		 /* the private key's text (wiped when released); NULL: agent */
+	const char *key_file;	 /* borrowed: where it came from, for messages */
+	const char *passphrase;	 /* borrowed */
+	const char *known_hosts; /* borrowed; NULL: ~/.ssh/known_hosts and the system's */
+	char *host;		 /* the URL's */
+	unsigned port;		 /* 0: 22 */
+	bool rsa;		 /* the key is RSA (libssh2 1.10 signs with SHA-1 only) */
+	/* One fetch (checkout_ssh_begin() resets): */
+	bool offered, agent, refused, missing, host_refused;
+	char user[128]; /* the account the credential was offered for, messages */
+	char why[448];	/* why the host was refused */
+};
+/* Set s up for u (an ssh URL): read and check the key file of cred (refused: a public key,
+ * not a key, passphrase-protected without cred->ssh_passphrase), check that the known
+ * hosts file is readable. Release s with checkout_ssh_release() whatever this returns. */
+int checkout_ssh_init(struct checkout_ssh *s, const struct checkout_url *u,
+		      const struct checkout_cred *cred, struct err *err);
+void checkout_ssh_release(struct checkout_ssh *s);
+/* Forget what one fetch tried (NULL-safe). */
+void checkout_ssh_begin(struct checkout_ssh *s);
+/* libgit2's credential callback for the ssh key types: the key, else the agent, once. */
+int checkout_ssh_credential(struct checkout_ssh *s, struct git_credential **out, const char *user,
+			    unsigned allowed);
+/* libgit2's certificate callback: 0 when the host key is known, else GIT_ECERTIFICATE
+ * with the reason kept for checkout_ssh_fetch_err(). */
+int checkout_ssh_check_host(struct checkout_ssh *s, struct git_cert *cert, const char *host);
+/* After a failed fetch: -EACCES with an ssh-specific message (host refused, no key, key
+ * refused), or 0 when the failure was not ssh's. */
+int checkout_ssh_fetch_err(const struct checkout_ssh *s, const char *shown, struct err *err);

@@ -41,6 +41,7 @@ struct fetch_ctx {
 	const char *shown;	     /* the URL for messages: no userinfo */
 	bool local;		     /* libgit2's local transport */
 	unsigned timeout_s;	     /* for the whole fetch; 0: none */
+	struct checkout_ssh *ssh;    /* borrowed; NULL: not an ssh remote */
 	unsigned given;		     /* credential types already offered */
 	bool refused, missing, too_big;
 };
@@ -71,11 +72,8 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 		return git_credential_userpass_plaintext_new(out, user ? user : CHECKOUT_USERNAME,
 							     c->password);
 	}
-	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !(c->given & GIT_CREDENTIAL_SSH_KEY) &&
-	    getenv("SSH_AUTH_SOCK")) {
-		c->given |= GIT_CREDENTIAL_SSH_KEY;
-		return git_credential_ssh_key_from_agent(out, user ? user : "git");
-	}
+	if (c->ssh && (allowed & (GIT_CREDENTIAL_SSH_KEY | GIT_CREDENTIAL_SSH_MEMORY)))
+		return checkout_ssh_credential(c->ssh, out, user ? user : "git", allowed);
 	if ((allowed & GIT_CREDENTIAL_USERNAME) && !(c->given & GIT_CREDENTIAL_USERNAME)) {
 		c->given |= GIT_CREDENTIAL_USERNAME;
 		return git_credential_username_new(out, user ? user : "git");
@@ -99,8 +97,19 @@ static int progress_cb(const git_indexer_progress *stats, void *payload)
 	return 0;
 }
 
+/* SECURITY: libgit2 1.5 accepts any ssh server unless this callback says no. */
+static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct fetch_ctx *c = payload;
+
+	(void) valid;
+	return c->ssh ? checkout_ssh_check_host(c->ssh, cert, host) : GIT_PASSTHROUGH;
+}
+
 static int fetch_err(struct fetch_ctx *c, int r, struct err *err)
 {
+	if (c->ssh && checkout_ssh_fetch_err(c->ssh, c->shown, err) < 0)
+		return -err->code;
 	if (c->missing)
 		return err_set(err, EACCES,
 			       "fetch '%s': the remote wants credentials and none "
@@ -217,6 +226,8 @@ static int fetch(git_repository *repo, const char *url, struct fetch_ctx *c, str
 		return checkout_git_err(err, r, "remote '%s'", c->shown);
 	(void) git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	opts.callbacks.credentials = cred_cb;
+	opts.callbacks.certificate_check = c->ssh ? cert_cb : NULL;
+	checkout_ssh_begin(c->ssh);
 	opts.callbacks.transfer_progress = progress_cb;
 	opts.callbacks.payload = c;
 	opts.prune = GIT_FETCH_PRUNE;
@@ -536,7 +547,8 @@ static int refresh_locked(int gdir, const char *gitdir, const char *hex, const c
 				 .password = c->password,
 				 .shown = c->shown,
 				 .local = c->local,
-				 .timeout_s = c->timeout_s };
+				 .timeout_s = c->timeout_s,
+				 .ssh = c->ssh };
 	r = discard_mirror(gdir, hex, err);
 	if (r == 0)
 		r = create_mirror(gdir, gitdir, hex, url, c, err);
@@ -583,6 +595,7 @@ int checkout_mirror_timed(const char *cache_dir, const char *url, const struct c
 			  struct err *err)
 {
 	CLEANUP(checkout_url_release) struct checkout_url u = { 0 };
+	CLEANUP(checkout_ssh_release) struct checkout_ssh ssh = { 0 };
 	cleanup_free char *gitdir = path_join(cache_dir, "git");
 	cleanup_free char *mirror = NULL, *lock = NULL;
 	cleanup_close int gdir = -1, lfd = -1;
@@ -608,11 +621,17 @@ int checkout_mirror_timed(const char *cache_dir, const char *url, const struct c
 		*ret_mirror = TAKE_PTR(mirror);
 		return 0;
 	}
-	c.user = cred && cred->token ? cred->username : u.user;
-	c.password = cred && cred->token ? cred->token : u.password;
+	c.user = cred && cred->token && !u.ssh ? cred->username : u.user;
+	c.password = cred && cred->token && !u.ssh ? cred->token : u.password;
 	c.shown = u.fetch;
 	c.local = u.local;
 	c.timeout_s = timeout_s;
+	if (u.ssh) {
+		r = checkout_ssh_init(&ssh, &u, cred, err);
+		if (r < 0)
+			return r;
+		c.ssh = &ssh;
+	}
 	r = mkdir_p(gitdir, 0700, err);
 	if (r == 0) {
 		gdir = open(gitdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -25,6 +25,7 @@ void checkout_url_release(struct checkout_url *u)
 		explicit_bzero(u->password, strlen(u->password));
 	free(u->user);
 	free(u->password);
+	free(u->host);
 	*u = (struct checkout_url){ 0 };
 }
 
@@ -99,10 +100,13 @@ static void shown_url(const char *url, char *buf, size_t size)
 	const char *at = NULL;
 	cleanup_free char *tmp = NULL;
 
-	for (const char *p = sep ? sep + 3 : url; sep && p < end; p++)
+	if (!sep) /* scp-like "user@host:path": the user part is shown redacted too */
+		end = url + strcspn(url, "/");
+	for (const char *p = sep ? sep + 3 : url; p < end; p++)
 		if (*p == '@')
 			at = p;
-	tmp = at ? xasprintf("%.*s<redacted>%s", (int) (sep + 3 - url), url, at) : xstrdup(url);
+	tmp = at ? xasprintf("%.*s<redacted>%s", sep ? (int) (sep + 3 - url) : 0, url, at)
+		 : xstrdup(url);
 	checkout_printable(tmp, buf, size);
 }
 
@@ -177,6 +181,40 @@ static bool host_ok(const char *h, size_t n)
 	return true;
 }
 
+/* "host", "host:port", "[v6]" or "[v6]:port" (lowercased) into u->host (no brackets) and
+ * u->port (0: none given). The port must be 1 to 65535. */
+static int split_host(const char *lhost, struct checkout_url *u)
+{
+	const char *end = lhost + strlen(lhost), *colon;
+	unsigned long port = 0;
+	char *stop;
+
+	if (*lhost == '[') {
+		const char *close = strchr(lhost, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return -EINVAL;
+		u->host = xstrndup(lhost + 1, (size_t) (close - lhost - 1));
+		colon = close[1] ? close + 1 : NULL;
+	} else {
+		colon = strchr(lhost, ':');
+		if (colon && strchr(colon + 1, ':'))
+			return -EINVAL; /* an IPv6 address needs its brackets */
+		u->host =
+			xstrndup(lhost, colon ? (size_t) (colon - lhost) : (size_t) (end - lhost));
+	}
+	if (colon) {
+		errno = 0;
+		port = strtoul(colon + 1, &stop, 10);
+		if (!isdigit((unsigned char) colon[1]) || *stop || errno || port == 0 ||
+		    port > 65535)
+			return -EINVAL;
+	}
+	if (!*u->host || strchr(u->host, '[') || strchr(u->host, ']'))
+		return -EINVAL;
+	u->port = (unsigned) port;
+	return 0;
+}
+
 /* scheme://[user[:password]@]host[:port]/path */
 static int parse_remote(const char *url, const char *scheme, const char *rest,
 			struct checkout_url *u, const char *shown, struct err *err)
@@ -200,6 +238,12 @@ static int parse_remote(const char *url, const char *scheme, const char *rest,
 			u->password = pct_decode(colon + 1, ulen - nlen - 1);
 		if (!u->user || (colon && !u->password))
 			return err_set(err, EINVAL, "URL '%s': malformed userinfo", shown);
+		/* SSH takes keys only: a password would be offered to whatever server asks. */
+		if (ssh && colon)
+			return err_set(err, EINVAL,
+				       "URL '%s': a password in an ssh URL; the key goes in "
+				       "--git-ssh-key or the ssh-agent",
+				       shown);
 		host = at + 1;
 	}
 	hlen = (size_t) (path - host);
@@ -208,6 +252,14 @@ static int parse_remote(const char *url, const char *scheme, const char *rest,
 	lhost = xstrndup(host, hlen);
 	for (char *p = lhost; *p; p++)
 		*p = (char) tolower((unsigned char) *p);
+	if (split_host(lhost, u) < 0)
+		return err_set(err, EINVAL, "URL '%s': bad host or port", shown);
+	/* ssh's default port names the same remote as git's scp-like "host:path" does. */
+	if (ssh && u->port == 22) {
+		free(lhost);
+		lhost = strchr(u->host, ':') ? xasprintf("[%s]", u->host) : xstrdup(u->host);
+		u->port = 0;
+	}
 	plen = trim_slashes(path, strlen(path));
 	if (plen <= 1 || strchr(path, '#'))
 		return err_set(err, EINVAL, "URL '%s': no repository path", shown);
@@ -218,24 +270,44 @@ static int parse_remote(const char *url, const char *scheme, const char *rest,
 		u->fetch = xasprintf("%s://%s@%s%.*s", scheme, u->user, lhost, (int) plen, path);
 	else
 		u->fetch = xasprintf("%s://%s%.*s", scheme, lhost, (int) plen, path);
+	u->ssh = ssh;
 	(void) url;
 	return 0;
 }
 
-/* "[user@]host:path", git's scp-like syntax: ssh. */
+/* "[user@]host:path", git's scp-like syntax: ssh on port 22. The key is what
+ * "ssh://host/path" has, so both spellings share a mirror ("host:org/app" is relative to
+ * the account's home and "ssh://host/org/app" is not, but every forge serves both alike).
+ * No password here: "user:x@host:path" is refused. */
 static int parse_scp(const char *url, const char *colon, struct checkout_url *u, const char *shown,
 		     struct err *err)
 {
 	const char *at = memchr(url, '@', (size_t) (colon - url));
 	const char *host = at ? at + 1 : url, *path = colon + 1;
-	size_t plen = trim_slashes(path, strlen(path)), klen;
+	size_t plen = trim_slashes(path, strlen(path)), klen, hlen = (size_t) (colon - host);
+	const char *at2 = strchr(path, '@');
 
-	if (!host_ok(host, (size_t) (colon - host)) || plen == 0 || *path == '-')
-		return err_set(err, EINVAL, "URL '%s': malformed", shown);
+	/* "user:secret@host:path": what git would read as host "user", a password to us. */
+	if (at2 && strchr(at2, ':') && !memchr(path, '/', (size_t) (at2 - path)))
+		return err_set(err, EINVAL,
+			       "URL '%s': a password in an ssh URL; expected user@host:path and "
+			       "the key in --git-ssh-key or the ssh-agent",
+			       shown);
+	if (!host_ok(host, hlen) || memchr(host, '[', hlen) || plen == 0 || *path == '-' ||
+	    (at && (at == url || memchr(url, ':', (size_t) (at - url)))))
+		return err_set(err, EINVAL,
+			       "URL '%s': malformed; expected user@host:path or "
+			       "ssh://user@host:port/path",
+			       shown);
 	klen = trim_dotgit(path, plen);
-	u->key = xasprintf("ssh://%.*s%s%.*s", (int) (colon - host), host, *path == '/' ? "" : "/",
-			   (int) klen, path);
+	u->host = xstrndup(host, hlen);
+	for (char *p = u->host; *p; p++)
+		*p = (char) tolower((unsigned char) *p);
+	if (at)
+		u->user = xstrndup(url, (size_t) (at - url));
+	u->key = xasprintf("ssh://%s%s%.*s", u->host, *path == '/' ? "" : "/", (int) klen, path);
 	u->fetch = xasprintf("%.*s", (int) (colon - url) + 1 + (int) plen, url);
+	u->ssh = true;
 	return 0;
 }
 
@@ -302,6 +374,8 @@ bool checkout_url_has_secret(const char *u)
 	size_t alen = strcspn(auth, "/");
 	const char *at = memchr(auth, '@', alen);
 
-	/* ssh's "git@" names an account; a password would follow a ':' before '@'. */
-	return at && !(str_startswith(u, "ssh://") && !memchr(auth, ':', (size_t) (at - auth)));
+	/* ssh's "git@" (ssh:// or scp-like "git@host:path") names an account; a password
+	 * would follow a ':' before '@'. */
+	return at &&
+	       !((str_startswith(u, "ssh://") || !sep) && !memchr(auth, ':', (size_t) (at - auth)));
 }

@@ -33,6 +33,8 @@ struct exec_repo {
 	const char *token_file;	   /* --git-token-file (else $MAYFLY_GIT_TOKEN) */
 	const char *fetch_timeout; /* --fetch-timeout: seconds or a duration, 0 none */
 	const char *submodules;	   /* --submodules none|normal|recursive (NULL: none) */
+	const char *ssh_key;	   /* --git-ssh-key (else the ssh-agent) */
+	const char *known_hosts;   /* --git-known-hosts (else ~/.ssh/known_hosts, system's) */
 };
 struct exec_repo_state;
 struct sandbox_spec;

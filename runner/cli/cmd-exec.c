@@ -76,8 +76,9 @@ static const char exec_usage[] =
 	"  --broker-dry-run     the broker audits what it would send and answers synthetically\n"
 	"checkout (see docs/checkout.md):\n"
 	"  --repo URL|PATH      the job starts in a copy-on-write checkout with a working .git:\n"
-	"                       https://, git://, file://, a path; a local work tree without\n"
-	"                       --ref/--commit: as it is now, uncommitted files included\n"
+	"                       https://, git://, ssh://, user@host:path, file://, a path;\n"
+	"                       a local work tree without --ref/--commit: as it is now,\n"
+	"                       uncommitted files included\n"
 	"  --ref REF            a branch, tag or ref to fetch and check out (default HEAD)\n"
 	"  --commit SHA         a commit id (fetched only if the mirror lacks it)\n"
 	"  --checkout-dir DIR   where the checkout goes (default /workspace)\n"
@@ -88,6 +89,11 @@ static const char exec_usage[] =
 	"  --submodules normal|recursive  check out the submodules .gitmodules names (recursive:\n"
 	"                       theirs too), as git clone --recurse-submodules (default none:\n"
 	"                       empty directories)\n"
+	"  --git-ssh-key FILE   the private key for ssh:// and user@host:path remotes (else\n"
+	"                       the ssh-agent at $SSH_AUTH_SOCK); an encrypted key needs\n"
+	"                       $MAYFLY_GIT_SSH_PASSPHRASE\n"
+	"  --git-known-hosts FILE  the ssh server's host key must be in FILE (default\n"
+	"                       ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts); never skipped\n"
 	"terminal and output:\n"
 	"  -t, --tty            give the job a terminal (made inside the sandbox)\n"
 	"  --json               print a JSON summary (id, status, timings) on stderr at the end\n"
@@ -101,7 +107,7 @@ enum {
 	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
 	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
 	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
-	OPT_FETCH_TIMEOUT,
+	OPT_FETCH_TIMEOUT, OPT_GIT_SSH_KEY, OPT_GIT_KNOWN_HOSTS,
 	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET, OPT_SUBMODULES,
 	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE, OPT_GRANT, OPT_BROKER_DRY_RUN,
 };
@@ -133,6 +139,8 @@ static const struct option options[] = {
 	{ "git-token-file", required_argument, NULL, OPT_GIT_TOKEN_FILE },
 	{ "fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT },
 	{ "submodules", required_argument, NULL, OPT_SUBMODULES },
+	{ "git-ssh-key", required_argument, NULL, OPT_GIT_SSH_KEY },
+	{ "git-known-hosts", required_argument, NULL, OPT_GIT_KNOWN_HOSTS },
 	{ "allow-perf", no_argument, NULL, OPT_ALLOW_PERF },
 	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
 	{ "allow-private-egress", no_argument, NULL, OPT_ALLOW_PRIVATE_EGRESS },
@@ -409,6 +417,12 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_SUBMODULES:
 			repo->submodules = optarg;
+			break;
+		case OPT_GIT_SSH_KEY:
+			repo->ssh_key = optarg;
+			break;
+		case OPT_GIT_KNOWN_HOSTS:
+			repo->known_hosts = optarg;
 			break;
 		case OPT_ALLOW_PTRACE:
 			spec->seccomp_flags |= SC_ALLOW_PTRACE;

@@ -81,9 +81,11 @@ int exec_repo_check(const struct exec_repo *o)
 {
 	const char *dir = o->checkout_dir;
 
-	if (!o->repo && (o->ref || o->commit || dir || o->token_file || o->submodules))
-		return cli_usage_error("exec", "--ref, --commit, --checkout-dir, "
-					       "--git-token-file and --submodules need --repo");
+	if (!o->repo && (o->ref || o->commit || dir || o->token_file || o->submodules ||
+			 o->ssh_key || o->known_hosts))
+		return cli_usage_error("exec", "--ref, --commit, --checkout-dir, --git-token-file, "
+					       "--git-ssh-key, --git-known-hosts and --submodules "
+					       "need --repo");
 	if (o->submodules && strcmp(o->submodules, "none") != 0 &&
 	    strcmp(o->submodules, "normal") != 0 && strcmp(o->submodules, "recursive") != 0)
 		return cli_usage_error("exec",
@@ -143,11 +145,14 @@ static void wipe_freep(char **p)
 	}
 }
 
-/* The credential: MAYFLY_GIT_TOKEN or the token file, MAYFLY_GIT_USERNAME; both variables
- * are taken out of our environment. *ret_token is NULL when there is none. */
+/* The credential: MAYFLY_GIT_TOKEN or the token file, MAYFLY_GIT_USERNAME, and
+ * MAYFLY_GIT_SSH_PASSPHRASE (for --git-ssh-key); the variables are taken out of our
+ * environment. *ret_token (*ret_pass) is NULL when there is none. */
 static int read_credential(const struct exec_repo *o, char **ret_user, char **ret_token,
-			   struct err *err)
+			   char **ret_pass, struct err *err)
 {
+	char *env_pass = getenv("MAYFLY_GIT_SSH_PASSPHRASE");
+	CLEANUP(wipe_freep) char *pass = env_pass && *env_pass ? xstrdup(env_pass) : NULL;
 	char *env_token = getenv("MAYFLY_GIT_TOKEN");
 	const char *env_user = getenv("MAYFLY_GIT_USERNAME");
 	CLEANUP(wipe_freep) char *token = env_token && *env_token ? xstrdup(env_token) : NULL;
@@ -157,6 +162,9 @@ static int read_credential(const struct exec_repo *o, char **ret_user, char **re
 	/* Gone from our environment, and from the memory it was in, before anything else. */
 	if (env_token)
 		explicit_bzero(env_token, strlen(env_token));
+	if (env_pass)
+		explicit_bzero(env_pass, strlen(env_pass));
+	(void) unsetenv("MAYFLY_GIT_SSH_PASSPHRASE");
 	(void) unsetenv("MAYFLY_GIT_TOKEN");
 	(void) unsetenv("MAYFLY_GIT_USERNAME");
 	if (o->token_file) {
@@ -172,6 +180,7 @@ static int read_credential(const struct exec_repo *o, char **ret_user, char **re
 	}
 	*ret_user = TAKE_PTR(user);
 	*ret_token = TAKE_PTR(token);
+	*ret_pass = TAKE_PTR(pass);
 	return 0;
 }
 
@@ -324,10 +333,11 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 static char *shown(const char *repo)
 {
 	const char *sep = strstr(repo, "://");
-	const char *auth = sep ? sep + 3 : NULL;
-	const char *at = auth ? memchr(auth, '@', strcspn(auth, "/")) : NULL;
+	const char *auth = sep ? sep + 3 : repo;
+	const char *at = memchr(auth, '@', strcspn(auth, "/"));
 
-	if (!at)
+	/* scp-like "user@host:path" names an account; "user:secret@host:path" hides it. */
+	if (!at || (!sep && !memchr(repo, ':', (size_t) (at - repo))))
 		return xstrdup(repo);
 	return xasprintf("%.*s***%s", (int) (auth - repo), repo, at);
 }
@@ -421,6 +431,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	cleanup_free char *cache = cli_checkout_cache_dir(state_dir);
 	cleanup_free char *user = NULL, *uncommitted = NULL;
 	CLEANUP(wipe_freep) char *token = NULL;
+	CLEANUP(wipe_freep) char *pass = NULL;
 	struct checkout c = { .o = o, .cache = cache, .url = o->repo };
 	struct stat st;
 	int r;
@@ -433,10 +444,14 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	sandbox_cache_owner(&c.uid, &c.gid);
 	if (c.uid == geteuid() && c.gid == getegid())
 		c.uid = (uid_t) -1, c.gid = (gid_t) -1; /* ourselves: no chown at all */
-	r = read_credential(o, &user, &token, err);
+	r = read_credential(o, &user, &token, &pass, err);
 	if (r == 0)
 		r = make_layers(state_dir, c.uid, c.gid, s, err);
-	c.cred = (struct checkout_cred){ .username = user, .token = token };
+	c.cred = (struct checkout_cred){ .username = user,
+					 .token = token,
+					 .ssh_key = o->ssh_key,
+					 .ssh_passphrase = pass,
+					 .ssh_known_hosts = o->known_hosts };
 	c.rev = o->commit ? o->commit : o->ref ? o->ref : "HEAD";
 	c.want = o->commit;
 	/* A local work tree without --ref or --commit: as it is now, uncommitted work too. */

@@ -208,7 +208,7 @@ TEST(exec_submodules_normal_stops_at_the_first_level_and_none_leaves_empty_dirs)
 	run_result_free(&res);
 	run_sandbox_sh((const char *[]){ "--submodules", "normal", NULL }, "echo ran", &res);
 	CHECK_EQ(res.status, 125);
-	CHECK_STR_CONTAINS(res.err, "--submodules need --repo");
+	CHECK_STR_CONTAINS(res.err, "and --submodules need --repo");
 	run_result_free(&res);
 	for (int i = 0; i < 2; i++) {
 		exec_sub(r.url, i ? "none" : NULL,

@@ -32,7 +32,19 @@ static const struct {
 	{ "ssh://git@host.example/org/r.git", "ssh://host.example/org/r",
 	  "ssh://git@host.example/org/r.git", "git", NULL },
 	{ "git@github.com:org/app.git", "ssh://github.com/org/app", "git@github.com:org/app.git",
-	  NULL, NULL },
+	  "git", NULL },
+	/* ssh: port 22 is no port, so "ssh://host:22/p" and "host:p" share a mirror. */
+	{ "ssh://git@Host.Example:22/org/r.git", "ssh://host.example/org/r",
+	  "ssh://git@host.example/org/r.git", "git", NULL },
+	{ "ssh://host.example:2222/org/r", "ssh://host.example:2222/org/r",
+	  "ssh://host.example:2222/org/r", NULL, NULL },
+	{ "git+ssh://bob@h/x.git", "ssh://h/x", "ssh://bob@h/x.git", "bob", NULL },
+	{ "ssh://git@[::1]:2222/r.git", "ssh://[::1]:2222/r", "ssh://git@[::1]:2222/r.git", "git",
+	  NULL },
+	{ "ssh://[::1]:22/r", "ssh://[::1]/r", "ssh://[::1]/r", NULL, NULL },
+	{ "github.com:org/app", "ssh://github.com/org/app", "github.com:org/app", NULL, NULL },
+	{ "alice@Example.COM:/srv/r.git/", "ssh://example.com/srv/r",
+	  "alice@Example.COM:/srv/r.git", "alice", NULL },
 	{ "https://h/.git", "https://h/.git", "https://h/.git", NULL, NULL },
 };
 
@@ -53,6 +65,61 @@ TEST(checkout_url_normalises_remote_urls)
 			CHECK_STR_EQ(u.password, good[i].password);
 		else
 			CHECK(u.password == NULL);
+	}
+}
+
+/* What the ssh host key check looks up: the host without brackets and the port (0: 22). */
+TEST(checkout_url_ssh_host_and_port)
+{
+	static const struct {
+		const char *url, *host;
+		unsigned port;
+		bool ssh;
+	} rows[] = {
+		{ "ssh://git@Host.Example/r", "host.example", 0, true },
+		{ "ssh://h:22/r", "h", 0, true },
+		{ "ssh://h:2222/r", "h", 2222, true },
+		{ "ssh://[::1]:2222/r", "::1", 2222, true },
+		{ "ssh+git://h/r", "h", 0, true },
+		{ "git@GitHub.com:org/app", "github.com", 0, true },
+		{ "h:r", "h", 0, true },
+		{ "https://h:8443/r", "h", 8443, false },
+		{ "git://127.0.0.1/r", "127.0.0.1", 0, false },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		CLEANUP(checkout_url_release) struct checkout_url u = { 0 };
+		struct err err = { 0 };
+
+		printf("# %s\n", rows[i].url);
+		CHECK_OK(checkout_url_parse(rows[i].url, &u, &err));
+		CHECK_STR_EQ(u.host, rows[i].host);
+		CHECK_EQ(u.port, rows[i].port);
+		CHECK_EQ(u.ssh, rows[i].ssh);
+	}
+}
+
+/* What cache ls and a workspace's origin may show: an account name is no secret. */
+TEST(checkout_url_has_secret_only_with_a_password_or_token)
+{
+	static const struct {
+		const char *url;
+		bool secret;
+	} rows[] = {
+		{ "https://github.com/o/r.git", false },
+		{ "https://x-access-token:t0k@github.com/o/r", true },
+		{ "https://bob@h/r", true }, /* a token alone in the user part is common */
+		{ "ssh://git@h/o/r.git", false },
+		{ "ssh://git:pw@h/o/r.git", true },
+		{ "git@github.com:o/r.git", false },
+		{ "github.com:o/r.git", false },
+		{ "u:pw@h:r", true },
+		{ "/srv/git/app", false },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		printf("# %s\n", rows[i].url);
+		CHECK_EQ(checkout_url_has_secret(rows[i].url), rows[i].secret);
 	}
 }
 
@@ -95,6 +162,16 @@ TEST(checkout_url_refuses_bad_urls_without_showing_secrets)
 		{ "https://us%zzer:hunter2@h/r", "malformed userinfo" },
 		{ "file://otherhost/r", "local absolute path" },
 		{ "/nonexistent/mayfly/repo", "No such file" },
+		{ "ssh://h:99999/r", "bad host or port" },
+		{ "ssh://h:0/r", "bad host or port" },
+		{ "ssh://h:x2/r", "bad host or port" },
+		{ "ssh://[::1/r", "bad host" },
+		{ "ssh://::1/r", "bad host or port" },
+		{ "user:hunter2@h:r", "a password in an ssh URL" },
+		{ "ssh://git:hunter2@h/r", "a password in an ssh URL" },
+		{ "@h:r", "malformed" },
+		{ "git@h:-oProxyCommand=x", "malformed" },
+		{ "git@[::1]:r", "malformed" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
