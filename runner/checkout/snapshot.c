@@ -142,6 +142,7 @@ static int copy_file(struct snap *s, int sdir, int ldir, const char *name, const
 	if (fchmod(out, st.st_mode & 0111 ? 0755 : 0644) < 0)
 		return err_set(err, errno, "chmod layer file '%s'", rel);
 	(void) futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim });
+	strv_push(&s->out->copied, rel);
 	s->out->files++;
 	return 0;
 }
@@ -166,6 +167,7 @@ static int copy_link(struct snap *s, int sdir, int ldir, const char *name, const
 	r = give(s, ldir, name, -1);
 	if (r < 0)
 		return err_set(err, -r, "chown layer symlink '%s'", rel);
+	strv_push(&s->out->copied, rel);
 	s->out->files++;
 	return 0;
 }
@@ -374,6 +376,8 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 	}
 	out.git_dir = xstrdup(
 		git_repository_commondir(repo)); /* a linked worktree: its main repository */
+	out.index = path_join(git_repository_path(repo), "index");
+	out.layer = xstrdup(layer_dir);
 	git_reference *head = NULL;
 	if (git_repository_head(&head, repo) == 0 && git_reference_is_branch(head))
 		out.branch = xstrdup(git_reference_shorthand(head));
@@ -387,6 +391,9 @@ void checkout_snapshot_release(struct checkout_snapshot *s)
 {
 	free(s->git_dir);
 	free(s->branch);
+	free(s->index);
+	free(s->layer);
 	strv_free(s->deleted);
+	strv_free(s->copied);
 	*s = (struct checkout_snapshot){ 0 };
 }
