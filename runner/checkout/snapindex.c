@@ -54,31 +54,37 @@ static int odb_open(git_odb **ret, const char *git_dir, const char *what, struct
 	return r < 0 ? checkout_git_err(err, r, "%s objects '%s'", what, path) : 0;
 }
 
-/* libgit2 1.5 reads neither a split index ("link") nor a sparse one ("sdir"): say which
- * and how to undo it, rather than what libgit2 says. */
-static int read_index(const char *path, const char *what, git_index **ret, struct err *err)
+int checkout_index_unsupported(const char *path, struct err *err)
 {
-	int r = git_index_open(ret, path);
-	const git_error *e = r < 0 ? git_error_last() : NULL;
+	const git_error *e = git_error_last();
 	const char *msg = e && e->message ? e->message : "";
 
-	if (r == 0)
-		return 0;
 	if (strstr(msg, "'link'")) {
 		git_error_clear();
 		return err_set(err, EINVAL,
-			       "%s '%s' is a split index, which mayfly cannot read: run 'git "
+			       "index '%s' is a split index, which mayfly cannot read: run 'git "
 			       "update-index --no-split-index' in the work tree (and unset "
 			       "core.splitIndex)",
-			       what, path);
+			       path);
 	}
 	if (strstr(msg, "'sdir'")) {
 		git_error_clear();
 		return err_set(err, EINVAL,
-			       "%s '%s' is a sparse index, which mayfly cannot read: run 'git "
+			       "index '%s' is a sparse index, which mayfly cannot read: run 'git "
 			       "sparse-checkout init --no-sparse-index' in the work tree",
-			       what, path);
+			       path);
 	}
+	return 0;
+}
+
+static int read_index(const char *path, const char *what, git_index **ret, struct err *err)
+{
+	int r = git_index_open(ret, path);
+
+	if (r == 0)
+		return 0;
+	if (checkout_index_unsupported(path, err) < 0)
+		return -EINVAL;
 	r = checkout_git_err(err, r, "%s '%s'", what, path);
 	return r == -EUCLEAN ? -(err->code = EINVAL) : r;
 }

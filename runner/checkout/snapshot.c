@@ -262,8 +262,12 @@ static int walk_status(struct snap *s, git_repository *repo, struct err *err)
 	opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
 		     GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
 	r = git_status_list_new(&list, repo, &opts);
-	if (r < 0)
+	if (r < 0) {
+		cleanup_free char *index = path_join(git_repository_path(repo), "index");
+		if (checkout_index_unsupported(index, err) < 0)
+			return -EINVAL;
 		return checkout_git_err(err, r, "status");
+	}
 	for (size_t i = 0, n = git_status_list_entrycount(list); i < n; i++) {
 		const git_status_entry *e = git_status_byindex(list, i);
 		const git_diff_delta *d[2] = { e->head_to_index, e->index_to_workdir };
