@@ -203,7 +203,7 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
  * elsewhere (git hashes that file once). Objects the entries need that the mirror lacks
  * (staged blobs, loose in the work tree's repository) are copied into dir's .git/objects.
  * The work tree's index is only read. Nothing is written when it is HEAD's tree as it is.
- * Returns the number of objects copied. Errors: -EINVAL an index mayfly cannot read (a
+ * Errors: -EINVAL an index mayfly cannot read (a
  * split or sparse index: the message says the git command that undoes it) or an entry
  * libgit2 refuses (named), -EFBIG a staged blob over 1 GiB, -EIO an object missing from
  * the work tree's repository. */
