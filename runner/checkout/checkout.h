@@ -170,8 +170,9 @@ struct checkout_snapshot {
 	char *git_dir;	/* its git directory (a linked work tree: the main one): the mirror's source
 			 */
 	char *branch;	/* the branch checked out there, NULL when HEAD is detached */
-	char **deleted; /* tracked paths gone from the work tree, relative, top-most
-			 * missing directory only; NULL-terminated, NULL when none */
+	char **deleted; /* tracked files gone from the work tree and the directories gone
+			 * with them, relative, each after what it held (the order to remove
+			 * them in); NULL-terminated, NULL when none */
 	char *index;	/* the work tree's index file (a linked work tree has its own) */
 	char *layer;	/* the layer dir */
 	char **copied;	/* the files and symlinks copied into the layer, relative, NULL-terminated,

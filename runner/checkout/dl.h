@@ -104,6 +104,7 @@
 	X(git_repository_config_snapshot)                                                          \
 	X(git_repository_free)                                                                     \
 	X(git_repository_head)                                                                     \
+	X(git_repository_index)                                                                    \
 	X(git_repository_init_ext)                                                                 \
 	X(git_repository_init_options_init)                                                        \
 	X(git_repository_is_bare)                                                                  \
@@ -230,6 +231,7 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_repository_config_snapshot	      (*checkout_dl_git_repository_config_snapshot)
 #define git_repository_free		      (*checkout_dl_git_repository_free)
 #define git_repository_head		      (*checkout_dl_git_repository_head)
+#define git_repository_index		      (*checkout_dl_git_repository_index)
 #define git_repository_init_ext		      (*checkout_dl_git_repository_init_ext)
 #define git_repository_init_options_init      (*checkout_dl_git_repository_init_options_init)
 #define git_repository_is_bare		      (*checkout_dl_git_repository_is_bare)

@@ -182,14 +182,40 @@ static bool in_head(struct snap *s, const char *rel)
 	return found;
 }
 
+/* Every deleted file, and each directory gone with it (from missing on): the overlay
+ * removes them one at a time, a directory once it looks empty (see order_deleted()). */
 static void note_deleted(struct snap *s, const char *rel, size_t missing)
 {
-	cleanup_free char *top = missing ? xstrndup(rel, missing) : xstrdup(rel);
+	strv_push(&s->out->deleted, rel);
+	for (size_t i = missing; missing && rel[i]; i++) {
+		if (rel[i] != '/')
+			continue;
+		cleanup_free char *dir = xstrndup(rel, i);
+		strv_push(&s->out->deleted, dir);
+	}
+}
 
-	for (size_t i = 0; s->out->deleted && s->out->deleted[i]; i++)
-		if (strcmp(s->out->deleted[i], top) == 0)
-			return;
-	strv_push(&s->out->deleted, top);
+static int cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) b, *(char *const *) a);
+}
+
+/* Reverse order puts "d/f" before "d" (a path sorts after its prefix), then duplicates
+ * (a directory noted for each of its files) go. */
+static void order_deleted(char **v)
+{
+	size_t n = strv_len(v), j = 0;
+
+	if (!v)
+		return;
+	qsort(v, n, sizeof(*v), cmp_desc);
+	for (size_t i = 0; i < n; i++) {
+		if (j > 0 && strcmp(v[j - 1], v[i]) == 0)
+			free(v[i]);
+		else
+			v[j++] = v[i];
+	}
+	v[j] = NULL;
 }
 
 /* Names git would refuse in a tree (".git" anywhere: a nested repository) are left out. */
@@ -290,6 +316,26 @@ static int walk_status(struct snap *s, git_repository *repo, struct err *err)
 	return 0;
 }
 
+/* libgit2's status trusts the assume-unchanged bit (git update-index --assume-unchanged)
+ * without looking: such a file may well be edited, so it is taken as it is. The bit goes
+ * to the job with the index, where git trusts it the same way. */
+static int take_assumed(struct snap *s, git_repository *repo, struct err *err)
+{
+	git_index *idx = NULL; /* the repository's: status loaded it */
+	int r = git_repository_index(&idx, repo);
+
+	if (r < 0)
+		return checkout_git_err(err, r, "index");
+	for (size_t i = 0, n = git_index_entrycount(idx); i < n && r >= 0; i++) {
+		const git_index_entry *e = git_index_get_byindex(idx, i);
+		if ((e->flags & GIT_INDEX_ENTRY_VALID) && GIT_INDEX_ENTRY_STAGE(e) == 0 &&
+		    e->mode != GIT_FILEMODE_COMMIT)
+			r = take(s, e->path, err);
+	}
+	git_index_free(idx);
+	return r;
+}
+
 static int open_worktree(const char *path, git_repository **ret, struct err *err)
 {
 	git_repository *repo = NULL;
@@ -351,6 +397,8 @@ static int snapshot(git_repository *repo, const char *layer_dir, struct snap *s,
 	s->layer = layer;
 	s->head = head;
 	r = walk_status(s, repo, err);
+	if (r == 0)
+		r = take_assumed(s, repo, err);
 	if (r < 0)
 		return err_wrap(err, "snapshot of '%s'", wd);
 	return 0;
@@ -372,6 +420,7 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 		return r;
 	r = snapshot(repo, layer_dir, &s, err);
 	strv_free(s.seen);
+	order_deleted(out.deleted);
 	if (r < 0) {
 		if (r != -EEXIST)
 			(void) rm_rf_at(AT_FDCWD, layer_dir, &(struct err){ 0 });

@@ -23,7 +23,8 @@
  * not refresh the user's index) and in the job. */
 #define VIEW                                                                                       \
 	"git status --porcelain=v2; echo ==; git diff --cached; echo ==; git diff; "               \
-	"echo ==; git ls-files -s; echo ==; git diff --cached --stat"
+	"echo ==; git ls-files -s; echo ==; git diff --cached --stat; echo ==; "                   \
+	"find . -path ./.git -prune -o -print | LC_ALL=C sort"
 
 static char *make_work_tree(void)
 {
@@ -33,6 +34,7 @@ static char *make_work_tree(void)
 			 "for i in 1 2 3 4 5 6 7 8 9; do echo \"file $i\" > src/f$i.c; done && "
 			 "echo readme > README && echo old > doc/old.txt && echo gone > gone && "
 			 "echo untrack > untrack-me && printf '#!/bin/sh\\n' > tool && "
+			 "mkdir -p lib/deep && echo 1 > lib/one && echo 2 > lib/deep/two && "
 			 "git add -A && git commit -qm base",
 			 wt, wt),
 		 0);
@@ -71,11 +73,12 @@ TEST(exec_snapshot_keeps_what_is_staged_and_what_is_not)
 	struct run_result res;
 
 	/* Staged only; staged then edited again; a new file staged (its blob is loose in the
-	 * user's repository only); git rm --cached and git rm; a rename; +x staged. */
+	 * user's repository only); git rm --cached, git rm, git rm -r of a directory; a
+	 * rename; +x staged. */
 	CHECK_EQ(repo_sh("cd '%s' && echo staged >> src/f1.c && git add src/f1.c && "
 			 "echo staged >> src/f2.c && git add src/f2.c && echo again >> src/f2.c && "
 			 "echo brand new > src/new.c && git add src/new.c && "
-			 "git rm -q --cached untrack-me && git rm -q gone && "
+			 "git rm -q --cached untrack-me && git rm -q gone && git rm -r -q lib && "
 			 "git mv doc/old.txt doc/new.txt && chmod +x tool && git add tool && "
 			 "echo unstaged >> src/f3.c && echo loose > loose.txt",
 			 wt),
@@ -200,4 +203,22 @@ TEST(exec_snapshot_refuses_a_huge_staged_blob)
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "staged file 'big.bin': larger than 1 GiB");
 	run_result_free(&res);
+}
+
+/* Assume-unchanged: git there trusts the bit, so does the job's, and the file is the
+ * user's. Sparse checkout (no sparse index): the paths outside are absent in the job too,
+ * their skip-worktree bits kept, so git status is as clean as the user's. */
+TEST(exec_snapshot_keeps_assume_unchanged_and_skip_worktree)
+{
+	cleanup_free char *wt = make_work_tree();
+
+	CHECK_EQ(repo_sh("cd '%s' && git update-index --assume-unchanged README && "
+			 "echo edited >> README && git sparse-checkout set --no-cone '/src/' "
+			 "'/[A-Z]*' && echo staged >> src/f1.c && git add src/f1.c",
+			 wt),
+		 0);
+	cleanup_free char *bits = NULL;
+	CHECK_EQ(repo_sh_out(&bits, "git -C '%s' ls-files -v tool README src/f1.c", wt), 0);
+	CHECK_STR_EQ(bits, "h README\nH src/f1.c\nS tool\n");
+	check_same_view(wt, VIEW "; echo ==; git ls-files -v; cat README");
 }
