@@ -177,6 +177,9 @@ struct checkout_snapshot {
 	char *layer;	/* the layer dir */
 	char **copied;	/* the files and symlinks copied into the layer, relative, NULL-terminated,
 			 * NULL when none */
+	bool staged;	/* the index is not HEAD's tree as it is (staged changes, conflicts,
+			 * intent-to-add, skip-worktree or assume-unchanged bits, a submodule
+			 * entry): checkout_snapshot_index() has work to do */
 	unsigned files; /* files and symlinks copied into the layer */
 	unsigned skipped; /* paths left out: nested repositories, special files, bad names */
 	uint64_t bytes;	  /* copied */

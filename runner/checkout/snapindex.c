@@ -256,11 +256,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* entries[i]: the work tree's entry i, with the stat data the job may trust. */
+/* The work tree's entries that the job's index lacks or has otherwise, into entries (*ret_n
+ * of them), with the stat data the job may trust. */
 static int derive(const struct checkout_snapshot *snap, git_index *user, git_index *head,
-		  struct objs *o, git_index_entry *entries, struct err *err)
+		  struct objs *o, git_index_entry *entries, size_t *ret_n, struct err *err)
 {
-	size_t n = git_index_entrycount(user), n_copied = strv_len(snap->copied);
+	size_t n = git_index_entrycount(user), n_copied = strv_len(snap->copied), m = 0;
 	cleanup_free char **copied = xcalloc(n_copied + 1, sizeof(*copied));
 	cleanup_close int layer = -1;
 	int r;
@@ -274,7 +275,7 @@ static int derive(const struct checkout_snapshot *snap, git_index *user, git_ind
 	for (size_t i = 0; i < n; i++) {
 		const git_index_entry *u = git_index_get_byindex(user, i);
 		const git_index_entry *h = git_index_get_bypath(head, u->path, 0);
-		git_index_entry *e = &entries[i];
+		git_index_entry *e = &entries[m];
 		bool as_head = h && h->mode == u->mode && git_oid_equal(&h->id, &u->id);
 
 		git_error_clear(); /* a path HEAD lacks */
@@ -287,19 +288,47 @@ static int derive(const struct checkout_snapshot *snap, git_index *user, git_ind
 		r = as_head ? 0 : take_object(o, u, err);
 		if (r < 0)
 			return r;
-		if (GIT_INDEX_ENTRY_STAGE(u) != 0 ||
-		    (u->flags_extended & GIT_INDEX_ENTRY_INTENT_TO_ADD))
-			continue;
 		/* A file in the layer is the one the job sees; else the cached tree's is. */
-		if (bsearch(&u->path, copied, n_copied, sizeof(*copied), cmp_str)) {
+		if (GIT_INDEX_ENTRY_STAGE(u) != 0 ||
+		    (u->flags_extended & GIT_INDEX_ENTRY_INTENT_TO_ADD)) {
+			/* no stat data: git looks at the file */
+		} else if (bsearch(&u->path, copied, n_copied, sizeof(*copied), cmp_str)) {
 			r = layer_stat(layer, u, e, err);
 			if (r < 0)
 				return r;
+		} else if (as_head && plain(u)) {
+			continue; /* the job's index has it as it is */
 		} else if (as_head) {
 			copy_stat(e, h);
 		}
+		m++;
 	}
+	*ret_n = m;
 	return 0;
+}
+
+/* Take out of the job's index what the work tree's has not at stage 0 (deleted, or
+ * replaced by a conflict's stages), before anything is added (a file may give way to a
+ * directory). */
+static int drop_missing(git_index *user, git_index *head, struct err *err)
+{
+	size_t n = git_index_entrycount(head), m = 0;
+	char **gone = xcalloc(n + 1, sizeof(*gone));
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const git_index_entry *h = git_index_get_byindex(head, i);
+		if (!git_index_get_bypath(user, h->path, 0))
+			gone[m++] = xstrdup(h->path);
+	}
+	git_error_clear();
+	for (size_t i = 0; i < m && r >= 0; i++) {
+		r = git_index_remove(head, gone[i], 0);
+		if (r < 0)
+			r = checkout_git_err(err, r, "index: remove '%.200s'", gone[i]);
+	}
+	strv_free(gone);
+	return r < 0 ? r : 0;
 }
 
 int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mirror,
@@ -310,12 +339,14 @@ int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mi
 	cleanup_free char *head_path = path_join(git, "index");
 	cleanup_free git_index_entry *entries = NULL;
 	struct objs o = { .user_dir = snap->git_dir, .job_dir = git };
-	size_t n;
-	int r = checkout_git_init(err);
+	size_t n = 0;
+	int r;
 
-	if (r < 0)
-		return r;
-	r = read_index(snap->index, "work tree index", &user, err);
+	if (!snap->staged)
+		return 0; /* the job's index, HEAD's, is the work tree's already */
+	r = checkout_git_init(err);
+	if (r == 0)
+		r = read_index(snap->index, "work tree index", &user, err);
 	if (r == 0)
 		r = read_index(head_path, "workspace index", &head, err);
 	if (r < 0)
@@ -323,16 +354,17 @@ int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mi
 	if (same_as_head(user, head))
 		return 0;
 	r = odb_open(&o.mirror, mirror, "mirror", err);
-	n = git_index_entrycount(user);
-	entries = xcalloc(n ? n : 1, sizeof(*entries));
+	entries = xcalloc(git_index_entrycount(user) + 1, sizeof(*entries));
 	if (r == 0)
-		r = derive(snap, user, head, &o, entries, err);
+		r = derive(snap, user, head, &o, entries, &n, err);
 	objs_release(&o);
+	if (r == 0)
+		r = drop_missing(user, head, err);
 	if (r < 0)
 		return err_wrap(err, "keep the index of '%s'", snap->git_dir);
-	/* Written to index.lock and renamed: the index HEAD's was (a hard link to the tree
+	/* Changed in place (the cache-tree extension stays valid where nothing changed),
+	 * written to index.lock and renamed: the index HEAD's was (a hard link to the tree
 	 * cache's, perhaps) is replaced, never written through. */
-	git_index_clear(head);
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		r = git_index_add(head, &entries[i]);
 		if (r < 0) {

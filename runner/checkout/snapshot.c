@@ -300,6 +300,10 @@ static int walk_status(struct snap *s, git_repository *repo, struct err *err)
 
 		if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED))
 			continue;
+		if (e->status & (GIT_STATUS_INDEX_NEW | GIT_STATUS_INDEX_MODIFIED |
+				 GIT_STATUS_INDEX_DELETED | GIT_STATUS_INDEX_RENAMED |
+				 GIT_STATUS_INDEX_TYPECHANGE | GIT_STATUS_CONFLICTED))
+			s->out->staged = true;
 		for (int k = 0; k < 2; k++) {
 			if (!d[k])
 				continue;
@@ -316,10 +320,12 @@ static int walk_status(struct snap *s, git_repository *repo, struct err *err)
 	return 0;
 }
 
-/* libgit2's status trusts the assume-unchanged bit (git update-index --assume-unchanged)
- * without looking: such a file may well be edited, so it is taken as it is. The bit goes
- * to the job with the index, where git trusts it the same way. */
-static int take_assumed(struct snap *s, git_repository *repo, struct err *err)
+/* What status does not say: entries whose bits checkout_snapshot_index() keeps, and
+ * submodule entries (status leaves submodules out), make the index worth keeping. And
+ * status trusts the assume-unchanged bit (git update-index --assume-unchanged) without
+ * looking: such a file may well be edited, so it is taken as it is (git in the job
+ * trusts the bit the same way). */
+static int scan_index(struct snap *s, git_repository *repo, struct err *err)
 {
 	git_index *idx = NULL; /* the repository's: status loaded it */
 	int r = git_repository_index(&idx, repo);
@@ -328,8 +334,11 @@ static int take_assumed(struct snap *s, git_repository *repo, struct err *err)
 		return checkout_git_err(err, r, "index");
 	for (size_t i = 0, n = git_index_entrycount(idx); i < n && r >= 0; i++) {
 		const git_index_entry *e = git_index_get_byindex(idx, i);
-		if ((e->flags & GIT_INDEX_ENTRY_VALID) && GIT_INDEX_ENTRY_STAGE(e) == 0 &&
-		    e->mode != GIT_FILEMODE_COMMIT)
+		bool valid = e->flags & GIT_INDEX_ENTRY_VALID;
+		if (valid || GIT_INDEX_ENTRY_STAGE(e) != 0 || e->mode == GIT_FILEMODE_COMMIT ||
+		    (e->flags_extended & GIT_INDEX_ENTRY_EXTENDED_FLAGS))
+			s->out->staged = true;
+		if (valid && GIT_INDEX_ENTRY_STAGE(e) == 0 && e->mode != GIT_FILEMODE_COMMIT)
 			r = take(s, e->path, err);
 	}
 	git_index_free(idx);
@@ -398,7 +407,7 @@ static int snapshot(git_repository *repo, const char *layer_dir, struct snap *s,
 	s->head = head;
 	r = walk_status(s, repo, err);
 	if (r == 0)
-		r = take_assumed(s, repo, err);
+		r = scan_index(s, repo, err);
 	if (r < 0)
 		return err_wrap(err, "snapshot of '%s'", wd);
 	return 0;

@@ -236,6 +236,7 @@ TEST(checkout_snapshot_index_trusts_only_what_it_knows)
 	cleanup_free char *loose =
 		xasprintf("%s/.git/objects/%.2s/%s", x.ws, staged_blob, staged_blob + 2);
 	CHECK_EQ(access(loose, F_OK), -1);
+	CHECK(x.snap.staged);
 	CHECK_OK(checkout_snapshot_index(&x.snap, x.mirror, x.ws, &err));
 	CHECK_EQ(access(loose, F_OK), 0); /* copied, loose, as git writes it */
 	cleanup_free char *theirs = NULL, *ours = NULL;
@@ -275,7 +276,11 @@ TEST(checkout_snapshot_index_leaves_a_clean_index_and_the_cache_alone)
 	CHECK_OK(stat(cache_index, &cached));
 	CHECK_EQ(cached.st_ino, before.st_ino);
 	cleanup_free char *sum = repo_line("sha256sum < '%s'", cache_index);
-	CHECK_EQ(repo_sh("cd '%s' && git add src/a.c", x.wt), 0);
+	CHECK(!x.snap.staged);
+	CHECK_EQ(repo_sh("cd '%s' && git add src/a.c && rm -r '%s'", x.wt, x.layer), 0);
+	checkout_snapshot_release(&x.snap);
+	CHECK_OK(checkout_snapshot(x.wt, x.layer, (uid_t) -1, (gid_t) -1, &x.snap, &err));
+	CHECK(x.snap.staged);
 	CHECK_OK(checkout_snapshot_index(&x.snap, x.mirror, x.ws, &err));
 	CHECK_OK(stat(index, &after));
 	CHECK(after.st_ino != before.st_ino);
