@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 struct err;
+struct git_index;
 
 /* Credentials for one remote, borrowed for the call. For https, token is sent as the
  * password of username (default "x-access-token", what GitHub expects; GitLab wants
@@ -174,7 +175,10 @@ struct checkout_snapshot {
 			 * with them, relative, each after what it held (the order to remove
 			 * them in); NULL-terminated, NULL when none */
 	char *index;	/* the work tree's index file (a linked work tree has its own) */
-	char *layer;	/* the layer dir */
+	struct git_index *index_read; /* that index as status read it when staged, else NULL:
+				       * libgit2's, owned (checkout_snapshot_index() reads
+				       * the work tree as of the snapshot) */
+	char *layer;		      /* the layer dir */
 	char **copied;	/* the files and symlinks copied into the layer, relative, NULL-terminated,
 			 * NULL when none */
 	bool staged;	/* the index is not HEAD's tree as it is (staged changes, conflicts,

@@ -334,7 +334,8 @@ static int drop_missing(git_index *user, git_index *head, struct err *err)
 int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mirror,
 			    const char *dir, struct err *err)
 {
-	CLEANUP(git_index_freep) git_index *user = NULL, *head = NULL;
+	CLEANUP(git_index_freep) git_index *owned = NULL, *head = NULL;
+	git_index *user = snap->index_read;
 	cleanup_free char *git = path_join(dir, ".git");
 	cleanup_free char *head_path = path_join(git, "index");
 	cleanup_free git_index_entry *entries = NULL;
@@ -345,8 +346,8 @@ int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mi
 	if (!snap->staged)
 		return 0; /* the job's index, HEAD's, is the work tree's already */
 	r = checkout_git_init(err);
-	if (r == 0)
-		r = read_index(snap->index, "work tree index", &user, err);
+	if (r == 0 && !user && (r = read_index(snap->index, "work tree index", &owned, err)) == 0)
+		user = owned;
 	if (r == 0)
 		r = read_index(head_path, "workspace index", &head, err);
 	if (r < 0)

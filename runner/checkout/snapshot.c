@@ -341,6 +341,8 @@ static int scan_index(struct snap *s, git_repository *repo, struct err *err)
 		if (valid && GIT_INDEX_ENTRY_STAGE(e) == 0 && e->mode != GIT_FILEMODE_COMMIT)
 			r = take(s, e->path, err);
 	}
+	if (r >= 0 && s->out->staged)
+		s->out->index_read = TAKE_PTR(idx);
 	git_index_free(idx);
 	return r;
 }
@@ -454,6 +456,8 @@ void checkout_snapshot_release(struct checkout_snapshot *s)
 	free(s->git_dir);
 	free(s->branch);
 	free(s->index);
+	if (s->index_read)
+		git_index_free(s->index_read);
 	free(s->layer);
 	strv_free(s->deleted);
 	strv_free(s->copied);

@@ -305,10 +305,19 @@ TEST(checkout_snapshot_index_fails_clearly_on_a_bad_index)
 	CHECK_EQ(checkout_snapshot_index(&x.snap, x.mirror, x.ws, &err), -EIO);
 	CHECK_STR_CONTAINS(err.msg, "index entry 'staged.c': object ");
 	CHECK_STR_CONTAINS(err.msg, "is missing from");
-	/* A damaged index file. */
+	/* A damaged index file, read again (the snapshot's own read is not kept). */
+	struct checkout_snapshot reread = x.snap; /* borrowed: not released */
+	reread.index_read = NULL;
 	CHECK_EQ(repo_sh("cd '%s' && truncate -s 40 .git/index", x.wt), 0);
-	CHECK_EQ(checkout_snapshot_index(&x.snap, x.mirror, x.ws, &err), -EINVAL);
+	CHECK_EQ(checkout_snapshot_index(&reread, x.mirror, x.ws, &err), -EINVAL);
 	CHECK_STR_CONTAINS(err.msg, "work tree index '");
+	/* And a snapshot of it fails saying what it read. */
+	cleanup_free char *layer2 = repo_path("layer2");
+	struct checkout_snapshot s2 = { 0 };
+	CHECK(checkout_snapshot(x.wt, layer2, (uid_t) -1, (gid_t) -1, &s2, &err) < 0);
+	printf("# %s\n", err.msg);
+	CHECK_STR_CONTAINS(err.msg, "index");
+	CHECK_EQ(access(layer2, F_OK), -1);
 	/* The job's index is as it was: nothing half done. */
 	cleanup_free char *after = repo_line("sha256sum < '%s'", index);
 	CHECK_STR_EQ(after, before);
