@@ -174,19 +174,16 @@ struct checkout_snapshot {
 	char **deleted; /* tracked files gone from the work tree and the directories gone
 			 * with them, relative, each after what it held (the order to remove
 			 * them in); NULL-terminated, NULL when none */
-	char *index;	/* the work tree's index file (a linked work tree has its own) */
-	struct git_index *index_read; /* that index as status read it when staged, else NULL:
-				       * libgit2's, owned (checkout_snapshot_index() reads
-				       * the work tree as of the snapshot) */
-	char *layer;		      /* the layer dir */
-	char **copied;	/* the files and symlinks copied into the layer, relative, NULL-terminated,
-			 * NULL when none */
-	bool staged;	/* the index is not HEAD's tree as it is (staged changes, conflicts,
-			 * intent-to-add, skip-worktree or assume-unchanged bits, a submodule
-			 * entry): checkout_snapshot_index() has work to do */
 	unsigned files; /* files and symlinks copied into the layer */
 	unsigned skipped; /* paths left out: nested repositories, special files, bad names */
 	uint64_t bytes;	  /* copied */
+	/* For checkout_snapshot_index(): */
+	char *index;   /* the work tree's index file (a linked work tree has its own) */
+	char *layer;   /* layer_dir */
+	char **copied; /* the files and symlinks in the layer, relative; NULL when none */
+	bool staged;   /* the index is not HEAD's tree as it is: staged changes, conflicts,
+			* intent-to-add, skip-worktree or assume-unchanged bits, a submodule */
+	struct git_index *index_read; /* when staged, the index as status read it: owned */
 };
 
 /* Snapshot the work tree containing path (discovered upwards, as git does) on top of its
@@ -210,11 +207,11 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
  * (HEAD's file in the cached tree, or a layer file whose hash is the entry's), zero
  * elsewhere (git hashes that file once). Objects the entries need that the mirror lacks
  * (staged blobs, loose in the work tree's repository) are copied into dir's .git/objects.
- * The work tree's index is only read. Nothing is written when it is HEAD's tree as it is.
- * Errors: -EINVAL an index mayfly cannot read (a
+ * The work tree's index is only read (snap->index_read: as of the snapshot). Nothing is
+ * done when it is HEAD's tree as it is. Errors: -EINVAL an index mayfly cannot read (a
  * split or sparse index: the message says the git command that undoes it) or an entry
- * libgit2 refuses (named), -EFBIG a staged blob over 1 GiB, -EIO an object missing from
- * the work tree's repository. */
+ * libgit2 refuses (named), -EFBIG a staged blob over 1 GiB, -EIO an object missing or
+ * damaged in the work tree's repository. */
 int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mirror,
 			    const char *dir, struct err *err);
 void checkout_snapshot_release(struct checkout_snapshot *s);

@@ -1,9 +1,10 @@
 /* snapindex.c - the work tree's index in a `--repo .` workspace, so that what the user
  * staged is staged in the job too. The job's .git comes with an index of HEAD's tree whose
- * stat data is the cached tree's; it is rebuilt from the work tree's index: every entry
- * (conflict stages, intent-to-add, skip-worktree and assume-unchanged bits included) with
- * stat data only where the file the job will see is known to hold the entry's blob, and
- * zero elsewhere, so git hashes those files once and never trusts a file it should not.
+ * stat data is the cached tree's; it is changed in place into the work tree's index: every
+ * entry (conflict stages, intent-to-add, skip-worktree and assume-unchanged bits included)
+ * with stat data only where the file the job will see is known to hold the entry's blob,
+ * and zero elsewhere, so git hashes those files once and never trusts a file it should
+ * not.
  * Blobs that only the work tree's repository has (what `git add` wrote, loose) are copied
  * into the job's .git/objects. The work tree's index is only read (no index.lock: git
  * replaces it by renaming, so a concurrent `git add` is seen whole or not at all). */
@@ -159,7 +160,8 @@ static int layer_parent(int layer, const char *rel)
 }
 
 /* The stat data of the layer file at e's path when it holds e's blob (raw bytes: a file
- * that a filter would change hashes differently and gets no stat data, which is safe). */
+ * that a filter would change hashes differently and gets no stat data, which is safe, as
+ * is a file that cannot be hashed: git hashes it itself). */
 static int layer_stat(int layer, const git_index_entry *e, git_index_entry *out, struct err *err)
 {
 	const char *name = strrchr(e->path, '/');
@@ -169,15 +171,18 @@ static int layer_stat(int layer, const git_index_entry *e, git_index_entry *out,
 	git_oid oid;
 	int r;
 
+	char shown[CHECKOUT_SHOWN];
+
 	name = name ? name + 1 : e->path;
+	(void) checkout_printable(e->path, shown, sizeof(shown));
 	if (dir < 0)
-		return err_set(err, -dir, "layer: open the directory of '%s'", e->path);
+		return err_set(err, -dir, "layer: open the directory of '%s'", shown);
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return err_set(err, errno, "layer: stat '%s'", e->path);
+		return err_set(err, errno, "layer: stat '%s'", shown);
 	if (S_ISLNK(st.st_mode)) {
 		ssize_t n = readlinkat(dir, name, target, sizeof(target));
 		if (n < 0)
-			return err_set(err, errno, "layer: readlink '%s'", e->path);
+			return err_set(err, errno, "layer: readlink '%s'", shown);
 		if (e->mode != GIT_FILEMODE_LINK || (size_t) n >= sizeof(target))
 			return 0;
 		r = git_odb_hash(&oid, target, (size_t) n, GIT_OBJECT_BLOB);
@@ -188,17 +193,28 @@ static int layer_stat(int layer, const git_index_entry *e, git_index_entry *out,
 			return 0;
 		fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &st) < 0)
-			return err_set(err, errno, "layer: open '%s'", e->path);
+			return err_set(err, errno, "layer: open '%s'", shown);
 		/* By the fd, so that nothing is resolved again. */
 		char self[64];
 		(void) snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
 		r = git_odb_hashfile(&oid, self, GIT_OBJECT_BLOB);
 	}
 	if (r < 0)
-		return checkout_git_err(err, r, "layer: hash '%s'", e->path);
-	if (git_oid_equal(&oid, &e->id))
+		git_error_clear();
+	else if (git_oid_equal(&oid, &e->id))
 		stat_to_entry(&st, out);
 	return 0;
+}
+
+/* A fault in the work tree's repository is no damaged mirror (-EUCLEAN would have the
+ * caller rebuild the mirror and try again). */
+static int user_fault(struct err *err, int r)
+{
+	if (r == -EUCLEAN) {
+		err->code = EIO;
+		return -EIO;
+	}
+	return r;
 }
 
 /* Make e's object reachable from the job's .git: the mirror has it (through the
@@ -214,7 +230,7 @@ static int take_object(struct objs *o, const git_index_entry *e, struct err *err
 
 	if (e->mode == GIT_FILEMODE_COMMIT || git_odb_exists(o->mirror, &e->id))
 		return 0;
-	r = o->user ? 0 : odb_open(&o->user, o->user_dir, "work tree", err);
+	r = o->user ? 0 : user_fault(err, odb_open(&o->user, o->user_dir, "work tree", err));
 	if (r == 0 && !o->job)
 		r = odb_open(&o->job, o->job_dir, "workspace", err);
 	if (r < 0)
@@ -239,15 +255,17 @@ static int take_object(struct objs *o, const git_index_entry *e, struct err *err
 			       shown, hex, o->user_dir);
 	}
 	if (r < 0)
-		return checkout_git_err(err, r, "index entry '%s': object %s", shown, hex);
+		return user_fault(
+			err, checkout_git_err(err, r, "index entry '%s': object %s", shown, hex));
 	if ((uint64_t) size > CHECKOUT_MAX_BLOB)
 		return err_set(err, EFBIG, "staged file '%s': larger than 1 GiB", shown);
 	r = git_odb_read(&obj, o->user, &e->id);
-	if (r == 0)
-		r = git_odb_write(&oid, o->job, git_odb_object_data(obj), git_odb_object_size(obj),
-				  type);
 	if (r < 0)
-		return checkout_git_err(err, r, "index entry '%s': copy object %s", shown, hex);
+		return user_fault(err, checkout_git_err(err, r, "index entry '%s': read object %s",
+							shown, hex));
+	r = git_odb_write(&oid, o->job, git_odb_object_data(obj), git_odb_object_size(obj), type);
+	if (r < 0)
+		return checkout_git_err(err, r, "index entry '%s': write object %s", shown, hex);
 	return 0;
 }
 

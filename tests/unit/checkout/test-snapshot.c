@@ -299,9 +299,14 @@ TEST(checkout_snapshot_index_fails_clearly_on_a_bad_index)
 	idx_setup(&x, "echo new > staged.c && git add staged.c");
 	cleanup_free char *index = xasprintf("%s/.git/index", x.ws);
 	cleanup_free char *before = repo_line("sha256sum < '%s'", index);
-	/* A staged blob gone from the work tree's repository. */
+	/* A staged blob damaged, then gone, in the work tree's repository: its fault, not the
+	 * mirror's (-EUCLEAN would have the mirror rebuilt). */
 	cleanup_free char *blob = repo_line("git -C '%s' rev-parse :staged.c", x.wt);
-	CHECK_EQ(repo_sh("rm -f '%s/.git/objects/%.2s/%s'", x.wt, blob, blob + 2), 0);
+	cleanup_free char *obj = xasprintf("%s/.git/objects/%.2s/%s", x.wt, blob, blob + 2);
+	CHECK_EQ(repo_sh("chmod u+w '%s' && echo garbage > '%s'", obj, obj), 0);
+	CHECK_EQ(checkout_snapshot_index(&x.snap, x.mirror, x.ws, &err), -EIO);
+	CHECK_STR_CONTAINS(err.msg, "index entry 'staged.c': object ");
+	CHECK_EQ(repo_sh("rm -f '%s'", obj), 0);
 	CHECK_EQ(checkout_snapshot_index(&x.snap, x.mirror, x.ws, &err), -EIO);
 	CHECK_STR_CONTAINS(err.msg, "index entry 'staged.c': object ");
 	CHECK_STR_CONTAINS(err.msg, "is missing from");
