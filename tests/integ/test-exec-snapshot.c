@@ -2,9 +2,10 @@
  * git status, diff --cached, diff and ls-files say, byte for byte, what they say in the
  * user's work tree (staged, staged then edited again, a new file whose blob only the
  * user's loose objects have, deletions, a rename, a mode change, a merge conflict,
- * intent-to-add); a commit in the job commits exactly what was staged; the user's index
- * and repository are never written; a split index and a huge staged blob fail clearly.
- * Real repositories made with the git CLI; runs as root and as a plain user. */
+ * intent-to-add, assume-unchanged, a sparse checkout); a commit in the job commits
+ * exactly what was staged; the user's index and repository are never written; a split or
+ * sparse index and a huge staged blob fail clearly. Real repositories made with the git
+ * CLI; runs as root and as a plain user. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -170,7 +171,7 @@ TEST(exec_snapshot_keeps_intent_to_add_and_an_empty_index_change)
 	check_same_view(wt, VIEW);
 }
 
-TEST(exec_snapshot_refuses_a_split_index_clearly)
+TEST(exec_snapshot_refuses_a_split_or_sparse_index_clearly)
 {
 	cleanup_free char *wt = make_work_tree();
 	struct run_result res;
@@ -185,6 +186,15 @@ TEST(exec_snapshot_refuses_a_split_index_clearly)
 	CHECK_STR_CONTAINS(res.err, "git update-index --no-split-index");
 	run_result_free(&res);
 	CHECK_EQ(repo_sh("cd '%s' && git update-index --no-split-index", wt), 0);
+	check_same_view(wt, VIEW);
+	/* A sparse index (directories as entries) likewise, and what undoes it works. */
+	CHECK_EQ(repo_sh("cd '%s' && git sparse-checkout set --cone --sparse-index src", wt), 0);
+	job(wt, "true", &res);
+	CHECK_EQ(res.status, 125);
+	CHECK_STR_CONTAINS(res.err, "is a sparse index");
+	CHECK_STR_CONTAINS(res.err, "git sparse-checkout init --no-sparse-index");
+	run_result_free(&res);
+	CHECK_EQ(repo_sh("cd '%s' && git sparse-checkout init --no-sparse-index", wt), 0);
 	check_same_view(wt, VIEW);
 }
 
