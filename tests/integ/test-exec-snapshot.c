@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
@@ -231,4 +232,35 @@ TEST(exec_snapshot_keeps_assume_unchanged_and_skip_worktree)
 	CHECK_EQ(repo_sh_out(&bits, "git -C '%s' ls-files -v tool README src/f1.c", wt), 0);
 	CHECK_STR_EQ(bits, "h README\nH src/f1.c\nS tool\n");
 	check_same_view(wt, VIEW "; echo ==; git ls-files -v; cat README");
+}
+
+/* The user keeps staging and unstaging while jobs start: mayfly takes no lock, so the
+ * user's git never waits or fails, and each job sees the index before or after a change,
+ * never a mix. */
+TEST(exec_snapshot_reads_the_index_while_the_user_stages)
+{
+	cleanup_free char *wt = make_work_tree(), *stop = repo_path("stop");
+	struct run_result res;
+
+	CHECK_EQ(repo_sh("cd '%s' && echo edit >> src/f1.c && echo edit >> src/f2.c", wt), 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int st = repo_sh("cd '%s' && while [ ! -e '%s' ]; do git add src/f1.c src/f2.c && "
+				 "git reset -q; done",
+				 wt, stop);
+		_exit(st == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 5; i++) {
+		job(wt, "git diff --cached --name-only | tr '\\n' ' '", &res);
+		CHECK_EQ(res.status, 0);
+		if (strcmp(res.out, "") != 0 && strcmp(res.out, "src/f1.c src/f2.c ") != 0)
+			printf("# job saw '%s'\n", res.out);
+		CHECK(strcmp(res.out, "") == 0 || strcmp(res.out, "src/f1.c src/f2.c ") == 0);
+		run_result_free(&res);
+	}
+	test_put(test_tmpdir(), "stop", "");
+	int status = 0;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* git add never found a lock */
 }
