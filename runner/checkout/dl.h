@@ -40,7 +40,6 @@
 	X(git_filter_list_free)                                                                    \
 	X(git_filter_list_load)                                                                    \
 	X(git_index_add)                                                                           \
-	X(git_index_clear)                                                                         \
 	X(git_index_entrycount)                                                                    \
 	X(git_index_free)                                                                          \
 	X(git_index_get_byindex)                                                                   \
@@ -168,7 +167,6 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_filter_list_free		      (*checkout_dl_git_filter_list_free)
 #define git_filter_list_load		      (*checkout_dl_git_filter_list_load)
 #define git_index_add			      (*checkout_dl_git_index_add)
-#define git_index_clear			      (*checkout_dl_git_index_clear)
 #define git_index_entrycount		      (*checkout_dl_git_index_entrycount)
 #define git_index_free			      (*checkout_dl_git_index_free)
 #define git_index_get_byindex		      (*checkout_dl_git_index_get_byindex)

@@ -166,12 +166,10 @@ static int layer_stat(int layer, const git_index_entry *e, git_index_entry *out,
 {
 	const char *name = strrchr(e->path, '/');
 	cleanup_close int dir = layer_parent(layer, e->path), fd = -1;
-	char target[CHECKOUT_MAX_PATH + 1];
+	char target[CHECKOUT_MAX_PATH + 1], shown[CHECKOUT_SHOWN];
 	struct stat st;
 	git_oid oid;
 	int r;
-
-	char shown[CHECKOUT_SHOWN];
 
 	name = name ? name + 1 : e->path;
 	(void) checkout_printable(e->path, shown, sizeof(shown));
@@ -341,9 +339,11 @@ static int drop_missing(git_index *user, git_index *head, struct err *err)
 	}
 	git_error_clear();
 	for (size_t i = 0; i < m && r >= 0; i++) {
+		char shown[CHECKOUT_SHOWN];
 		r = git_index_remove(head, gone[i], 0);
 		if (r < 0)
-			r = checkout_git_err(err, r, "index: remove '%.200s'", gone[i]);
+			r = checkout_git_err(err, r, "index: remove '%s'",
+					     checkout_printable(gone[i], shown, sizeof(shown)));
 	}
 	strv_free(gone);
 	return r < 0 ? r : 0;
