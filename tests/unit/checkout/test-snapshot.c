@@ -148,6 +148,8 @@ TEST(checkout_snapshot_of_a_linked_work_tree_names_the_main_repository)
 	CHECK_STR_EQ(s.git_dir, main_git);
 	CHECK_STR_EQ(s.branch, "topic");
 	CHECK_EQ(s.files, 1);
+	/* Its index is its own: what is staged there is what the job gets. */
+	CHECK_STR_CONTAINS(s.index, "/.git/worktrees/linked/index");
 }
 
 /* The index a job gets from checkout_snapshot_index(): a work tree, its snapshot, its
