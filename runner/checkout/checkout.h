@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 struct err;
+struct git_index;
 
 /* Credentials for one remote, borrowed for the call. For https, token is sent as the
  * password of username (default "x-access-token", what GitHub expects; GitLab wants
@@ -224,11 +225,19 @@ struct checkout_snapshot {
 	char *git_dir;	/* its git directory (a linked work tree: the main one): the mirror's source
 			 */
 	char *branch;	/* the branch checked out there, NULL when HEAD is detached */
-	char **deleted; /* tracked paths gone from the work tree, relative, top-most
-			 * missing directory only; NULL-terminated, NULL when none */
+	char **deleted; /* tracked files gone from the work tree and the directories gone
+			 * with them, relative, each after what it held (the order to remove
+			 * them in); NULL-terminated, NULL when none */
 	unsigned files; /* files and symlinks copied into the layer */
 	unsigned skipped; /* paths left out: nested repositories, special files, bad names */
 	uint64_t bytes;	  /* copied */
+	/* For checkout_snapshot_index(): */
+	char *index;   /* the work tree's index file (a linked work tree has its own) */
+	char *layer;   /* layer_dir */
+	char **copied; /* the files and symlinks in the layer, relative; NULL when none */
+	bool staged;   /* the index is not HEAD's tree as it is: staged changes, conflicts,
+			* intent-to-add, skip-worktree or assume-unchanged bits, a submodule */
+	struct git_index *index_read; /* when staged, the index as status read it: owned */
 };
 
 /* Snapshot the work tree containing path (discovered upwards, as git does) on top of its
@@ -238,12 +247,27 @@ struct checkout_snapshot {
  * executable bit (0755/0644) and mtime; symlinks are copied as symlinks, never followed;
  * no path is opened through a symlink (each directory is opened O_NOFOLLOW from the work
  * tree's root), so no file outside the work tree is ever read. Everything created is
- * owned by uid:gid ((uid_t) -1: ourselves). The index is not kept: staged and unstaged
- * changes alike appear as changes to HEAD. Errors: -ENOENT not in a git work tree,
- * -EINVAL a bare repository or no commit yet on HEAD, -EFBIG a file over 1 GiB. On error
- * layer_dir is removed. */
+ * owned by uid:gid ((uid_t) -1: ourselves). The index is kept by
+ * checkout_snapshot_index(), once the workspace's .git exists. Errors: -ENOENT not in a
+ * git work tree, -EINVAL a bare repository or no commit yet on HEAD, -EFBIG a file over
+ * 1 GiB. On error layer_dir is removed. */
 int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t gid,
 		      struct checkout_snapshot *ret, struct err *err);
+/* Give the workspace at dir (its .git written by checkout_workspace_git() for snap's
+ * commit, over snap's layer and HEAD's cached tree) the work tree's index: every entry,
+ * conflict stages, intent-to-add, skip-worktree and assume-unchanged bits as they are, so
+ * that git status, diff --cached and commit there say what they say in the work tree.
+ * Stat data is kept where the file the job will see is known to hold the entry's blob
+ * (HEAD's file in the cached tree, or a layer file whose hash is the entry's), zero
+ * elsewhere (git hashes that file once). Objects the entries need that the mirror lacks
+ * (staged blobs, loose in the work tree's repository) are copied into dir's .git/objects.
+ * The work tree's index is only read (snap->index_read: as of the snapshot). Nothing is
+ * done when it is HEAD's tree as it is. Errors: -EINVAL an index mayfly cannot read (a
+ * split or sparse index: the message says the git command that undoes it) or an entry
+ * libgit2 refuses (named), -EFBIG a staged blob over 1 GiB, -EIO an object missing or
+ * damaged in the work tree's repository. */
+int checkout_snapshot_index(const struct checkout_snapshot *snap, const char *mirror,
+			    const char *dir, struct err *err);
 void checkout_snapshot_release(struct checkout_snapshot *s);
 /* The local branch names of the repository at repo_path (a work tree, a bare repository or
  * a mirror), a new strv, empty (not NULL) when there is none. Errors: -ENOENT no

@@ -42,10 +42,14 @@
 	X(git_filter_list_free)                                                                    \
 	X(git_filter_list_load)                                                                    \
 	X(git_index_add)                                                                           \
+	X(git_index_entrycount)                                                                    \
 	X(git_index_free)                                                                          \
+	X(git_index_get_byindex)                                                                   \
+	X(git_index_get_bypath)                                                                    \
 	X(git_index_new)                                                                           \
 	X(git_index_open)                                                                          \
 	X(git_index_read_tree)                                                                     \
+	X(git_index_remove)                                                                        \
 	X(git_index_write)                                                                         \
 	X(git_libgit2_init)                                                                        \
 	X(git_libgit2_opts)                                                                        \
@@ -56,8 +60,17 @@
 	X(git_object_peel)                                                                         \
 	X(git_object_type)                                                                         \
 	X(git_object_type2string)                                                                  \
+	X(git_odb_exists)                                                                          \
 	X(git_odb_free)                                                                            \
+	X(git_odb_hash)                                                                            \
+	X(git_odb_hashfile)                                                                        \
+	X(git_odb_object_data)                                                                     \
+	X(git_odb_object_free)                                                                     \
+	X(git_odb_object_size)                                                                     \
+	X(git_odb_open)                                                                            \
+	X(git_odb_read)                                                                            \
 	X(git_odb_read_header)                                                                     \
+	X(git_odb_write)                                                                           \
 	X(git_oid_cpy)                                                                             \
 	X(git_oid_equal)                                                                           \
 	X(git_oid_fromstr)                                                                         \
@@ -93,11 +106,13 @@
 	X(git_repository_config_snapshot)                                                          \
 	X(git_repository_free)                                                                     \
 	X(git_repository_head)                                                                     \
+	X(git_repository_index)                                                                    \
 	X(git_repository_init_ext)                                                                 \
 	X(git_repository_init_options_init)                                                        \
 	X(git_repository_is_bare)                                                                  \
 	X(git_repository_odb)                                                                      \
 	X(git_repository_open_ext)                                                                 \
+	X(git_repository_path)                                                                     \
 	X(git_repository_set_index)                                                                \
 	X(git_repository_workdir)                                                                  \
 	X(git_status_byindex)                                                                      \
@@ -156,10 +171,14 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_filter_list_free		      (*checkout_dl_git_filter_list_free)
 #define git_filter_list_load		      (*checkout_dl_git_filter_list_load)
 #define git_index_add			      (*checkout_dl_git_index_add)
+#define git_index_entrycount		      (*checkout_dl_git_index_entrycount)
 #define git_index_free			      (*checkout_dl_git_index_free)
+#define git_index_get_byindex		      (*checkout_dl_git_index_get_byindex)
+#define git_index_get_bypath		      (*checkout_dl_git_index_get_bypath)
 #define git_index_new			      (*checkout_dl_git_index_new)
 #define git_index_open			      (*checkout_dl_git_index_open)
 #define git_index_read_tree		      (*checkout_dl_git_index_read_tree)
+#define git_index_remove		      (*checkout_dl_git_index_remove)
 #define git_index_write			      (*checkout_dl_git_index_write)
 #define git_libgit2_init		      (*checkout_dl_git_libgit2_init)
 #define git_libgit2_opts		      (*checkout_dl_git_libgit2_opts)
@@ -170,8 +189,17 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_object_peel			      (*checkout_dl_git_object_peel)
 #define git_object_type			      (*checkout_dl_git_object_type)
 #define git_object_type2string		      (*checkout_dl_git_object_type2string)
+#define git_odb_exists			      (*checkout_dl_git_odb_exists)
 #define git_odb_free			      (*checkout_dl_git_odb_free)
+#define git_odb_hash			      (*checkout_dl_git_odb_hash)
+#define git_odb_hashfile		      (*checkout_dl_git_odb_hashfile)
+#define git_odb_object_data		      (*checkout_dl_git_odb_object_data)
+#define git_odb_object_free		      (*checkout_dl_git_odb_object_free)
+#define git_odb_object_size		      (*checkout_dl_git_odb_object_size)
+#define git_odb_open			      (*checkout_dl_git_odb_open)
+#define git_odb_read			      (*checkout_dl_git_odb_read)
 #define git_odb_read_header		      (*checkout_dl_git_odb_read_header)
+#define git_odb_write			      (*checkout_dl_git_odb_write)
 #define git_oid_cpy			      (*checkout_dl_git_oid_cpy)
 #define git_oid_equal			      (*checkout_dl_git_oid_equal)
 #define git_oid_fromstr			      (*checkout_dl_git_oid_fromstr)
@@ -207,11 +235,13 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_repository_config_snapshot	      (*checkout_dl_git_repository_config_snapshot)
 #define git_repository_free		      (*checkout_dl_git_repository_free)
 #define git_repository_head		      (*checkout_dl_git_repository_head)
+#define git_repository_index		      (*checkout_dl_git_repository_index)
 #define git_repository_init_ext		      (*checkout_dl_git_repository_init_ext)
 #define git_repository_init_options_init      (*checkout_dl_git_repository_init_options_init)
 #define git_repository_is_bare		      (*checkout_dl_git_repository_is_bare)
 #define git_repository_odb		      (*checkout_dl_git_repository_odb)
 #define git_repository_open_ext		      (*checkout_dl_git_repository_open_ext)
+#define git_repository_path		      (*checkout_dl_git_repository_path)
 #define git_repository_set_index	      (*checkout_dl_git_repository_set_index)
 #define git_repository_workdir		      (*checkout_dl_git_repository_workdir)
 #define git_status_byindex		      (*checkout_dl_git_status_byindex)

@@ -134,6 +134,10 @@ char *checkout_ws_template(const struct checkout_workspace *ws);
 /* Make to_parent/to_name a copy of the directory from whose files are hard links (built
  * aside, renamed). -errno. */
 int checkout_ws_link(const char *from, const char *to_parent, const char *to_name);
+/* snapindex.c: when libgit2's last error says the index at path is a split or a sparse
+ * one (libgit2 1.5 reads neither), set err to say so and how to undo it, and return
+ * -EINVAL; else 0. */
+int checkout_index_unsupported(const char *path, struct err *err);
 /* mirror.c: the path checkout_mirror() gives url's mirror, without fetching or libgit2;
  * and the record of its last use. */
 int checkout_mirror_path(const char *cache_dir, const char *url, char **ret, struct err *err);

@@ -142,6 +142,7 @@ static int copy_file(struct snap *s, int sdir, int ldir, const char *name, const
 	if (fchmod(out, st.st_mode & 0111 ? 0755 : 0644) < 0)
 		return err_set(err, errno, "chmod layer file '%s'", rel);
 	(void) futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim });
+	strv_push(&s->out->copied, rel);
 	s->out->files++;
 	return 0;
 }
@@ -166,6 +167,7 @@ static int copy_link(struct snap *s, int sdir, int ldir, const char *name, const
 	r = give(s, ldir, name, -1);
 	if (r < 0)
 		return err_set(err, -r, "chown layer symlink '%s'", rel);
+	strv_push(&s->out->copied, rel);
 	s->out->files++;
 	return 0;
 }
@@ -180,14 +182,40 @@ static bool in_head(struct snap *s, const char *rel)
 	return found;
 }
 
+/* Every deleted file, and each directory gone with it (from missing on): the overlay
+ * removes them one at a time, a directory once it looks empty (see order_deleted()). */
 static void note_deleted(struct snap *s, const char *rel, size_t missing)
 {
-	cleanup_free char *top = missing ? xstrndup(rel, missing) : xstrdup(rel);
+	strv_push(&s->out->deleted, rel);
+	for (size_t i = missing; missing && rel[i]; i++) {
+		if (rel[i] != '/')
+			continue;
+		cleanup_free char *dir = xstrndup(rel, i);
+		strv_push(&s->out->deleted, dir);
+	}
+}
 
-	for (size_t i = 0; s->out->deleted && s->out->deleted[i]; i++)
-		if (strcmp(s->out->deleted[i], top) == 0)
-			return;
-	strv_push(&s->out->deleted, top);
+static int cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) b, *(char *const *) a);
+}
+
+/* Reverse order puts "d/f" before "d" (a path sorts after its prefix), then duplicates
+ * (a directory noted for each of its files) go. */
+static void order_deleted(char **v)
+{
+	size_t n = strv_len(v), j = 0;
+
+	if (!v)
+		return;
+	qsort(v, n, sizeof(*v), cmp_desc);
+	for (size_t i = 0; i < n; i++) {
+		if (j > 0 && strcmp(v[j - 1], v[i]) == 0)
+			free(v[i]);
+		else
+			v[j++] = v[i];
+	}
+	v[j] = NULL;
 }
 
 /* Names git would refuse in a tree (".git" anywhere: a nested repository) are left out. */
@@ -260,14 +288,22 @@ static int walk_status(struct snap *s, git_repository *repo, struct err *err)
 	opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
 		     GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
 	r = git_status_list_new(&list, repo, &opts);
-	if (r < 0)
+	if (r < 0) {
+		cleanup_free char *index = path_join(git_repository_path(repo), "index");
+		if (checkout_index_unsupported(index, err) < 0)
+			return -EINVAL;
 		return checkout_git_err(err, r, "status");
+	}
 	for (size_t i = 0, n = git_status_list_entrycount(list); i < n; i++) {
 		const git_status_entry *e = git_status_byindex(list, i);
 		const git_diff_delta *d[2] = { e->head_to_index, e->index_to_workdir };
 
 		if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED))
 			continue;
+		if (e->status & (GIT_STATUS_INDEX_NEW | GIT_STATUS_INDEX_MODIFIED |
+				 GIT_STATUS_INDEX_DELETED | GIT_STATUS_INDEX_RENAMED |
+				 GIT_STATUS_INDEX_TYPECHANGE | GIT_STATUS_CONFLICTED))
+			s->out->staged = true;
 		for (int k = 0; k < 2; k++) {
 			if (!d[k])
 				continue;
@@ -282,6 +318,33 @@ static int walk_status(struct snap *s, git_repository *repo, struct err *err)
 		}
 	}
 	return 0;
+}
+
+/* What status does not say: entries whose bits checkout_snapshot_index() keeps, and
+ * submodule entries (status leaves submodules out), make the index worth keeping. And
+ * status trusts the assume-unchanged bit (git update-index --assume-unchanged) without
+ * looking: such a file may well be edited, so it is taken as it is (git in the job
+ * trusts the bit the same way). */
+static int scan_index(struct snap *s, git_repository *repo, struct err *err)
+{
+	git_index *idx = NULL; /* the repository's: status loaded it */
+	int r = git_repository_index(&idx, repo);
+
+	if (r < 0)
+		return checkout_git_err(err, r, "index");
+	for (size_t i = 0, n = git_index_entrycount(idx); i < n && r >= 0; i++) {
+		const git_index_entry *e = git_index_get_byindex(idx, i);
+		bool valid = e->flags & GIT_INDEX_ENTRY_VALID;
+		if (valid || GIT_INDEX_ENTRY_STAGE(e) != 0 || e->mode == GIT_FILEMODE_COMMIT ||
+		    (e->flags_extended & GIT_INDEX_ENTRY_EXTENDED_FLAGS))
+			s->out->staged = true;
+		if (valid && GIT_INDEX_ENTRY_STAGE(e) == 0 && e->mode != GIT_FILEMODE_COMMIT)
+			r = take(s, e->path, err);
+	}
+	if (r >= 0 && s->out->staged)
+		s->out->index_read = TAKE_PTR(idx);
+	git_index_free(idx);
+	return r;
 }
 
 static int open_worktree(const char *path, git_repository **ret, struct err *err)
@@ -345,6 +408,8 @@ static int snapshot(git_repository *repo, const char *layer_dir, struct snap *s,
 	s->layer = layer;
 	s->head = head;
 	r = walk_status(s, repo, err);
+	if (r == 0)
+		r = scan_index(s, repo, err);
 	if (r < 0)
 		return err_wrap(err, "snapshot of '%s'", wd);
 	return 0;
@@ -366,6 +431,7 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 		return r;
 	r = snapshot(repo, layer_dir, &s, err);
 	strv_free(s.seen);
+	order_deleted(out.deleted);
 	if (r < 0) {
 		if (r != -EEXIST)
 			(void) rm_rf_at(AT_FDCWD, layer_dir, &(struct err){ 0 });
@@ -374,6 +440,8 @@ int checkout_snapshot(const char *path, const char *layer_dir, uid_t uid, gid_t 
 	}
 	out.git_dir = xstrdup(
 		git_repository_commondir(repo)); /* a linked worktree: its main repository */
+	out.index = path_join(git_repository_path(repo), "index");
+	out.layer = xstrdup(layer_dir);
 	git_reference *head = NULL;
 	if (git_repository_head(&head, repo) == 0 && git_reference_is_branch(head))
 		out.branch = xstrdup(git_reference_shorthand(head));
@@ -387,6 +455,11 @@ void checkout_snapshot_release(struct checkout_snapshot *s)
 {
 	free(s->git_dir);
 	free(s->branch);
+	free(s->index);
+	if (s->index_read)
+		git_index_free(s->index_read);
+	free(s->layer);
 	strv_free(s->deleted);
+	strv_free(s->copied);
 	*s = (struct checkout_snapshot){ 0 };
 }

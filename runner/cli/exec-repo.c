@@ -253,8 +253,9 @@ struct checkout {
 	struct checkout_cred cred;
 	uid_t uid;
 	gid_t gid;
-	const char *snap_branch; /* --repo .: the work tree's branch */
-	unsigned fetch_timeout;	 /* seconds, 0: none */
+	const char *snap_branch;	      /* --repo .: the work tree's branch */
+	const struct checkout_snapshot *snap; /* --repo .: the work tree, for its index */
+	unsigned fetch_timeout;		      /* seconds, 0: none */
 	char *mirror, *tree_dir, *branch;
 	char commit[41], tree[41];
 };
@@ -319,6 +320,8 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 	cleanup_free char *dotgit = path_join(git, ".git");
 	(void) rm_rf_at(AT_FDCWD, dotgit, &(struct err){ 0 }); /* a failed first attempt's */
 	r = checkout_workspace_git(&ws, git, err);
+	if (r == 0 && c->snap) /* what the user staged, staged in the job: before the chown */
+		r = checkout_snapshot_index(c->snap, c->mirror, git, err);
 	if (r < 0)
 		return r;
 	if (c->uid != (uid_t) -1) {
@@ -466,6 +469,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 			c.url = snap.git_dir;
 			c.rev = c.want = snap.commit;
 			c.snap_branch = snap.branch;
+			c.snap = &snap;
 		}
 	}
 	if (r == 0) {
