@@ -287,6 +287,7 @@ struct checkout_submodule_opts {
 	bool recursive;		    /* submodules of submodules, CHECKOUT_SUBMODULE_DEPTH deep */
 	const char *mirrors_inside; /* mirror i is seen by the job at "<mirrors_inside>/<i>" */
 	const char *layers;	    /* a directory of ours where the ".git" file layers go */
+	unsigned fetch_timeout;	    /* seconds for each fetch, as checkout_mirror_timed() */
 };
 #define CHECKOUT_SUBMODULE_DEPTH 8
 
@@ -301,6 +302,7 @@ struct checkout_submodules {
 	struct checkout_submodule_dir *v; /* parents before their children */
 	size_t n;
 	char **mirrors; /* host paths; mirrors[i] must be visible at <mirrors_inside>/<i> */
+	int *mirror_fds; /* mirrors[i] held (checkout_mirror_hold()) until released */
 };
 
 /* Check out the submodules of tree_id (in mirror) whose gitlinks .gitmodules (read from

@@ -41,6 +41,9 @@ void checkout_submodules_release(struct checkout_submodules *s)
 		(void) safe_close(s->v[i].lock_fd);
 	}
 	free(s->v);
+	for (size_t i = 0; s->mirrors && s->mirrors[i]; i++)
+		(void) checkout_mirror_release(s->mirrors[i], s->mirror_fds[i]);
+	free(s->mirror_fds);
 	strv_free(s->mirrors);
 	*s = (struct checkout_submodules){ 0 };
 }
@@ -308,15 +311,20 @@ struct ctx {
 	struct checkout_submodules out;
 };
 
-/* Where the job sees mirror: its index in out.mirrors, added when new. */
-static size_t mirror_index(struct ctx *c, const char *mirror)
+/* Where the job sees mirror: its index in out.mirrors, added when new with the hold fd
+ * (taken); a mirror already there lets the second hold go. */
+static size_t mirror_index(struct ctx *c, const char *mirror, int fd)
 {
 	size_t i = 0;
 
 	for (; c->out.mirrors && c->out.mirrors[i]; i++)
-		if (strcmp(c->out.mirrors[i], mirror) == 0)
+		if (strcmp(c->out.mirrors[i], mirror) == 0) {
+			(void) checkout_mirror_release(mirror, fd);
 			return i;
+		}
 	strv_push(&c->out.mirrors, mirror);
+	c->out.mirror_fds = xrealloc(c->out.mirror_fds, (i + 1) * sizeof(int));
+	c->out.mirror_fds[i] = fd;
 	return i;
 }
 
@@ -348,9 +356,10 @@ static int commit_tree(const char *mirror, const char *commit, char ret_tree[41]
 	return 0;
 }
 
-/* Mirror (fetched only when it lacks commit) and commit's tree id. */
+/* Mirror (fetched only when it lacks commit), held in *ret_fd before anything is read
+ * from it, and commit's tree id. */
 static int find_commit(struct ctx *c, const char *url, const char *commit, unsigned flags,
-		       char **ret_mirror, char ret_tree[41], struct err *err)
+		       char **ret_mirror, int *ret_fd, char ret_tree[41], struct err *err)
 {
 	const struct checkout_submodule_opts *o = c->o;
 	/* SECURITY: the caller's token goes where the superproject lives, nowhere else. */
@@ -362,12 +371,29 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
 
 	/* Resolved before: mirror and tree known from plain files, no libgit2 (fast.c). */
 	r = flags == 0
-		    ? checkout_lookup_cached(o->cache_dir, url, commit, ret_mirror, ret_tree, err)
+		    ? checkout_lookup_cached(o->cache_dir, url, commit, &mirror, ret_tree, err)
 		    : -ENOENT;
-	if (r == 0)
-		return 0;
+	if (r == 0) {
+		r = checkout_mirror_hold(mirror, ret_fd, err);
+		if (r == 0) {
+			*ret_mirror = TAKE_PTR(mirror);
+			return 0;
+		}
+		free(TAKE_PTR(mirror)); /* pruned or rebuilt meanwhile: the long way */
+	}
 	err_clear(err);
-	r = checkout_mirror(o->cache_dir, url, cred, commit, flags, &mirror, err);
+	r = checkout_mirror_timed(o->cache_dir, url, cred, commit, flags, o->fetch_timeout,
+				  &mirror, err);
+	/* Held before it is read; pruned or rebuilt since: fetch it again (as exec-repo.c). */
+	for (int tries = 0; r == 0; tries++) {
+		r = checkout_mirror_hold(mirror, ret_fd, err);
+		if (r != -ESTALE || tries == 3)
+			break;
+		err_clear(err);
+		free(TAKE_PTR(mirror));
+		r = checkout_mirror_timed(o->cache_dir, url, cred, commit, flags,
+					  o->fetch_timeout, &mirror, err);
+	}
 	if (r == -EACCES && cred == &none && o->cred && o->cred->token) {
 		char why[sizeof(err->msg)];
 		(void) snprintf(why, sizeof(why), "%s", err->msg);
@@ -380,6 +406,8 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
 	if (r < 0)
 		return r;
 	r = commit_tree(mirror, commit, ret_tree, err);
+	if (r < 0)
+		*ret_fd = checkout_mirror_release(mirror, *ret_fd);
 	if (r == -ENOENT) {
 		err_clear(err);
 		return err_set(err, ENOENT,
@@ -397,22 +425,26 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
 /* find_commit(), then the tree materialised. -EUCLEAN: the mirror is damaged; the caller
  * rebuilds it once. */
 static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsigned flags,
-		      char **ret_mirror, char ret_tree[41], char **ret_tree_dir, int *ret_lock,
-		      struct err *err)
+		      char **ret_mirror, int *ret_mirror_fd, char ret_tree[41],
+		      char **ret_tree_dir, int *ret_lock, struct err *err)
 {
 	cleanup_free char *mirror = NULL, *tree_dir = NULL;
+	int mfd = -1;
 	char tree[41];
 	int r;
 
-	r = find_commit(c, url, commit, flags, &mirror, tree, err);
+	r = find_commit(c, url, commit, flags, &mirror, &mfd, tree, err);
 	if (r < 0)
 		return r;
 	r = checkout_materialize_owned(c->o->cache_dir, mirror, tree, c->o->uid, c->o->gid,
 				       &tree_dir, ret_lock, err);
 	if (r == -ENOENT)
 		r = -EUCLEAN;
-	if (r < 0)
+	if (r < 0) {
+		(void) checkout_mirror_release(mirror, mfd);
 		return r;
+	}
+	*ret_mirror_fd = mfd;
 	*ret_mirror = TAKE_PTR(mirror);
 	memcpy(ret_tree, tree, 41);
 	*ret_tree_dir = TAKE_PTR(tree_dir);
@@ -448,6 +480,7 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 	cleanup_free char *modules = path_join(git_dir, "modules");
 	cleanup_free char *sub_git = path_join(modules, m->name);
 	cleanup_close int lock = -1;
+	int mfd = -1;
 	struct checkout_url u = { 0 };
 	char tree[41];
 	int r;
@@ -455,15 +488,15 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 	r = checkout_submodule_url(base_url, c->super_local, m->url, &url, err);
 	if (r < 0)
 		return r;
-	r = fetch_tree(c, url, commit, 0, &mirror, tree, &tree_dir, &lock, err);
+	r = fetch_tree(c, url, commit, 0, &mirror, &mfd, tree, &tree_dir, &lock, err);
 	if (r == -EUCLEAN) {
 		err_clear(err);
-		r = fetch_tree(c, url, commit, CHECKOUT_REBUILD, &mirror, tree, &tree_dir, &lock,
-			       err);
+		r = fetch_tree(c, url, commit, CHECKOUT_REBUILD, &mirror, &mfd, tree, &tree_dir,
+			       &lock, err);
 	}
 	if (r < 0)
 		return r;
-	size_t mi = mirror_index(c, mirror);
+	size_t mi = mirror_index(c, mirror, mfd);
 	cleanup_free char *inside = xasprintf("%s/%zu", o->mirrors_inside, mi);
 	const struct checkout_workspace ws = {
 		.mirror = mirror, .mirror_inside = inside, .commit = commit, .tree_dir = tree_dir

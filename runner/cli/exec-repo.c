@@ -397,6 +397,7 @@ static int add_submodules(struct sandbox_spec *spec, const struct checkout *c,
 		.recursive = strcmp(c->o->submodules, "recursive") == 0,
 		.mirrors_inside = SUBMODULE_MIRRORS,
 		.layers = subs,
+		.fetch_timeout = c->fetch_timeout,
 	};
 	int r;
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +329,58 @@ TEST(exec_submodules_writes_reach_neither_the_cache_nor_another_job)
 	CHECK_STR_EQ(body, "liba\n");
 	cleanup_free char *tmp = path_join(test_state_dir(), "tmp");
 	CHECK_EQ(repo_count_entries(tmp, "checkout-"), 0);
+	repos_release(&r);
+}
+
+/* A job holds its submodules' mirrors as it holds the superproject's: `mayfly cache prune
+ * --max-size 0` while it runs removes none of them (the job reads their objects after the
+ * prune), and all of them once it is over. */
+TEST(exec_submodules_mirrors_are_held_while_the_job_runs)
+{
+	struct repos r = { 0 };
+	struct run_result res;
+
+	make_repos(&r);
+	cleanup_free char *sync = repo_path("sync");
+	cleanup_free char *started = path_join(sync, "started"), *go = path_join(sync, "go");
+	cleanup_free char *bind = xasprintf("%s:/sync", sync);
+	CHECK_OK(mkdir(sync, 0777));
+	CHECK_OK(chmod(sync, 0777));
+	pid_t job = fork();
+	CHECK(job >= 0);
+	if (job == 0) {
+		run_sandbox_sh((const char *[]){ "--repo", r.url, "--submodules", "recursive",
+						 "--bind", bind, NULL },
+			       "touch /sync/started; while [ ! -e /sync/go ]; do sleep 0.05; done; "
+			       "git -C libb cat-file -p HEAD^{tree} | wc -l; "
+			       "git -C lib/a/deps/deep log --format=%s",
+			       &res);
+		if (res.status != 0 || strcmp(res.out, "2\ndeep\n") != 0)
+			printf("# job: exit %d\n# stdout: %s\n# stderr: %s\n", res.status, res.out,
+			       res.err);
+		_exit(res.status == 0 && strcmp(res.out, "2\ndeep\n") == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 6000 && access(started, F_OK) < 0; i++)
+		usleep(10 * 1000);
+	CHECK_OK(access(started, F_OK));
+	/* Four mirrors (app, liba, deep, libb), all held. */
+	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
+				  "cache", "prune", "--max-size", "0", NULL },
+		 NULL, 60, &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "and 0 mirrors");
+	CHECK_STR_CONTAINS(res.out, "4 mirrors (4 in use)");
+	run_result_free(&res);
+	test_put(sync, "go", "");
+	int status = -1;
+	CHECK_EQ(waitpid(job, &status, 0), job);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(),
+				  "cache", "prune", "--max-size", "0", NULL },
+		 NULL, 60, &res);
+	CHECK_EQ(res.status, 0);
+	CHECK_STR_CONTAINS(res.out, "and 4 mirrors");
+	run_result_free(&res);
 	repos_release(&r);
 }
 
