@@ -5,6 +5,7 @@
  * under an overlay, where inode, device, owner and ctime differ from what was recorded. */
 #include "checkout/checkout.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ DEFINE_CLEANUP(git_reference_iterator *, git_reference_iterator_free)
 DEFINE_CLEANUP(git_object *, git_object_free)
 DEFINE_CLEANUP(git_odb *, git_odb_free)
 DEFINE_CLEANUP(char **, strv_free)
+
+static int layer_parent_of(const char *tree_dir, char parent[41]);
 
 static int put(int dfd, const char *name, const char *text, struct err *err)
 {
@@ -276,12 +279,18 @@ static int copy_cached_index(const char *cached, const char *path)
 	return 0;
 }
 
+static int build_delta_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
+			     const char *parent, const char *path, struct err *err);
+
 /* The tree's entries with the stat data of tree_dir's files, then git_index_read_tree(),
- * which keeps the stat data of unchanged entries and adds the cache-tree extension. */
-static int write_index(const git_tree *tree, const char *tree_dir, const char *path,
-		       struct err *err)
+ * which keeps the stat data of unchanged entries and adds the cache-tree extension. A
+ * delta layer's index starts from its parent's instead (built first if need be), so it
+ * costs what the delta holds. */
+static int write_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
+		       const char *path, struct err *err)
 {
 	cleanup_free char *cached = index_cache_path(tree, tree_dir);
+	char parent[41];
 	int r;
 
 	if (cached) {
@@ -291,7 +300,13 @@ static int write_index(const git_tree *tree, const char *tree_dir, const char *p
 		if (r != -ENOENT)
 			(void) unlink(path);
 	}
-	r = build_index(tree, tree_dir, path, err);
+	r = cached ? layer_parent_of(tree_dir, parent) : 0;
+	if (r < 0)
+		return err_set(err, EUCLEAN, "tree '%s': damaged '.parent' record", tree_dir);
+	if (r > 0)
+		r = build_delta_index(repo, tree, tree_dir, parent, path, err);
+	else
+		r = build_index(tree, tree_dir, path, err);
 	if (r == 0 && cached) {
 		/* Best effort: without it the next workspace builds its index again. */
 		cleanup_free char *data = NULL;
@@ -302,6 +317,126 @@ static int write_index(const git_tree *tree, const char *tree_dir, const char *p
 						    &(struct err){ 0 });
 	}
 	return r;
+}
+
+/* "<trees>/<id>.parent" of the cached tree at tree_dir: 1 a delta, 0 complete. */
+static int layer_parent_of(const char *tree_dir, char parent[41])
+{
+	cleanup_free char *trees = xstrdup(tree_dir);
+	char *slash = strrchr(trees, '/');
+	cleanup_close int tdir = -1;
+
+	*slash = '\0';
+	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0)
+		return -errno;
+	return checkout_layer_parent(tdir, slash + 1, parent);
+}
+
+struct delta_walk {
+	git_index *idx;
+	const git_tree *tree;
+	struct err *err;
+	char path[CHECKOUT_MAX_PATH + 1];
+};
+
+/* Each file and symlink of the delta layer (not its whiteouts) with its stat data. */
+static int add_layer_files(struct delta_walk *w, int fd, size_t plen, unsigned depth)
+{
+	CLEANUP(closedirp) DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		(void) close(fd);
+		return err_set(w->err, errno, "tree dir: read '%s'", w->path);
+	}
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return err_set(w->err, ELOOP, "tree dir: '%s' nested too deep", w->path);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+		int r;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (plen + len + 1 > CHECKOUT_MAX_PATH)
+			return err_set(w->err, ENAMETOOLONG, "tree dir: path too long");
+		memcpy(w->path + plen, de->d_name, len + 1);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return err_set(w->err, errno, "tree dir: stat '%s'", w->path);
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				return err_set(w->err, errno, "tree dir: open '%s'", w->path);
+			w->path[plen + len] = '/';
+			r = add_layer_files(w, sub, plen + len + 1, depth + 1);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+			continue; /* a whiteout */
+		git_tree_entry *te = NULL;
+		if (git_tree_entry_bypath(&te, w->tree, w->path) < 0) {
+			git_error_clear();
+			return err_set(w->err, EUCLEAN, "tree dir: '%s' is not in the tree",
+				       w->path);
+		}
+		git_index_entry e = { .mode = git_tree_entry_filemode(te), .path = w->path };
+		git_oid_cpy(&e.id, git_tree_entry_id(te));
+		git_tree_entry_free(te);
+		stat_to_entry(&st, &e);
+		r = git_index_add(w->idx, &e);
+		if (r < 0)
+			return checkout_git_err(w->err, r, "index '%s'", w->path);
+	}
+	return 0;
+}
+
+static int build_delta_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
+			     const char *parent, const char *path, struct err *err)
+{
+	CLEANUP(git_index_freep) git_index *idx = NULL;
+	CLEANUP(git_tree_freep) git_tree *ptree = NULL;
+	cleanup_free char *pdir = xstrdup(tree_dir);
+	cleanup_free char *pcached = NULL, *ppath = NULL;
+	struct delta_walk w = { .tree = tree, .err = err };
+	git_oid oid;
+	int fd, r;
+
+	memcpy(strrchr(pdir, '/') + 1, parent, 41);
+	pcached = xasprintf("%s.index", pdir);
+	if (faccessat(AT_FDCWD, pcached, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* The parent's, through its own parent if need be: the chain is short. */
+		ppath = xasprintf("%s.tmp-%d", path, (int) getpid());
+		r = git_oid_fromstr(&oid, parent);
+		if (r == 0)
+			r = git_tree_lookup(&ptree, repo, &oid);
+		if (r < 0)
+			return checkout_git_err(err, r, "tree %s", parent);
+		r = write_index(repo, ptree, pdir, ppath, err);
+		(void) unlink(ppath);
+		if (r < 0)
+			return r;
+	}
+	r = copy_cached_index(pcached, path);
+	if (r < 0)
+		return err_set(err, -r, "index of tree '%s'", pdir);
+	r = git_index_open(&idx, path);
+	if (r < 0)
+		return checkout_git_err(err, r, "index");
+	w.idx = idx;
+	fd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, errno, "open tree dir '%s'", tree_dir);
+	r = add_layer_files(&w, fd, 0, 0);
+	if (r < 0)
+		return r;
+	r = git_index_read_tree(idx, tree);
+	if (r == 0)
+		r = git_index_write(idx);
+	return r < 0 ? checkout_git_err(err, r, "index") : 0;
 }
 
 static int build_index(const git_tree *tree, const char *tree_dir, const char *path,
@@ -405,7 +540,7 @@ static int fill(git_repository *repo, const struct checkout_workspace *ws, int g
 	if (r < 0)
 		return r;
 	index = path_join(gpath, "index");
-	return write_index(tree, ws->tree_dir, index, err);
+	return write_index(repo, tree, ws->tree_dir, index, err);
 }
 
 int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir, struct err *err)

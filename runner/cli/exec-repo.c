@@ -1,9 +1,10 @@
 /* exec-repo.c - `mayfly exec --repo`: a checkout of a commit as the job's /workspace. The
  * mirror is fetched (or not: a job never waits for a fetch it does not need), the rev
  * resolved, the commit's tree taken from the shared cache (built once, owned by the cache
- * owner, locked for as long as the sandbox lives so prune leaves it alone), and a .git of
- * the job's own written into a per-job layer under <state>/tmp. The sandbox then gets an
- * overlay {.git layer, [uncommitted layer,] tree} at the checkout dir and a copy-on-write
+ * owner, each of its layers locked for as long as the sandbox lives so prune leaves them
+ * alone), and a .git of the job's own written into a per-job layer under <state>/tmp. The
+ * sandbox then gets an overlay {.git layer, [uncommitted layer,] tree layers, top first}
+ * at the checkout dir and a copy-on-write
  * view of the mirror at CHECKOUT_MIRROR_INSIDE, where the .git's alternates point.
  *
  * SECURITY: the credential comes from the environment or a file, never argv; it reaches
@@ -37,7 +38,7 @@
 #define MAX_TOKEN	       4096
 
 struct exec_repo_state {
-	int tree_lock_fd; /* shared lock on the cached tree: prune keeps away */
+	struct checkout_tree tree; /* its layers, each locked shared: prune keeps away */
 	int layers_fd;	  /* exclusive lock on our layers dir: gc keeps away */
 	char *layers;	  /* <state>/tmp/checkout-XXXXXX: .git layer, uncommitted layer */
 };
@@ -49,7 +50,7 @@ struct exec_repo_state *exec_repo_free(struct exec_repo_state *s)
 	if (s->layers)
 		(void) rm_rf_at(AT_FDCWD, s->layers, &(struct err){ 0 });
 	(void) safe_close(s->layers_fd);
-	(void) safe_close(s->tree_lock_fd);
+	checkout_tree_release(&s->tree);
 	free(s->layers);
 	free(s);
 	return NULL;
@@ -211,7 +212,7 @@ struct checkout {
 	uid_t uid;
 	gid_t gid;
 	const char *snap_branch; /* --repo .: the work tree's branch */
-	char *mirror, *tree_dir, *branch;
+	char *mirror, *branch;
 	char commit[41], tree[41];
 };
 
@@ -222,9 +223,8 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 	int r;
 
 	free(TAKE_PTR(c->mirror));
-	free(TAKE_PTR(c->tree_dir));
 	free(TAKE_PTR(c->branch));
-	s->tree_lock_fd = safe_close(s->tree_lock_fd);
+	checkout_tree_release(&s->tree);
 	c->commit[0] = '\0';
 	/* A full id resolved before: mirror and tree known without loading libgit2. */
 	r = flags == 0 && c->o->commit ? checkout_lookup_cached(c->cache, c->url, c->o->commit,
@@ -240,8 +240,8 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 		r = checkout_resolve(c->mirror, c->rev, c->commit, c->tree, err);
 	if (r < 0)
 		return r;
-	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &c->tree_dir,
-				       &s->tree_lock_fd, err);
+	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &s->tree,
+				       err);
 	/* The mirror had this tree when the commit was resolved: gone now, it is damaged. */
 	if (r == -ENOENT)
 		r = -EUCLEAN;
@@ -256,7 +256,7 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 					       .mirror_inside = CHECKOUT_MIRROR_INSIDE,
 					       .commit = c->commit,
 					       .branch = c->branch,
-					       .tree_dir = c->tree_dir };
+					       .tree_dir = s->tree.layers[0] };
 	cleanup_free char *dotgit = path_join(git, ".git");
 	(void) rm_rf_at(AT_FDCWD, dotgit, &(struct err){ 0 }); /* a failed first attempt's */
 	r = checkout_workspace_git(&ws, git, err);
@@ -307,7 +307,8 @@ static void add_to_spec(struct sandbox_spec *spec, const struct checkout *c,
 	strv_push(&lowers, git);
 	if (uncommitted)
 		strv_push(&lowers, uncommitted);
-	strv_push(&lowers, c->tree_dir);
+	for (size_t i = 0; i < s->tree.n_layers; i++) /* a delta's, then its parents' */
+		strv_push(&lowers, s->tree.layers[i]);
 	add_overlay(spec, dst, lowers, deleted);
 	strv_push(&mirror, c->mirror);
 	add_overlay(spec, CHECKOUT_MIRROR_INSIDE, mirror, NULL);
@@ -327,7 +328,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	struct stat st;
 	int r;
 
-	s->tree_lock_fd = s->layers_fd = -1;
+	s->layers_fd = -1;
 	(void) exec_repo_gc(state_dir);
 	sandbox_cache_owner(&c.uid, &c.gid);
 	if (c.uid == geteuid() && c.gid == getegid())
@@ -364,7 +365,6 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	if (r == 0)
 		add_to_spec(spec, &c, s, uncommitted, snap.deleted);
 	free(c.mirror);
-	free(c.tree_dir);
 	free(c.branch);
 	if (r < 0) {
 		cleanup_free char *name = shown(o->repo);
