@@ -247,14 +247,15 @@ static long distance(git_repository *repo, const git_tree *base, const git_tree 
 }
 
 /* What to build on: the nearest tree this mirror made before, for the same owner (fewest
- * changed paths), as a delta's parent when it can be one, else the nearest complete tree
- * to hard-link from. Locked and open. */
+ * changed paths), as a delta's parent when it can be one (few changes, chain below its
+ * cap), else the nearest complete tree to hard-link from. Locked and open. */
 static void choose_base(git_repository *repo, int tdir, const char *mirror, const git_tree *tree,
 			struct owner own, struct base *ret)
 {
 	cleanup_free char *name = bases_name(mirror);
 	char best[41] = "", best_full[41] = "";
 	long best_d = -1, best_full_d = -1;
+	int best_depth = 0;
 	size_t size;
 	char **ids = read_bases(tdir, name, CHECKOUT_BASE_TRIES, &size);
 
@@ -270,9 +271,9 @@ static void choose_base(git_repository *repo, int tdir, const char *mirror, cons
 			continue;
 		}
 		d = distance(repo, t, tree);
-		if (d >= 0 && d <= CHECKOUT_DELTA_MAX && depth < CHECKOUT_MAX_LAYERS &&
-		    (best_d < 0 || d < best_d)) {
+		if (d >= 0 && (best_d < 0 || d < best_d)) {
 			best_d = d;
+			best_depth = depth;
 			(void) snprintf(best, sizeof(best), "%s", ids[i]);
 		}
 		if (d >= 0 && depth == 0 && (best_full_d < 0 || d < best_full_d)) {
@@ -281,7 +282,9 @@ static void choose_base(git_repository *repo, int tdir, const char *mirror, cons
 		}
 	}
 	free_ids(ids);
-	ret->delta = best_d >= 0;
+	/* The nearest itself, or a complete tree: a chain at its cap starts over rather than
+	 * branch from further back. */
+	ret->delta = best_d >= 0 && best_d <= CHECKOUT_DELTA_MAX && best_depth < CHECKOUT_MAX_LAYERS;
 	if (!ret->delta && best_full_d < 0)
 		return;
 	(void) snprintf(ret->id, sizeof(ret->id), "%s", ret->delta ? best : best_full);

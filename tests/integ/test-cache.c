@@ -16,6 +16,25 @@
 #include "run.h"
 #include "test.h"
 
+/* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
+ * kept in *ret_lock_fd when not NULL, else let go. */
+static int materialize_dir(const char *cache, const char *mirror, const char *tree,
+			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+{
+	struct checkout_tree t = { 0 };
+	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
+
+	if (r < 0)
+		return r;
+	*ret_dir = xstrdup(t.layers[0]);
+	if (ret_lock_fd) {
+		*ret_lock_fd = t.lock_fds[0];
+		t.lock_fds[0] = -1;
+	}
+	checkout_tree_release(&t);
+	return 0;
+}
+
 static void mayfly_cache(struct run_result *res, const char *a, const char *b, const char *c)
 {
 	char *argv[] = { (char *) mayfly_bin(),
@@ -44,7 +63,7 @@ static void materialize(const char *src, const char *rev, char tree[41], int *re
 
 	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
 	CHECK_OK(checkout_resolve(mirror, id, commit, tree, &err));
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, ret_lock_fd, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, ret_lock_fd, &err));
 }
 
 TEST(cache_ls_on_an_empty_state_dir)

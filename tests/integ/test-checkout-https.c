@@ -29,6 +29,25 @@
 #include "run.h"
 #include "test.h"
 
+/* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
+ * kept in *ret_lock_fd when not NULL, else let go. */
+static int materialize_dir(const char *cache, const char *mirror, const char *tree,
+			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+{
+	struct checkout_tree t = { 0 };
+	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
+
+	if (r < 0)
+		return r;
+	*ret_dir = xstrdup(t.layers[0]);
+	if (ret_lock_fd) {
+		*ret_lock_fd = t.lock_fds[0];
+		t.lock_fds[0] = -1;
+	}
+	checkout_tree_release(&t);
+	return 0;
+}
+
 #define TOKEN	 "s3cret-t0ken-9f8e7d"
 #define LIGHTTPD "/usr/sbin/lighttpd"
 
@@ -149,7 +168,7 @@ TEST(checkout_https_with_a_token)
 	CHECK_OK(checkout_mirror(cache, url, &cred, head, 0, &m2, &err));
 	CHECK_OK(checkout_resolve(mirror, "main", commit, tree, &err));
 	CHECK_STR_EQ(commit, head);
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, NULL, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
 	CHECK_OK(mkdir(ws, 0755));
 	const struct checkout_workspace spec = {
 		.mirror = mirror, .mirror_inside = "/m", .commit = commit, .tree_dir = dir

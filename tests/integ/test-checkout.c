@@ -24,6 +24,25 @@
 #include "run.h"
 #include "test.h"
 
+/* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
+ * kept in *ret_lock_fd when not NULL, else let go. */
+static int materialize_dir(const char *cache, const char *mirror, const char *tree,
+			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+{
+	struct checkout_tree t = { 0 };
+	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
+
+	if (r < 0)
+		return r;
+	*ret_dir = xstrdup(t.layers[0]);
+	if (ret_lock_fd) {
+		*ret_lock_fd = t.lock_fds[0];
+		t.lock_fds[0] = -1;
+	}
+	checkout_tree_release(&t);
+	return 0;
+}
+
 /* `git daemon` serving base over git:// on 127.0.0.1; returns its pid (SIGKILLed by the
  * caller's cleanup_pid, and the harness kills the test's process group anyway). */
 static pid_t start_daemon(const char *base, int *ret_port)
@@ -83,7 +102,7 @@ TEST(checkout_git_daemon_mirror_fetch_and_rebuild)
 	url2 = xasprintf("git://127.0.0.1:%d/app", port);
 	CHECK_OK(checkout_mirror(cache, url, NULL, NULL, 0, &mirror, &err));
 	CHECK_OK(checkout_resolve(mirror, "main", commit, tree, &err));
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, NULL, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
 	size_t first = pack_bytes(mirror, true);
 	/* A new commit of 10 files: the second fetch brings a small pack. */
 	CHECK_EQ(repo_sh("cd '%s' && for i in 1 2 3 4 5 6 7 8 9 10; do echo $i >> "
@@ -176,13 +195,13 @@ static int full_disk_child(const char *cache, const char *mirror, const char *bi
 	if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("mayfly-test", trees, "tmpfs", 0, "size=2m,mode=0700") < 0)
 		return 13;
-	r = checkout_materialize(cache, mirror, big, &dir, NULL, &err);
+	r = materialize_dir(cache, mirror, big, (uid_t) -1, (gid_t) -1, &dir, NULL, &err);
 	(void) snprintf(msg, size, "%s", err.msg);
 	if (r != -ENOSPC)
 		return 14;
 	if (repo_count_entries(trees, ".") != 2) /* only "." and ".." */
 		return 15;
-	if (checkout_materialize(cache, mirror, small, &dir, NULL, &err) < 0)
+	if (materialize_dir(cache, mirror, small, (uid_t) -1, (gid_t) -1, &dir, NULL, &err) < 0)
 		return 16;
 	return 0;
 }

@@ -19,6 +19,25 @@
 #include "repo.h"
 #include "test.h"
 
+/* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
+ * kept in *ret_lock_fd when not NULL, else let go. */
+static int materialize_dir(const char *cache, const char *mirror, const char *tree,
+			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+{
+	struct checkout_tree t = { 0 };
+	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
+
+	if (r < 0)
+		return r;
+	*ret_dir = xstrdup(t.layers[0]);
+	if (ret_lock_fd) {
+		*ret_lock_fd = t.lock_fds[0];
+		t.lock_fds[0] = -1;
+	}
+	checkout_tree_release(&t);
+	return 0;
+}
+
 /* Everything a checkout has to get right, committed with real git. */
 static char *make_rich_repo(void)
 {
@@ -68,7 +87,7 @@ TEST(checkout_materialize_equals_git_clone)
 
 	(void) umask(022); /* what git clone is given: it honours the umask, we need not */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, &lock_fd, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &lock_fd, &err));
 	CHECK(lock_fd >= 0);
 	close(lock_fd);
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
@@ -86,7 +105,7 @@ TEST(checkout_materialize_equals_git_clone)
 	/* A second call finds it: same path, nothing rebuilt. */
 	struct stat a, b;
 	CHECK_OK(stat(dir, &a));
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &again, NULL, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &again, NULL, &err));
 	CHECK_STR_EQ(again, dir);
 	CHECK_OK(stat(again, &b));
 	CHECK_EQ(a.st_ino, b.st_ino);
@@ -101,7 +120,7 @@ TEST(checkout_materialize_sets_git_modes_whatever_the_umask)
 
 	resolve_main(cache, src, &mirror, tree);
 	(void) umask(077);
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, NULL, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
 	listing = repo_listing(dir);
 	CHECK_STR_CONTAINS(listing, "f 0755 ");
 	CHECK_STR_CONTAINS(listing, "d 0755 dir\n");
@@ -162,7 +181,7 @@ static void check_refused(const char *cache, const char *mirror, const git_oid *
 	char hex[41];
 
 	git_oid_tostr(hex, sizeof(hex), tree);
-	CHECK_EQ(checkout_materialize(cache, mirror, hex, &dir, NULL, &err), -EINVAL);
+	CHECK_EQ(materialize_dir(cache, mirror, hex, (uid_t) -1, (gid_t) -1, &dir, NULL, &err), -EINVAL);
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, msg);
 	CHECK(dir == NULL);
@@ -226,7 +245,7 @@ TEST(checkout_materialize_refuses_hostile_trees)
 	struct err err = { 0 };
 	const struct raw_entry out[] = { { "120000", "a", &link }, { "40000", "b", &inner } };
 	raw_tree(repo, out, 2, &t);
-	CHECK_OK(checkout_materialize(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), &dir, NULL,
+	CHECK_OK(materialize_dir(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), (uid_t) -1, (gid_t) -1, &dir, NULL,
 				      &err));
 	CHECK_EQ(repo_count_entries(outside, "pwned"), 0);
 	git_repository_free(repo);
@@ -251,7 +270,7 @@ TEST(checkout_materialize_failure_leaves_nothing)
 	tree = repo_line("git -C '%s' rev-parse 'HEAD^{tree}'", src);
 	CHECK_EQ(repo_sh("rm -f '%s/%s'", src, victim), 0);
 	cleanup_free char *gitdir = path_join(src, ".git");
-	int r = checkout_materialize(cache, gitdir, tree, &dir, NULL, &err);
+	int r = materialize_dir(cache, gitdir, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err);
 	printf("# %s\n", err.msg);
 	CHECK_EQ(r, -EUCLEAN);
 	CHECK_STR_CONTAINS(err.msg, "path 'b': object ");
@@ -276,7 +295,7 @@ TEST(checkout_materialize_racing_builders_make_one_tree)
 		if (pids[i] == 0) {
 			cleanup_free char *dir = NULL;
 			struct err e = { 0 };
-			if (checkout_materialize(cache, mirror, tree, &dir, NULL, &e) < 0) {
+			if (materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &e) < 0) {
 				printf("# child %zu: %s\n", i, e.msg);
 				_exit(1);
 			}
@@ -303,11 +322,11 @@ TEST(checkout_materialize_refuses_bad_tree_ids)
 	cleanup_free char *src = path_join(rich, ".git");
 	struct err err = { 0 };
 
-	CHECK_EQ(checkout_materialize(cache, src, "../../etc", &dir, NULL, &err), -EINVAL);
-	CHECK_EQ(checkout_materialize(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", &dir,
+	CHECK_EQ(materialize_dir(cache, src, "../../etc", (uid_t) -1, (gid_t) -1, &dir, NULL, &err), -EINVAL);
+	CHECK_EQ(materialize_dir(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", (uid_t) -1, (gid_t) -1, &dir,
 				      NULL, &err),
 		 -EINVAL);
-	CHECK_EQ(checkout_materialize(cache, src, "0123456789012345678901234567890123456789", &dir,
+	CHECK_EQ(materialize_dir(cache, src, "0123456789012345678901234567890123456789", (uid_t) -1, (gid_t) -1, &dir,
 				      NULL, &err),
 		 -ENOENT);
 	printf("# %s\n", err.msg);
@@ -340,11 +359,11 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 
 	/* Ourselves: (uid_t) -1 is the caller, rootless or not. */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(checkout_materialize_owned(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine,
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine,
 					    NULL, &err));
 	CHECK(check_owned(mine, geteuid(), getegid()) > 20);
 	/* Asked for another owner, a cached tree refuses rather than serve the wrong one. */
-	int r = checkout_materialize_owned(cache, mirror, tree, cache_id, cache_id, &dir, NULL,
+	int r = materialize_dir(cache, mirror, tree, cache_id, cache_id, &dir, NULL,
 					   &err);
 	printf("# %s\n", err.msg);
 	CHECK_EQ(r, -EPERM);
@@ -357,7 +376,7 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 	cleanup_free char *cache2 = repo_path("cache2"), *mirror2 = NULL;
 	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
 	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree, &err));
-	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL,
+	CHECK_OK(materialize_dir(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL,
 					    &err));
 	CHECK(check_owned(dir, cache_id, cache_id) > 20);
 	cleanup_free char *clone = repo_path("clone");
@@ -370,7 +389,7 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 	free(mirror2);
 	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
 	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree2, &err));
-	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree2, cache_id, cache_id, &dir2, NULL,
+	CHECK_OK(materialize_dir(cache2, mirror2, tree2, cache_id, cache_id, &dir2, NULL,
 					    &err));
 	CHECK(check_owned(dir2, cache_id, cache_id) > 20);
 	cleanup_free char *a = path_join(dir, "run.sh"), *b = path_join(dir2, "run.sh");
