@@ -152,10 +152,14 @@ TEST(checkout_delta_chain_equals_git_checkout_through_every_kind_of_change)
 		/* 0: the start */
 		"mkdir -p a/b c d/e gone/deep && echo 1 > a/b/f && echo 2 > a/g && echo 3 > c/h "
 		"&& echo 4 > d/e/i && echo 5 > gone/deep/j && echo 6 > keep && "
+		"printf '*.bat text eol=crlf\\n*.txt ident\\n' > .gitattributes && "
+		"printf '*.bat -text\\n' > a/.gitattributes && printf 'x\\ny\\n' > w.bat && "
+		"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "
 		"echo x > modef && ln -s keep ln && echo 7 > tofile/x 2>/dev/null || "
 		"{ mkdir tofile && echo 7 > tofile/x; }; echo 8 > todir",
 		/* 1: change, add in a new dir, delete a file whose dir stays, delete a dir */
-		"echo 1b > a/b/f && mkdir -p n/m && echo 9 > n/m/new && rm a/g && rm -r gone",
+		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "
+		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > n/m/new && rm a/g && rm -r gone",
 		/* 2: directory <-> file, mode only, symlink retargeted */
 		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "
 		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
