@@ -352,7 +352,7 @@ static size_t check_owned(const char *dir, uid_t uid, gid_t gid)
 TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 {
 	cleanup_free char *src = make_rich_repo(), *cache = repo_path("cache");
-	cleanup_free char *mirror = NULL, *dir = NULL, *mine = NULL, *dir2 = NULL;
+	cleanup_free char *mirror = NULL, *dir = NULL, *mine = NULL;
 	const uid_t cache_id = 1073741823; /* SANDBOX_CACHE_UID: outside every host range */
 	struct err err = { 0 };
 	char tree[41], tree2[41], commit[41];
@@ -384,17 +384,33 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 	cleanup_free char *ours = repo_listing(dir), *theirs = repo_listing(clone);
 	CHECK_STR_EQ(ours, theirs); /* modes and contents untouched by chown */
 
-	/* A new commit links from the cache id's tree and stays the cache id's. */
-	CHECK_EQ(repo_sh("cd '%s' && echo changed > README && git commit -qam next", src), 0);
+	/* A new commit is a delta layer on the cache id's tree, and the cache id's too, its
+	 * whiteouts included. */
+	CLEANUP(checkout_tree_release) struct checkout_tree t2 = { 0 };
+	CHECK_EQ(repo_sh("cd '%s' && echo changed > README && git rm -q link && "
+			 "git commit -qam next",
+			 src),
+		 0);
 	free(mirror2);
 	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
 	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree2, &err));
-	CHECK_OK(materialize_dir(cache2, mirror2, tree2, cache_id, cache_id, &dir2, NULL,
-					    &err));
-	CHECK(check_owned(dir2, cache_id, cache_id) > 20);
-	cleanup_free char *a = path_join(dir, "run.sh"), *b = path_join(dir2, "run.sh");
-	struct stat sa, sb;
-	CHECK_OK(lstat(a, &sa));
-	CHECK_OK(lstat(b, &sb));
-	CHECK_EQ(sa.st_ino, sb.st_ino);
+	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree2, cache_id, cache_id, &t2, &err));
+	CHECK_EQ(t2.n_layers, 2);
+	CHECK_STR_EQ(t2.layers[1], dir);
+	/* Itself, README, and whiteouts for link and submod (commit -a drops a gitlink whose
+	 * directory is missing). */
+	CHECK_EQ(check_owned(t2.layers[0], cache_id, cache_id), 4);
+	cleanup_free char *wh = path_join(t2.layers[0], "link");
+	struct stat st;
+	CHECK_OK(lstat(wh, &st));
+	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+	/* Not for another owner: a delta never lies on a tree that is not its owner's. */
+	CHECK_EQ(repo_sh("cd '%s' && echo again > README && git commit -qam third", src), 0);
+	free(mirror2);
+	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
+	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree2, &err));
+	CLEANUP(checkout_tree_release) struct checkout_tree t3 = { 0 };
+	CHECK_OK(checkout_materialize(cache2, mirror2, tree2, &t3, &err));
+	CHECK_EQ(t3.n_layers, 1);
+	CHECK(check_owned(t3.layers[0], geteuid(), getegid()) > 20);
 }
