@@ -5,7 +5,6 @@
  * under an overlay, where inode, device, owner and ctime differ from what was recorded. */
 #include "checkout/checkout.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -334,64 +333,136 @@ static int layer_parent_of(const char *tree_dir, char parent[41])
 }
 
 struct delta_walk {
+	git_repository *repo;
 	git_index *idx;
-	const git_tree *tree;
+	int layer_fd; /* the delta layer: every path that changed is there */
 	struct err *err;
+	size_t plen;
 	char path[CHECKOUT_MAX_PATH + 1];
 };
 
-/* Each file and symlink of the delta layer (not its whiteouts) with its stat data. */
-static int add_layer_files(struct delta_walk *w, int fd, size_t plen, unsigned depth)
+static int delta_push(struct delta_walk *w, const char *name)
 {
-	CLEANUP(closedirp) DIR *d = fdopendir(fd);
-	struct dirent *de;
+	size_t len = strlen(name), need = w->plen + (w->plen ? 1 : 0) + len;
 
-	if (!d) {
-		(void) close(fd);
-		return err_set(w->err, errno, "tree dir: read '%s'", w->path);
-	}
-	if (depth > CHECKOUT_MAX_DEPTH)
-		return err_set(w->err, ELOOP, "tree dir: '%s' nested too deep", w->path);
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		struct stat st;
-		int r;
+	if (need > CHECKOUT_MAX_PATH)
+		return err_set(w->err, ENAMETOOLONG, "index: path '%.100s...' too long", w->path);
+	if (w->plen)
+		w->path[w->plen++] = '/';
+	memcpy(w->path + w->plen, name, len + 1);
+	w->plen += len;
+	return 0;
+}
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (plen + len + 1 > CHECKOUT_MAX_PATH)
-			return err_set(w->err, ENAMETOOLONG, "tree dir: path too long");
-		memcpy(w->path + plen, de->d_name, len + 1);
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+static void delta_pop(struct delta_walk *w, size_t old)
+{
+	w->plen = old;
+	w->path[old] = '\0';
+}
+
+/* The entry for the tree entry te at w->path, with the stat data of the delta layer's
+ * file (a submodule has none). */
+static int delta_add(struct delta_walk *w, const git_tree_entry *te)
+{
+	git_index_entry e = { .mode = git_tree_entry_filemode(te), .path = w->path };
+	struct stat st;
+	int r;
+
+	git_oid_cpy(&e.id, git_tree_entry_id(te));
+	if (e.mode != GIT_FILEMODE_COMMIT) {
+		if (fstatat(w->layer_fd, w->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return err_set(w->err, errno, "tree dir: stat '%s'", w->path);
-		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd(d), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0)
-				return err_set(w->err, errno, "tree dir: open '%s'", w->path);
-			w->path[plen + len] = '/';
-			r = add_layer_files(w, sub, plen + len + 1, depth + 1);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-			continue; /* a whiteout */
-		git_tree_entry *te = NULL;
-		if (git_tree_entry_bypath(&te, w->tree, w->path) < 0) {
-			git_error_clear();
-			return err_set(w->err, EUCLEAN, "tree dir: '%s' is not in the tree",
-				       w->path);
-		}
-		git_index_entry e = { .mode = git_tree_entry_filemode(te), .path = w->path };
-		git_oid_cpy(&e.id, git_tree_entry_id(te));
-		git_tree_entry_free(te);
 		stat_to_entry(&st, &e);
-		r = git_index_add(w->idx, &e);
+	}
+	r = git_index_add(w->idx, &e);
+	return r < 0 ? checkout_git_err(w->err, r, "index '%s'", w->path) : 0;
+}
+
+/* Every entry under the tree entry te (at w->path), as delta_add(). */
+static int delta_add_all(struct delta_walk *w, const git_tree_entry *te, unsigned depth)
+{
+	CLEANUP(git_tree_freep) git_tree *t = NULL;
+	size_t old = w->plen;
+	int r;
+
+	if (git_tree_entry_filemode(te) != GIT_FILEMODE_TREE)
+		return delta_add(w, te);
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return err_set(w->err, ELOOP, "index: '%s' nested too deep", w->path);
+	r = git_tree_lookup(&t, w->repo, git_tree_entry_id(te));
+	if (r < 0)
+		return checkout_git_err(w->err, r, "tree '%s'", w->path);
+	for (size_t i = 0; i < git_tree_entrycount(t); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		r = delta_push(w, git_tree_entry_name(e));
+		if (r == 0)
+			r = delta_add_all(w, e, depth + 1);
+		delta_pop(w, old);
 		if (r < 0)
-			return checkout_git_err(w->err, r, "index '%s'", w->path);
+			return r;
 	}
 	return 0;
+}
+
+/* Whatever the parent's index has at w->path: one entry, or all under a directory. */
+static int delta_remove(struct delta_walk *w, const git_tree_entry *be)
+{
+	int r = git_tree_entry_filemode(be) == GIT_FILEMODE_TREE
+			? git_index_remove_directory(w->idx, w->path, 0)
+			: git_index_remove(w->idx, w->path, 0);
+
+	if (r < 0 && r != GIT_ENOTFOUND)
+		return checkout_git_err(w->err, r, "index '%s'", w->path);
+	git_error_clear();
+	return 0;
+}
+
+/* Turn the parent's index into the tree's: what the two trees share is skipped unread
+ * (the same subtree id: the same entries, stat data and cache-tree node), the rest is
+ * removed or added with the delta layer's stat data. Adding and removing invalidate the
+ * cache-tree nodes above what they touch; git recomputes those only. */
+static int delta_apply(struct delta_walk *w, const git_tree *parent, const git_tree *tree,
+		       unsigned depth)
+{
+	size_t n = git_tree_entrycount(tree), nb = git_tree_entrycount(parent), old = w->plen;
+	int r = 0;
+
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return err_set(w->err, ELOOP, "index: '%s' nested too deep", w->path);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const git_tree_entry *be = git_tree_entry_byname(parent, git_tree_entry_name(e));
+		git_filemode_t mode = git_tree_entry_filemode(e);
+
+		if (be && git_tree_entry_filemode(be) == mode &&
+		    git_oid_equal(git_tree_entry_id(be), git_tree_entry_id(e)))
+			continue;
+		r = delta_push(w, git_tree_entry_name(e));
+		if (r == 0 && be && mode == GIT_FILEMODE_TREE &&
+		    git_tree_entry_filemode(be) == GIT_FILEMODE_TREE) {
+			CLEANUP(git_tree_freep) git_tree *sub = NULL, *bsub = NULL;
+			r = git_tree_lookup(&sub, w->repo, git_tree_entry_id(e));
+			if (r == 0)
+				r = git_tree_lookup(&bsub, w->repo, git_tree_entry_id(be));
+			r = r < 0 ? checkout_git_err(w->err, r, "tree '%s'", w->path)
+				  : delta_apply(w, bsub, sub, depth + 1);
+		} else if (r == 0) {
+			r = be ? delta_remove(w, be) : 0;
+			if (r == 0)
+				r = delta_add_all(w, e, depth + 1);
+		}
+		delta_pop(w, old);
+	}
+	for (size_t i = 0; r == 0 && i < nb; i++) {
+		const git_tree_entry *be = git_tree_entry_byindex(parent, i);
+		if (git_tree_entry_byname(tree, git_tree_entry_name(be)))
+			continue;
+		r = delta_push(w, git_tree_entry_name(be));
+		if (r == 0)
+			r = delta_remove(w, be);
+		delta_pop(w, old);
+	}
+	return r;
 }
 
 static int build_delta_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
@@ -400,42 +471,44 @@ static int build_delta_index(git_repository *repo, const git_tree *tree, const c
 	CLEANUP(git_index_freep) git_index *idx = NULL;
 	CLEANUP(git_tree_freep) git_tree *ptree = NULL;
 	cleanup_free char *pdir = xstrdup(tree_dir);
-	cleanup_free char *pcached = NULL, *ppath = NULL;
-	struct delta_walk w = { .tree = tree, .err = err };
+	cleanup_free char *pcached = NULL;
+	cleanup_close int lfd = -1;
+	struct delta_walk w = { .repo = repo, .err = err };
 	git_oid oid;
-	int fd, r;
+	int r;
 
 	memcpy(strrchr(pdir, '/') + 1, parent, 41);
 	pcached = xasprintf("%s.index", pdir);
+	r = git_oid_fromstr(&oid, parent);
+	if (r == 0)
+		r = git_tree_lookup(&ptree, repo, &oid);
+	if (r < 0)
+		return checkout_git_err(err, r, "tree %s", parent);
 	if (faccessat(AT_FDCWD, pcached, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		/* The parent's, through its own parent if need be: the chain is short. */
-		ppath = xasprintf("%s.tmp-%d", path, (int) getpid());
-		r = git_oid_fromstr(&oid, parent);
-		if (r == 0)
-			r = git_tree_lookup(&ptree, repo, &oid);
-		if (r < 0)
-			return checkout_git_err(err, r, "tree %s", parent);
+		cleanup_free char *ppath = xasprintf("%s.tmp-%d", path, (int) getpid());
 		r = write_index(repo, ptree, pdir, ppath, err);
 		(void) unlink(ppath);
 		if (r < 0)
 			return r;
 	}
+	/* Linked: git_index_write() renames a new file over it, so the parent's cached
+	 * index is never written. */
 	r = copy_cached_index(pcached, path);
 	if (r < 0)
 		return err_set(err, -r, "index of tree '%s'", pdir);
 	r = git_index_open(&idx, path);
 	if (r < 0)
 		return checkout_git_err(err, r, "index");
-	w.idx = idx;
-	fd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	lfd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0)
 		return err_set(err, errno, "open tree dir '%s'", tree_dir);
-	r = add_layer_files(&w, fd, 0, 0);
+	w.idx = idx;
+	w.layer_fd = lfd;
+	r = delta_apply(&w, ptree, tree, 0);
 	if (r < 0)
 		return r;
-	r = git_index_read_tree(idx, tree);
-	if (r == 0)
-		r = git_index_write(idx);
+	r = git_index_write(idx);
 	return r < 0 ? checkout_git_err(err, r, "index") : 0;
 }
 

@@ -382,6 +382,13 @@ TEST(exec_repo_delta_layers_equal_git_checkout_and_survive_prune)
 		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
 		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",
 		"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z",
+		/* submodules: new, replacing a directory; then another commit, and back */
+		"mkdir sub && git update-index --add --cacheinfo 160000,"
+		"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "
+		"git update-index --add --cacheinfo 160000,"
+		"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",
+		"git update-index --cacheinfo 160000,3333333333333333333333333333333333333333,sub "
+		"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h",
 	};
 	cleanup_free char *src = repo_path("src"), *wt = repo_path("wt");
 	cleanup_free char *trees = xasprintf("%s/checkout/trees", test_state_dir());
@@ -434,11 +441,11 @@ TEST(exec_repo_delta_layers_equal_git_checkout_and_survive_prune)
 	run_argv(argv, NULL, 120, &res);
 	CHECK_EQ(res.status, 0);
 	run_result_free(&res);
-	/* Every step's tree but the last is a parent of it: all five are kept. */
+	/* Every step's tree but the last is a parent of it: all seven are kept. */
 	n = repo_line("find '%s' -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name '*.ws' | "
 		      "wc -l",
 		      trees);
-	CHECK_STR_EQ(n, "5");
+	CHECK_STR_EQ(n, "7");
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	run_argv(argv, NULL, 120, &res);

@@ -167,6 +167,13 @@ TEST(checkout_delta_chain_equals_git_checkout_through_every_kind_of_change)
 		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",
 		/* 4: a whole subtree replaced by a symlink, a symlink by a dir */
 		"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z",
+		/* submodules: new, replacing a directory; then another commit, and back */
+		"mkdir sub && git update-index --add --cacheinfo 160000,"
+		"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "
+		"git update-index --add --cacheinfo 160000,"
+		"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",
+		"git update-index --cacheinfo 160000,3333333333333333333333333333333333333333,sub "
+		"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h",
 	};
 	char trees[ARRAY_SIZE(steps)][41];
 
