@@ -224,9 +224,10 @@ static void mayfly_ready(const char *cache, const char *src, const char *commit,
 	LAP(P_TREE);
 	if (mkdir(r->gitlayer, 0755) < 0)
 		die(r->gitlayer, NULL);
-	const struct checkout_workspace ws = {
-		.mirror = mirror, .mirror_inside = mirror, .commit = c, .tree_dir = r->tree.layers[0]
-	};
+	const struct checkout_workspace ws = { .mirror = mirror,
+					       .mirror_inside = mirror,
+					       .commit = c,
+					       .tree_dir = r->tree.layers[0] };
 	if (checkout_workspace_git(&ws, r->gitlayer, &err) < 0)
 		die("workspace .git", &err);
 	LAP(P_GIT);
@@ -301,7 +302,8 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	cleanup_free char *src = fresh("src"), *cache = fresh("cache");
 	struct samples clone = { 0 }, wt = { 0 }, shallow = { 0 }, a = { 0 }, b = { 0 };
 	struct samples cold = { 0 }, scratch = { 0 }, st_ours = { 0 }, st_clone = { 0 };
-	struct samples a_part[NPARTS] = { 0 }, b_tree = { 0 }, b_git = { 0 }, e2e = { 0 }, e2e_true = { 0 };
+	struct samples a_part[NPARTS] = { 0 }, b_tree = { 0 }, b_git = { 0 }, e2e = { 0 },
+		       e2e_true = { 0 };
 	double t0;
 
 	printf("\n%s: %u files, %u runs\n", label, nfiles, runs);
@@ -395,7 +397,8 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	       bench_median(shallow.v, shallow.n) / ma);
 	for (int p = 0; p < NPARTS; p++)
 		printf("%s %s %.2f", p ? "," : "", part_names[p], bench_median(a_part[p].v, a_part[p].n));
-	printf(" ms\n  (b)'s tree (a delta layer): %.2f ms, %.1f%% of a tree from scratch; (b) in all "
+	printf(" ms\n  (b)'s tree (a delta layer): %.2f ms, %.1f%% of a tree from scratch; (b) in "
+	       "all "
 	       "%.2f ms (tree %.2f + .git and index %.2f)\n",
 	       mb, 100.0 * mb / ms, bench_median(b.v, b.n), mb, bench_median(b_git.v, b_git.n));
 	printf("  goal (a) <= %.0f ms: %s\n", GOAL_A, ma <= GOAL_A ? "met" : "missed");

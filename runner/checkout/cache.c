@@ -229,7 +229,8 @@ static int count_diff(git_repository *repo, const git_tree *a, const git_tree *b
 	}
 	for (size_t i = 0; i < na; i++) {
 		const git_tree_entry *ae = git_tree_entry_byindex(a, i);
-		if (!git_tree_entry_byname(b, git_tree_entry_name(ae)) && count_one(repo, ae, c) < 0)
+		if (!git_tree_entry_byname(b, git_tree_entry_name(ae)) &&
+		    count_one(repo, ae, c) < 0)
 			return -1;
 	}
 	return 0;
@@ -284,7 +285,8 @@ static void choose_base(git_repository *repo, int tdir, const char *mirror, cons
 	free_ids(ids);
 	/* The nearest itself, or a complete tree: a chain at its cap starts over rather than
 	 * branch from further back. */
-	ret->delta = best_d >= 0 && best_d <= CHECKOUT_DELTA_MAX && best_depth < CHECKOUT_MAX_LAYERS;
+	ret->delta =
+		best_d >= 0 && best_d <= CHECKOUT_DELTA_MAX && best_depth < CHECKOUT_MAX_LAYERS;
 	if (!ret->delta && best_full_d < 0)
 		return;
 	(void) snprintf(ret->id, sizeof(ret->id), "%s", ret->delta ? best : best_full);

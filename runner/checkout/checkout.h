@@ -85,9 +85,9 @@ char *checkout_rev_branch(const char *mirror, const char *rev);
  * changed, whiteouts for what is gone) on its parent's layers, down to a complete tree.
  * All owned. */
 struct checkout_tree {
-	char **layers;	/* NULL-terminated: "<cache_dir>/trees/<tree id>" first */
+	char **layers; /* NULL-terminated: "<cache_dir>/trees/<tree id>" first */
 	size_t n_layers;
-	int *lock_fds;	/* one per layer */
+	int *lock_fds; /* one per layer */
 };
 void checkout_tree_release(struct checkout_tree *t);
 
@@ -123,8 +123,8 @@ int checkout_materialize_owned(const char *cache_dir, const char *mirror, const 
 /* Remove least recently used trees until the tree cache holds at most max_bytes (files
  * shared by hard links are counted once), skipping trees in use (locked) and the parents
  * of delta layers still there (a delta goes first), and whatever crashed runs left
- * (temporary trees of dead builders, a parent record without its tree). Mirrors are not counted. Returns
- * the number of trees removed; *ret_freed (may be NULL) gets the bytes freed. */
+ * (temporary trees of dead builders, a parent record without its tree). Mirrors are not counted.
+ * Returns the number of trees removed; *ret_freed (may be NULL) gets the bytes freed. */
 int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *ret_freed,
 			 struct err *err);
 

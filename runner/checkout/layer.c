@@ -108,10 +108,11 @@ int checkout_layers_take(int tdir, const char *trees, const char *id, int lock_f
 		if (r == 0)
 			break;
 		if (r < 0 || t.n_layers > CHECKOUT_MAX_LAYERS)
-			return err_set(err, EUCLEAN,
-				       "tree '%s/%s': damaged or too deep parent record '%s.parent'; "
-				       "remove both",
-				       trees, cur, cur);
+			return err_set(
+				err, EUCLEAN,
+				"tree '%s/%s': damaged or too deep parent record '%s.parent'; "
+				"remove both",
+				trees, cur, cur);
 		lock = xasprintf("%s.lock", parent);
 		fd = checkout_lock_at(tdir, lock, LOCK_SH);
 		if (fd < 0)

@@ -339,7 +339,8 @@ static bool same_entry(const git_tree_entry *e, const git_tree_entry *be)
 	if (!be || git_tree_entry_filemode(be) != mode)
 		return false;
 	/* A submodule is an empty directory whatever commit it records. */
-	return mode == GIT_FILEMODE_COMMIT || git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(be));
+	return mode == GIT_FILEMODE_COMMIT ||
+	       git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(be));
 }
 
 static int delta_dir(struct writer *w, int dfd, const git_tree *tree, const git_tree *base,
@@ -621,8 +622,7 @@ int checkout_write_delta(struct git_repository *repo, const struct git_tree *tre
 		r = collect_attributes(repo, idx, (const git_tree *) tree, parent, path, 0, 0,
 				       &n_attributes);
 	if (r == -EINVAL)
-		return err_set(err, EINVAL, "path '%.100s...': too long or nested too deep",
-			       path);
+		return err_set(err, EINVAL, "path '%.100s...': too long or nested too deep", path);
 	if (r < 0)
 		return checkout_git_err(err, r, "read tree");
 	w.filters = n_attributes > 0;

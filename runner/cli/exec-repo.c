@@ -240,8 +240,7 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 		r = checkout_resolve(c->mirror, c->rev, c->commit, c->tree, err);
 	if (r < 0)
 		return r;
-	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &s->tree,
-				       err);
+	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &s->tree, err);
 	/* The mirror had this tree when the commit was resolved: gone now, it is damaged. */
 	if (r == -ENOENT)
 		r = -EUCLEAN;

@@ -18,8 +18,8 @@
 
 /* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
  * kept in *ret_lock_fd when not NULL, else let go. */
-static int materialize_dir(const char *cache, const char *mirror, const char *tree,
-			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+static int materialize_dir(const char *cache, const char *mirror, const char *tree, uid_t uid,
+			   gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
 {
 	struct checkout_tree t = { 0 };
 	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);

@@ -23,8 +23,8 @@
 
 /* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
  * kept in *ret_lock_fd when not NULL, else let go. */
-static int materialize_dir(const char *cache, const char *mirror, const char *tree,
-			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+static int materialize_dir(const char *cache, const char *mirror, const char *tree, uid_t uid,
+			   gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
 {
 	struct checkout_tree t = { 0 };
 	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
@@ -106,7 +106,8 @@ static int child(const char *cache, const char *mirror, const char *commit, cons
 	 * mount or a user namespace). */
 	cleanup_free char *next_dir = NULL;
 	sleep(1); /* git compares whole seconds */
-	if (materialize_dir(cache, mirror, next_tree, (uid_t) -1, (gid_t) -1, &next_dir, NULL, &err) < 0) {
+	if (materialize_dir(cache, mirror, next_tree, (uid_t) -1, (gid_t) -1, &next_dir, NULL,
+			    &err) < 0) {
 		printf("# %s\n", err.msg);
 		return 20;
 	}
@@ -157,7 +158,8 @@ TEST(checkout_workspace_in_an_overlay_is_clean_and_fast)
 	CHECK_OK(checkout_resolve(mirror, base, commit, tree, &err));
 	CHECK_OK(checkout_resolve(mirror, mid, ignored, next[1], &err));
 	CHECK_OK(checkout_resolve(mirror, "main", ignored, next[0], &err));
-	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &tree_dir, NULL, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &tree_dir, NULL,
+				 &err));
 	before = repo_listing(tree_dir);
 	for (int minimal = 1; minimal >= 0; minimal--) {
 		cleanup_free char *scratch = xasprintf("%s/s%d", test_tmpdir(), minimal);

@@ -359,9 +359,9 @@ TEST(exec_repo_layers_of_a_killed_mayfly_are_removed_by_gc)
 }
 
 /* Every entry under the current directory but .git: type, mode, symlink target, content. */
-#define LISTING                                                                                   \
-	"umask 022; find . -path ./.git -prune -o -type l -printf 'l %p %l\\n' -o -type d "       \
-	"-printf 'd %m %p\\n' -o -type f -printf 'f %m %p\\n' | sort; find . -path ./.git "     \
+#define LISTING                                                                                    \
+	"umask 022; find . -path ./.git -prune -o -type l -printf 'l %p %l\\n' -o -type d "        \
+	"-printf 'd %m %p\\n' -o -type f -printf 'f %m %p\\n' | sort; find . -path ./.git "        \
 	"-prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum"
 
 /* A chain of commits with every kind of change, each checked out as a delta layer on the
@@ -377,7 +377,8 @@ TEST(exec_repo_delta_layers_equal_git_checkout_and_survive_prune)
 		"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "
 		"echo x > modef && ln -s keep ln && echo 7 > tofile/x && echo 8 > todir",
 		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "
-		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > n/m/new && rm a/g && rm -r gone",
+		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "
+		"n/m/new && rm a/g && rm -r gone",
 		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "
 		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
 		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",
@@ -393,8 +394,14 @@ TEST(exec_repo_delta_layers_equal_git_checkout_and_survive_prune)
 	cleanup_free char *src = repo_path("src"), *wt = repo_path("wt");
 	cleanup_free char *trees = xasprintf("%s/checkout/trees", test_state_dir());
 	cleanup_free char *last = NULL, *top = NULL, *n = NULL;
-	char *argv[] = { (char *) mayfly_bin(), "--state-dir", (char *) test_state_dir(), "cache",
-			 "prune", "--max-size", "0", NULL };
+	char *argv[] = { (char *) mayfly_bin(),
+			 "--state-dir",
+			 (char *) test_state_dir(),
+			 "cache",
+			 "prune",
+			 "--max-size",
+			 "0",
+			 NULL };
 	struct run_result res;
 	int status;
 

@@ -21,8 +21,8 @@
 
 /* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
  * kept in *ret_lock_fd when not NULL, else let go. */
-static int materialize_dir(const char *cache, const char *mirror, const char *tree,
-			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+static int materialize_dir(const char *cache, const char *mirror, const char *tree, uid_t uid,
+			   gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
 {
 	struct checkout_tree t = { 0 };
 	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
@@ -159,7 +159,8 @@ TEST(checkout_delta_chain_equals_git_checkout_through_every_kind_of_change)
 		"{ mkdir tofile && echo 7 > tofile/x; }; echo 8 > todir",
 		/* 1: change, add in a new dir, delete a file whose dir stays, delete a dir */
 		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "
-		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > n/m/new && rm a/g && rm -r gone",
+		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "
+		"n/m/new && rm a/g && rm -r gone",
 		/* 2: directory <-> file, mode only, symlink retargeted */
 		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "
 		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
@@ -297,8 +298,10 @@ TEST(checkout_incremental_tree_rewrites_files_whose_attributes_changed)
 	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
 	resolve(src, mirror, "main~1", tree_a);
 	resolve(src, mirror, "main", tree_b);
-	CHECK_OK(materialize_dir(cache, mirror, tree_a, (uid_t) -1, (gid_t) -1, &dir_a, NULL, &err));
-	CHECK_OK(materialize_dir(cache, mirror, tree_b, (uid_t) -1, (gid_t) -1, &dir_b, NULL, &err));
+	CHECK_OK(
+		materialize_dir(cache, mirror, tree_a, (uid_t) -1, (gid_t) -1, &dir_a, NULL, &err));
+	CHECK_OK(
+		materialize_dir(cache, mirror, tree_b, (uid_t) -1, (gid_t) -1, &dir_b, NULL, &err));
 	/* x.txt has the same blob in both, but checks out differently now. */
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
 	cleanup_free char *ours = repo_listing(dir_b), *theirs = repo_listing(clone);

@@ -21,8 +21,8 @@
 
 /* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
  * kept in *ret_lock_fd when not NULL, else let go. */
-static int materialize_dir(const char *cache, const char *mirror, const char *tree,
-			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+static int materialize_dir(const char *cache, const char *mirror, const char *tree, uid_t uid,
+			   gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
 {
 	struct checkout_tree t = { 0 };
 	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
@@ -87,7 +87,8 @@ TEST(checkout_materialize_equals_git_clone)
 
 	(void) umask(022); /* what git clone is given: it honours the umask, we need not */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &lock_fd, &err));
+	CHECK_OK(
+		materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &lock_fd, &err));
 	CHECK(lock_fd >= 0);
 	close(lock_fd);
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
@@ -181,7 +182,8 @@ static void check_refused(const char *cache, const char *mirror, const git_oid *
 	char hex[41];
 
 	git_oid_tostr(hex, sizeof(hex), tree);
-	CHECK_EQ(materialize_dir(cache, mirror, hex, (uid_t) -1, (gid_t) -1, &dir, NULL, &err), -EINVAL);
+	CHECK_EQ(materialize_dir(cache, mirror, hex, (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
+		 -EINVAL);
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, msg);
 	CHECK(dir == NULL);
@@ -245,8 +247,8 @@ TEST(checkout_materialize_refuses_hostile_trees)
 	struct err err = { 0 };
 	const struct raw_entry out[] = { { "120000", "a", &link }, { "40000", "b", &inner } };
 	raw_tree(repo, out, 2, &t);
-	CHECK_OK(materialize_dir(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), (uid_t) -1, (gid_t) -1, &dir, NULL,
-				      &err));
+	CHECK_OK(materialize_dir(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), (uid_t) -1,
+				 (gid_t) -1, &dir, NULL, &err));
 	CHECK_EQ(repo_count_entries(outside, "pwned"), 0);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
@@ -295,7 +297,8 @@ TEST(checkout_materialize_racing_builders_make_one_tree)
 		if (pids[i] == 0) {
 			cleanup_free char *dir = NULL;
 			struct err e = { 0 };
-			if (materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &e) < 0) {
+			if (materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
+					    &e) < 0) {
 				printf("# child %zu: %s\n", i, e.msg);
 				_exit(1);
 			}
@@ -322,12 +325,13 @@ TEST(checkout_materialize_refuses_bad_tree_ids)
 	cleanup_free char *src = path_join(rich, ".git");
 	struct err err = { 0 };
 
-	CHECK_EQ(materialize_dir(cache, src, "../../etc", (uid_t) -1, (gid_t) -1, &dir, NULL, &err), -EINVAL);
-	CHECK_EQ(materialize_dir(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", (uid_t) -1, (gid_t) -1, &dir,
-				      NULL, &err),
+	CHECK_EQ(materialize_dir(cache, src, "../../etc", (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
 		 -EINVAL);
-	CHECK_EQ(materialize_dir(cache, src, "0123456789012345678901234567890123456789", (uid_t) -1, (gid_t) -1, &dir,
-				      NULL, &err),
+	CHECK_EQ(materialize_dir(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", (uid_t) -1,
+				 (gid_t) -1, &dir, NULL, &err),
+		 -EINVAL);
+	CHECK_EQ(materialize_dir(cache, src, "0123456789012345678901234567890123456789", (uid_t) -1,
+				 (gid_t) -1, &dir, NULL, &err),
 		 -ENOENT);
 	printf("# %s\n", err.msg);
 	CHECK(dir == NULL);
@@ -359,12 +363,10 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 
 	/* Ourselves: (uid_t) -1 is the caller, rootless or not. */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine,
-					    NULL, &err));
+	CHECK_OK(materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine, NULL, &err));
 	CHECK(check_owned(mine, geteuid(), getegid()) > 20);
 	/* Asked for another owner, a cached tree refuses rather than serve the wrong one. */
-	int r = materialize_dir(cache, mirror, tree, cache_id, cache_id, &dir, NULL,
-					   &err);
+	int r = materialize_dir(cache, mirror, tree, cache_id, cache_id, &dir, NULL, &err);
 	printf("# %s\n", err.msg);
 	CHECK_EQ(r, -EPERM);
 	CHECK_STR_CONTAINS(err.msg, "is owned by");
@@ -376,8 +378,7 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 	cleanup_free char *cache2 = repo_path("cache2"), *mirror2 = NULL;
 	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
 	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree, &err));
-	CHECK_OK(materialize_dir(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL,
-					    &err));
+	CHECK_OK(materialize_dir(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL, &err));
 	CHECK(check_owned(dir, cache_id, cache_id) > 20);
 	cleanup_free char *clone = repo_path("clone");
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);

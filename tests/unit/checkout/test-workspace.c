@@ -16,8 +16,8 @@
 
 /* The tree's top layer as a plain dir (checkout_materialize() gives its layers); its lock
  * kept in *ret_lock_fd when not NULL, else let go. */
-static int materialize_dir(const char *cache, const char *mirror, const char *tree,
-			   uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
+static int materialize_dir(const char *cache, const char *mirror, const char *tree, uid_t uid,
+			   gid_t gid, char **ret_dir, int *ret_lock_fd, struct err *err)
 {
 	struct checkout_tree t = { 0 };
 	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
@@ -67,7 +67,8 @@ static void ws_setup(struct ws *w, const char *branch)
 		 0);
 	CHECK_OK(checkout_mirror(w->cache, w->src, NULL, NULL, 0, &w->mirror, &err));
 	CHECK_OK(checkout_resolve(w->mirror, "main", w->commit, w->tree, &err));
-	CHECK_OK(materialize_dir(w->cache, w->mirror, w->tree, (uid_t) -1, (gid_t) -1, &w->tree_dir, NULL, &err));
+	CHECK_OK(materialize_dir(w->cache, w->mirror, w->tree, (uid_t) -1, (gid_t) -1, &w->tree_dir,
+				 NULL, &err));
 	CHECK_OK(mkdir(w->dir, 0755));
 	const struct checkout_workspace spec = { .mirror = w->mirror,
 						 .mirror_inside = w->mirror,
@@ -327,15 +328,16 @@ static void merge_layers(const struct checkout_tree *t, const char *dst)
 	CHECK_EQ(repo_sh("mkdir '%s' && cp -a '%s/.' '%s'", dst, t->layers[t->n_layers - 1], dst),
 		 0);
 	for (size_t i = t->n_layers - 1; i-- > 0;)
-		CHECK_EQ(repo_sh("cd '%s' && D='%s' && "
-				 "find . -type c | while read -r w; do rm -rf \"$D/$w\"; done && "
-				 "find . -mindepth 1 -type d | sort | while read -r d; do "
-				 "{ [ -L \"$D/$d\" ] || [ -e \"$D/$d\" -a ! -d \"$D/$d\" ]; } && "
-				 "rm -f \"$D/$d\"; mkdir -p \"$D/$d\"; done && "
-				 "find . ! -type d ! -type c | while read -r f; do rm -rf \"$D/$f\" "
-				 "&& cp -a \"$f\" \"$D/$f\" || exit 1; done",
-				 t->layers[i], dst),
-			 0);
+		CHECK_EQ(
+			repo_sh("cd '%s' && D='%s' && "
+				"find . -type c | while read -r w; do rm -rf \"$D/$w\"; done && "
+				"find . -mindepth 1 -type d | sort | while read -r d; do "
+				"{ [ -L \"$D/$d\" ] || [ -e \"$D/$d\" -a ! -d \"$D/$d\" ]; } && "
+				"rm -f \"$D/$d\"; mkdir -p \"$D/$d\"; done && "
+				"find . ! -type d ! -type c | while read -r f; do rm -rf \"$D/$f\" "
+				"&& cp -a \"$f\" \"$D/$f\" || exit 1; done",
+				t->layers[i], dst),
+			0);
 }
 
 /* A delta layer's index is its parent's (built first when missing) with the stat data of
@@ -363,9 +365,10 @@ TEST(checkout_workspace_index_of_a_delta_starts_from_its_parents)
 	CHECK_OK(checkout_materialize(cache, mirror, tree1, &t1, &err));
 	CHECK_OK(checkout_materialize(cache, mirror, tree2, &t2, &err));
 	CHECK_EQ(t2.n_layers, 2);
-	const struct checkout_workspace spec = {
-		.mirror = mirror, .mirror_inside = mirror, .commit = commit, .tree_dir = t2.layers[0]
-	};
+	const struct checkout_workspace spec = { .mirror = mirror,
+						 .mirror_inside = mirror,
+						 .commit = commit,
+						 .tree_dir = t2.layers[0] };
 	CHECK_OK(mkdir(dir, 0755));
 	CHECK_OK(checkout_workspace_git(&spec, dir, &err));
 	cleanup_free char *i1 = xasprintf("%s.index", t1.layers[0]);
