@@ -397,22 +397,14 @@ int checkout_materialize(const char *cache_dir, const char *mirror, const char *
 					  err);
 }
 
-int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
-			       uid_t uid, gid_t gid, struct checkout_tree *ret, struct err *err)
+static int materialize_at(int tdir, const char *cache_dir, const char *trees, const char *mirror,
+			  const char *tree_id, uid_t uid, gid_t gid, struct checkout_tree *ret,
+			  struct err *err)
 {
-	cleanup_free char *trees = path_join(cache_dir, "trees");
 	cleanup_free char *lock = xasprintf("%.40s.lock", tree_id);
-	cleanup_close int tdir = -1, lfd = -1;
+	cleanup_close int lfd = -1;
 	int r;
 
-	if (!checkout_is_oid(tree_id))
-		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
-	r = mkdir_p(trees, 0700, err);
-	if (r < 0)
-		return err_wrap(err, "tree cache");
-	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tdir < 0)
-		return err_set(err, errno, "open '%s'", trees);
 	lfd = checkout_lock_at(tdir, lock, LOCK_SH);
 	if (lfd < 0)
 		return err_set(err, -lfd, "lock '%s/%s'", trees, lock);
@@ -446,4 +438,55 @@ int checkout_materialize_owned(const char *cache_dir, const char *mirror, const 
 	(void) futimens(lfd, NULL); /* the last use, for prune's LRU order */
 	/* Without libgit2: a cached tree, delta or not, costs a few small reads. */
 	return checkout_layers_take(tdir, trees, tree_id, TAKE_FD(lfd), ret, err);
+}
+
+/* A tree whose parent record is damaged or whose parent is gone (never our own doing: a
+ * hand or a broken disk) is removed, unless someone holds it, to be built afresh. The
+ * layer goes before its record, as in prune. */
+static int drop_damaged(int tdir, const char *trees, const char *id, struct err *err)
+{
+	cleanup_free char *lock = xasprintf("%s.lock", id), *rec = xasprintf("%s.parent", id);
+	cleanup_free char *dead = xasprintf(".dead-%s-%d", id, (int) getpid());
+	cleanup_free char *index = xasprintf("%s.index", id), *ws = xasprintf("%s.ws", id);
+	cleanup_close int lfd = checkout_lock_at(tdir, lock, LOCK_EX | LOCK_NB);
+
+	if (lfd < 0)
+		return -EBUSY;
+	if (renameat(tdir, id, tdir, dead) < 0 && errno != ENOENT)
+		return err_set(err, errno, "rename '%s/%s'", trees, id);
+	(void) unlinkat(tdir, rec, 0);
+	(void) unlinkat(tdir, index, 0);
+	(void) rm_rf_at(tdir, ws, &(struct err){ 0 });
+	(void) rm_rf_at(tdir, dead, &(struct err){ 0 });
+	(void) unlinkat(tdir, lock, 0);
+	return 0;
+}
+
+int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
+			       uid_t uid, gid_t gid, struct checkout_tree *ret, struct err *err)
+{
+	cleanup_free char *trees = path_join(cache_dir, "trees");
+	cleanup_close int tdir = -1;
+	int r;
+
+	if (!checkout_is_oid(tree_id))
+		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
+	r = mkdir_p(trees, 0700, err);
+	if (r < 0)
+		return err_wrap(err, "tree cache");
+	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0)
+		return err_set(err, errno, "open '%s'", trees);
+	r = materialize_at(tdir, cache_dir, trees, mirror, tree_id, uid, gid, ret, err);
+	if (r == -ESTALE && drop_damaged(tdir, trees, tree_id, &(struct err){ 0 }) == 0) {
+		/* Its layers could not be stacked: built again (from another base or none). */
+		err_clear(err);
+		r = materialize_at(tdir, cache_dir, trees, mirror, tree_id, uid, gid, ret, err);
+	}
+	if (r == -ESTALE) { /* in use as it is: the message says what to remove */
+		char msg[sizeof(err->msg)];
+		(void) snprintf(msg, sizeof(msg), "%s", err->msg);
+		return err_set(err, EUCLEAN, "%s", msg);
+	}
+	return r;
 }

@@ -106,9 +106,10 @@ void checkout_tree_release(struct checkout_tree *t);
  *
  * Errors: -EINVAL hostile tree (the message names the path: "..", ".git", "\\", control
  * characters, duplicate names, a blob that is no blob), -EFBIG a blob over 1 GiB,
- * -EUCLEAN an object is missing or damaged in the mirror (rebuild it, retry once), or a
- * layer of the cache is (the message says which to remove), -ENOSPC/-EDQUOT the cache is
- * full (nothing is left behind). */
+ * -EUCLEAN an object is missing or damaged in the mirror (rebuild it, retry once), or the
+ * tree's layers are damaged while another user holds them (a tree nobody holds is built
+ * afresh; the message says what to remove), -ENOSPC/-EDQUOT the cache is full (nothing is
+ * left behind). */
 int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
 			 struct checkout_tree *ret, struct err *err);
 /* The same, every file, directory, symlink and whiteout of a layer it builds owned by

@@ -125,7 +125,8 @@ int checkout_layer_depth(int tdir, const char *id);
 int checkout_layer_set_parent(int tdir, const char *id, const char *parent, struct err *err);
 /* The layers of the present tree id, top first, into *ret: id's own (lock_fd, held shared,
  * taken) then each parent's, locked shared and touched (their last use is at least their
- * child's, so prune meets a delta before its parent). -EUCLEAN: a parent is missing. */
+ * child's, so prune meets a delta before its parent). -ESTALE: a record is damaged or a
+ * parent is missing (the message says what to remove). */
 int checkout_layers_take(int tdir, const char *trees, const char *id, int lock_fd,
 			 struct checkout_tree *ret, struct err *err);
 

@@ -109,7 +109,7 @@ int checkout_layers_take(int tdir, const char *trees, const char *id, int lock_f
 			break;
 		if (r < 0 || t.n_layers > CHECKOUT_MAX_LAYERS)
 			return err_set(
-				err, EUCLEAN,
+				err, ESTALE,
 				"tree '%s/%s': damaged or too deep parent record '%s.parent'; "
 				"remove both",
 				trees, cur, cur);
@@ -120,7 +120,7 @@ int checkout_layers_take(int tdir, const char *trees, const char *id, int lock_f
 		push_layer(&t, trees, parent, fd);
 		/* Prune never removes a parent whose delta is there: gone means tampered. */
 		if (fstatat(tdir, parent, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-			return err_set(err, EUCLEAN,
+			return err_set(err, ESTALE,
 				       "tree '%s/%s': its parent layer '%s' is missing; remove "
 				       "'%s' and '%s.parent'",
 				       trees, cur, parent, cur, cur);
