@@ -4,8 +4,8 @@
  * owner, each of its layers locked for as long as the sandbox lives so prune leaves them
  * alone), and a .git of the job's own written into a per-job layer under <state>/tmp. The
  * sandbox then gets an overlay {.git layer, [uncommitted layer,] tree layers, top first}
- * at the checkout dir and a copy-on-write
- * view of the mirror at CHECKOUT_MIRROR_INSIDE, where the .git's alternates point.
+ * at the checkout dir and a copy-on-write view of the mirror at CHECKOUT_MIRROR_INSIDE,
+ * where the .git's alternates point.
  *
  * SECURITY: the credential comes from the environment or a file, never argv; it reaches
  * libgit2's credential callback only (checkout/ never writes or shows it), and it is
