@@ -3,8 +3,8 @@
  * with --large or MAYFLY_BENCH_LARGE=1, it takes minutes): the peers `git clone --local`
  * (with its checkout), `git worktree add`, `git clone --depth 1 file://` (what
  * actions/checkout does each job), and mayfly's checkout library at (a) a commit whose tree
- * is cached, (b) a new commit that changed 10 files (built from the cached parent by hard
- * links), (c) a cold mirror (fetch everything, build the tree); also a tree built from
+ * is cached, (b) a new commit that changed 10 files (a delta layer on the cached parent:
+ * the 10 files only), (c) a cold mirror (fetch everything, build the tree); also a tree built from
  * scratch with the mirror present, and the first `git status` in mayfly's workspace (the
  * overlay a job gets: lower = the tree, upper on tmpfs with the .git) next to one in a
  * plain clone; with MAYFLY_BIN set, `mayfly exec --repo ... -- git status` end to end
@@ -41,6 +41,7 @@
 #define MAX_RUNS 100
 #define CHANGED	 10 /* files a new commit changes */
 #define GOAL_A	 5.0
+#define GOAL_B	 5.0 /* percent: (b)'s tree against one from scratch */
 
 extern char **environ;
 
@@ -160,17 +161,23 @@ static char *rev(const char *src, unsigned back)
 }
 
 /* A job's overlay over tree with the .git layer on top, then its first `git status`. */
-static double mount_workspace(const char *gitlayer, const char *tree, const char *merged,
-			      const char *scratch)
+static double mount_workspace(const char *gitlayer, const struct checkout_tree *tree,
+			      const char *merged, const char *scratch)
 {
 	cleanup_free char *up = path_join(scratch, "up"), *work = path_join(scratch, "work");
-	cleanup_free char *opts = NULL;
+	cleanup_free char *opts = NULL, *lowers = xstrdup(gitlayer);
 	double t0 = bench_now_ms();
+
+	for (size_t i = 0; i < tree->n_layers; i++) { /* a delta's, then its parents' */
+		char *more = xasprintf("%s:%s", lowers, tree->layers[i]);
+		free(lowers);
+		lowers = more;
+	}
 
 	if (mkdir(scratch, 0755) < 0 || mount("ws", scratch, "tmpfs", 0, "mode=0755") < 0 ||
 	    mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0 || mkdir(merged, 0755) < 0)
 		die("scratch", NULL);
-	opts = xasprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", gitlayer, tree, up, work);
+	opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lowers, up, work);
 	if (mount("overlay", merged, "overlay", 0, opts) < 0)
 		die("mount overlay", NULL);
 	return bench_now_ms() - t0;
@@ -190,21 +197,21 @@ static const char *const part_names[NPARTS] = { "mirror", "resolve", "tree", ".g
 struct ready {
 	double ms, part[NPARTS];
 	char *gitlayer, *merged, *scratch;
-	int lock_fd;
+	struct checkout_tree tree; /* its layers, held */
 };
 
 /* mayfly's path to a ready workspace for commit: what `mayfly exec --repo` does before
  * the job starts. */
 static void mayfly_ready(const char *cache, const char *src, const char *commit, struct ready *r)
 {
-	cleanup_free char *mirror = NULL, *tree_dir = NULL;
+	cleanup_free char *mirror = NULL;
 	struct err err = { 0 };
 	char c[41], tree[41];
 	double t0 = bench_now_ms();
 
 	double t = t0;
 
-	*r = (struct ready){ .lock_fd = -1, .gitlayer = fresh("gitlayer") };
+	*r = (struct ready){ .gitlayer = fresh("gitlayer") };
 #define LAP(p) (r->part[p] = bench_now_ms() - t, t += r->part[p])
 	if (checkout_mirror(cache, src, NULL, commit, 0, &mirror, &err) < 0)
 		die("mayfly checkout", &err);
@@ -212,21 +219,22 @@ static void mayfly_ready(const char *cache, const char *src, const char *commit,
 	if (checkout_resolve(mirror, commit, c, tree, &err) < 0)
 		die("mayfly checkout", &err);
 	LAP(P_RESOLVE);
-	if (checkout_materialize(cache, mirror, tree, &tree_dir, &r->lock_fd, &err) < 0)
+	if (checkout_materialize(cache, mirror, tree, &r->tree, &err) < 0)
 		die("mayfly checkout", &err);
 	LAP(P_TREE);
 	if (mkdir(r->gitlayer, 0755) < 0)
 		die(r->gitlayer, NULL);
-	const struct checkout_workspace ws = {
-		.mirror = mirror, .mirror_inside = mirror, .commit = c, .tree_dir = tree_dir
-	};
+	const struct checkout_workspace ws = { .mirror = mirror,
+					       .mirror_inside = mirror,
+					       .commit = c,
+					       .tree_dir = r->tree.layers[0] };
 	if (checkout_workspace_git(&ws, r->gitlayer, &err) < 0)
 		die("workspace .git", &err);
 	LAP(P_GIT);
 	if (B.overlays) {
 		r->merged = fresh("merged");
 		r->scratch = fresh("scratch");
-		(void) mount_workspace(r->gitlayer, tree_dir, r->merged, r->scratch);
+		(void) mount_workspace(r->gitlayer, &r->tree, r->merged, r->scratch);
 	}
 	LAP(P_MOUNT);
 #undef LAP
@@ -238,7 +246,7 @@ static void ready_release(struct ready *r)
 	if (r->merged)
 		unmount_workspace(r->merged, r->scratch);
 	rm_tree(r->gitlayer);
-	(void) safe_close(r->lock_fd);
+	checkout_tree_release(&r->tree);
 	free(r->gitlayer);
 	free(r->merged);
 	free(r->scratch);
@@ -294,7 +302,8 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	cleanup_free char *src = fresh("src"), *cache = fresh("cache");
 	struct samples clone = { 0 }, wt = { 0 }, shallow = { 0 }, a = { 0 }, b = { 0 };
 	struct samples cold = { 0 }, scratch = { 0 }, st_ours = { 0 }, st_clone = { 0 };
-	struct samples a_part[NPARTS] = { 0 }, b_tree = { 0 }, e2e = { 0 }, e2e_true = { 0 };
+	struct samples a_part[NPARTS] = { 0 }, b_tree = { 0 }, b_git = { 0 }, e2e = { 0 },
+		       e2e_true = { 0 };
 	double t0;
 
 	printf("\n%s: %u files, %u runs\n", label, nfiles, runs);
@@ -330,14 +339,15 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	}
 	/* From scratch with the mirror there: the tree alone, no base to link from. */
 	for (unsigned i = 0; i < runs; i++) {
-		cleanup_free char *c = fresh("scratch-cache"), *mirror = NULL, *dir = NULL;
+		cleanup_free char *c = fresh("scratch-cache"), *mirror = NULL;
+		CLEANUP(checkout_tree_release) struct checkout_tree t = { 0 };
 		struct err err = { 0 };
 		char cm[41], tree[41];
 		if (checkout_mirror(c, src, NULL, NULL, 0, &mirror, &err) < 0 ||
 		    checkout_resolve(mirror, head, cm, tree, &err) < 0)
 			die("mirror", &err);
 		t0 = bench_now_ms();
-		if (checkout_materialize(c, mirror, tree, &dir, NULL, &err) < 0)
+		if (checkout_materialize(c, mirror, tree, &t, &err) < 0)
 			die("materialise", &err);
 		add(&scratch, bench_now_ms() - t0);
 		rm_tree(c);
@@ -352,6 +362,7 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 		mayfly_ready(cache, src, c, &r);
 		add(&b, r.ms);
 		add(&b_tree, r.part[P_TREE]);
+		add(&b_git, r.part[P_GIT]);
 		ready_release(&r);
 	}
 	for (unsigned i = 0; i < runs; i++) {
@@ -386,8 +397,13 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	       bench_median(shallow.v, shallow.n) / ma);
 	for (int p = 0; p < NPARTS; p++)
 		printf("%s %s %.2f", p ? "," : "", part_names[p], bench_median(a_part[p].v, a_part[p].n));
-	printf(" ms\n  (b)'s tree: %.2f ms, %.1f%% of a tree from scratch\n", mb, 100.0 * mb / ms);
+	printf(" ms\n  (b)'s tree (a delta layer): %.2f ms, %.1f%% of a tree from scratch; (b) in "
+	       "all "
+	       "%.2f ms (tree %.2f + .git and index %.2f)\n",
+	       mb, 100.0 * mb / ms, bench_median(b.v, b.n), mb, bench_median(b_git.v, b_git.n));
 	printf("  goal (a) <= %.0f ms: %s\n", GOAL_A, ma <= GOAL_A ? "met" : "missed");
+	printf("  goal (b) <= %.0f%% of from scratch: %s\n", GOAL_B,
+	       100.0 * mb / ms <= GOAL_B ? "met" : "missed");
 	rm_tree(src);
 	rm_tree(cache);
 	(void) fflush(stdout);

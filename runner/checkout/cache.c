@@ -1,6 +1,7 @@
 /* cache.c - the tree cache: "<cache>/trees/<tree id>/", each built once under an exclusive
- * lock in a temporary sibling and renamed into place; held by users under a shared lock;
- * and the per-mirror list of trees it made, where a new tree finds its nearest base. */
+ * lock in a temporary sibling and renamed into place, complete or as a delta layer on a
+ * nearby tree (layer.c); held by users under shared locks; and the per-mirror list of
+ * trees it made, where a new tree finds its nearest base. */
 #include "checkout/checkout.h"
 
 #include <errno.h>
@@ -29,12 +30,13 @@
 #define BASES_KEEP    256
 
 DEFINE_CLEANUP(git_tree *, git_tree_free)
-DEFINE_CLEANUP(git_diff *, git_diff_free)
 
 struct base {
 	git_tree *tree; /* owned */
 	int fd;		/* its directory */
 	int lock_fd;	/* shared lock: prune keeps away while we link from it */
+	char id[41];
+	bool delta; /* the new tree is a delta layer on it, else complete linking from it */
 };
 
 static void base_release(struct base *b)
@@ -156,69 +158,148 @@ static void record_tree(int tdir, const char *mirror, const char *id)
 	free_ids(ids);
 }
 
+struct count {
+	long n;
+	bool attributes; /* a .gitattributes differs */
+};
+
+static int count_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct count *c = payload;
+
+	(void) root;
+	if (strcmp(git_tree_entry_name(e), ".gitattributes") == 0) {
+		c->attributes = true;
+		return -1;
+	}
+	c->n += git_tree_entry_filemode(e) != GIT_FILEMODE_TREE;
+	return 0;
+}
+
+/* An entry on one side only: each path under it differs. */
+static int count_one(git_repository *repo, const git_tree_entry *e, struct count *c)
+{
+	CLEANUP(git_tree_freep) git_tree *t = NULL;
+
+	if (strcmp(git_tree_entry_name(e), ".gitattributes") == 0) {
+		c->attributes = true;
+		return -1;
+	}
+	if (git_tree_entry_filemode(e) != GIT_FILEMODE_TREE) {
+		c->n++;
+		return 0;
+	}
+	if (git_tree_lookup(&t, repo, git_tree_entry_id(e)) < 0)
+		return -1;
+	return git_tree_walk(t, GIT_TREEWALK_PRE, count_cb, c) < 0 ? -1 : 0;
+}
+
+/* Paths that differ between a and b, subtrees of the same id skipped unread: costs what
+ * changed, whatever the size of the trees. */
+static int count_diff(git_repository *repo, const git_tree *a, const git_tree *b, unsigned depth,
+		      struct count *c)
+{
+	size_t na = git_tree_entrycount(a), nb = git_tree_entrycount(b);
+
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return -1;
+	for (size_t i = 0; i < nb; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(b, i);
+		const git_tree_entry *ae = git_tree_entry_byname(a, git_tree_entry_name(e));
+		git_filemode_t mode = git_tree_entry_filemode(e);
+		int r = 0;
+
+		if (ae && git_tree_entry_filemode(ae) == mode &&
+		    git_oid_equal(git_tree_entry_id(ae), git_tree_entry_id(e)))
+			continue;
+		if (ae && mode == GIT_FILEMODE_TREE &&
+		    git_tree_entry_filemode(ae) == GIT_FILEMODE_TREE) {
+			CLEANUP(git_tree_freep) git_tree *sa = NULL, *sb = NULL;
+			if (git_tree_lookup(&sa, repo, git_tree_entry_id(ae)) < 0 ||
+			    git_tree_lookup(&sb, repo, git_tree_entry_id(e)) < 0)
+				return -1;
+			r = count_diff(repo, sa, sb, depth + 1, c);
+		} else {
+			r = ae ? count_one(repo, ae, c) : 0;
+			if (r == 0)
+				r = count_one(repo, e, c);
+		}
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < na; i++) {
+		const git_tree_entry *ae = git_tree_entry_byindex(a, i);
+		if (!git_tree_entry_byname(b, git_tree_entry_name(ae)) &&
+		    count_one(repo, ae, c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Count the paths that differ; -1 when base cannot serve (unreadable, or a
  * .gitattributes differs, so the same blob may check out differently). */
 static long distance(git_repository *repo, const git_tree *base, const git_tree *tree)
 {
-	CLEANUP(git_diff_freep) git_diff *diff = NULL;
-	size_t n;
+	struct count c = { 0 };
+	int r = count_diff(repo, base, tree, 0, &c);
 
-	if (git_diff_tree_to_tree(&diff, repo, (git_tree *) base, (git_tree *) tree, NULL) < 0) {
-		git_error_clear();
-		return -1;
-	}
-	n = git_diff_num_deltas(diff);
-	for (size_t i = 0; i < n; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		const char *paths[2] = { d->old_file.path, d->new_file.path };
-		for (int j = 0; j < 2; j++) {
-			const char *slash = paths[j] ? strrchr(paths[j], '/') : NULL;
-			const char *last = slash ? slash + 1 : paths[j];
-			if (last && strcmp(last, ".gitattributes") == 0)
-				return -1;
-		}
-	}
-	return (long) n;
+	git_error_clear();
+	return r < 0 || c.attributes ? -1 : c.n;
 }
 
-/* The nearest tree this mirror made before, for the same owner: fewest changed paths,
- * locked and open. */
+/* What to build on: the nearest tree this mirror made before, for the same owner (fewest
+ * changed paths), as a delta's parent when it can be one (few changes, chain below its
+ * cap), else the nearest complete tree to hard-link from. Locked and open. */
 static void choose_base(git_repository *repo, int tdir, const char *mirror, const git_tree *tree,
 			struct owner own, struct base *ret)
 {
 	cleanup_free char *name = bases_name(mirror);
-	char best[41] = "";
-	long best_d = -1;
+	char best[41] = "", best_full[41] = "";
+	long best_d = -1, best_full_d = -1;
+	int best_depth = 0;
 	size_t size;
 	char **ids = read_bases(tdir, name, CHECKOUT_BASE_TRIES, &size);
 
 	for (size_t i = 0; ids && ids[i]; i++) {
 		CLEANUP(git_tree_freep) git_tree *t = NULL;
+		int depth = checkout_layer_depth(tdir, ids[i]);
 		git_oid oid;
 		long d;
 
-		if (git_oid_fromstr(&oid, ids[i]) < 0 || git_tree_lookup(&t, repo, &oid) < 0) {
+		if (depth < 0 || git_oid_fromstr(&oid, ids[i]) < 0 ||
+		    git_tree_lookup(&t, repo, &oid) < 0) {
 			git_error_clear();
 			continue;
 		}
 		d = distance(repo, t, tree);
 		if (d >= 0 && (best_d < 0 || d < best_d)) {
 			best_d = d;
+			best_depth = depth;
 			(void) snprintf(best, sizeof(best), "%s", ids[i]);
+		}
+		if (d >= 0 && depth == 0 && (best_full_d < 0 || d < best_full_d)) {
+			best_full_d = d;
+			(void) snprintf(best_full, sizeof(best_full), "%s", ids[i]);
 		}
 	}
 	free_ids(ids);
-	if (best_d < 0)
+	/* The nearest itself, or a complete tree: a chain at its cap starts over rather than
+	 * branch from further back. */
+	ret->delta =
+		best_d >= 0 && best_d <= CHECKOUT_DELTA_MAX && best_depth < CHECKOUT_MAX_LAYERS;
+	if (!ret->delta && best_full_d < 0)
 		return;
-	cleanup_free char *lock = xasprintf("%s.lock", best);
+	(void) snprintf(ret->id, sizeof(ret->id), "%s", ret->delta ? best : best_full);
+	cleanup_free char *lock = xasprintf("%s.lock", ret->id);
 	struct stat st;
 	git_oid oid;
 	ret->lock_fd = checkout_lock_at(tdir, lock, LOCK_SH);
 	if (ret->lock_fd >= 0)
-		ret->fd = openat(tdir, best, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	/* A link to another owner's file would give this tree that owner. */
+		ret->fd = openat(tdir, ret->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* A link to another owner's file would give this tree that owner; a layer on
+	 * another owner's would show its files as theirs. */
 	if (ret->fd < 0 || fstat(ret->fd, &st) < 0 || !owned_by(&st, own) ||
-	    git_oid_fromstr(&oid, best) < 0 || git_tree_lookup(&ret->tree, repo, &oid) < 0) {
+	    git_oid_fromstr(&oid, ret->id) < 0 || git_tree_lookup(&ret->tree, repo, &oid) < 0) {
 		git_error_clear();
 		base_release(ret); /* pruned meanwhile: build from scratch */
 	}
@@ -267,11 +348,18 @@ static int build(int tdir, const char *trees, const char *mirror, const char *id
 		r = err_set(err, errno, "chown '%s/%s' to %d:%d", trees, tmp, (int) uid, (int) gid);
 	if (r == 0 && fchmod(fd, 0755) < 0)
 		r = err_set(err, errno, "chmod '%s/%s'", trees, tmp);
-	if (r == 0)
+	if (r == 0 && base.tree && base.delta)
+		r = checkout_write_delta(repo, tree, base.tree, fd, uid, gid, &stats, err);
+	else if (r == 0)
 		r = checkout_write_tree(repo, tree, base.tree, base.fd, fd, uid, gid, &stats, err);
 	/* Files reach the disk before the rename does: after a power cut, whole or none. */
 	if (r == 0 && syncfs(fd) < 0)
 		r = err_set(err, errno, "sync '%s/%s'", trees, tmp);
+	/* The parent record before the layer's name (a stale one goes): a tree that exists
+	 * is never taken for complete when it is a delta, nor the other way round. */
+	if (r == 0)
+		r = checkout_layer_set_parent(tdir, id, base.tree && base.delta ? base.id : NULL,
+					      err);
 	if (r == 0 && renameat(tdir, tmp, tdir, id) < 0 && errno != EEXIST && errno != ENOTEMPTY)
 		r = err_set(err, errno, "rename '%s/%s' to '%s'", trees, tmp, id);
 	if (r < 0 || tree_present(tdir, tmp))
@@ -303,29 +391,20 @@ static int check_owner(int tdir, const char *trees, const char *id, uid_t uid, g
 }
 
 int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
-			 char **ret_dir, int *ret_lock_fd, struct err *err)
+			 struct checkout_tree *ret, struct err *err)
 {
-	return checkout_materialize_owned(cache_dir, mirror, tree_id, (uid_t) -1, (gid_t) -1,
-					  ret_dir, ret_lock_fd, err);
+	return checkout_materialize_owned(cache_dir, mirror, tree_id, (uid_t) -1, (gid_t) -1, ret,
+					  err);
 }
 
-int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
-			       uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd,
-			       struct err *err)
+static int materialize_at(int tdir, const char *cache_dir, const char *trees, const char *mirror,
+			  const char *tree_id, uid_t uid, gid_t gid, struct checkout_tree *ret,
+			  struct err *err)
 {
-	cleanup_free char *trees = path_join(cache_dir, "trees");
 	cleanup_free char *lock = xasprintf("%.40s.lock", tree_id);
-	cleanup_close int tdir = -1, lfd = -1;
+	cleanup_close int lfd = -1;
 	int r;
 
-	if (!checkout_is_oid(tree_id))
-		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
-	r = mkdir_p(trees, 0700, err);
-	if (r < 0)
-		return err_wrap(err, "tree cache");
-	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tdir < 0)
-		return err_set(err, errno, "open '%s'", trees);
 	lfd = checkout_lock_at(tdir, lock, LOCK_SH);
 	if (lfd < 0)
 		return err_set(err, -lfd, "lock '%s/%s'", trees, lock);
@@ -357,8 +436,57 @@ int checkout_materialize_owned(const char *cache_dir, const char *mirror, const 
 	if (r < 0)
 		return r;
 	(void) futimens(lfd, NULL); /* the last use, for prune's LRU order */
-	*ret_dir = path_join(trees, tree_id);
-	if (ret_lock_fd)
-		*ret_lock_fd = TAKE_FD(lfd);
+	/* Without libgit2: a cached tree, delta or not, costs a few small reads. */
+	return checkout_layers_take(tdir, trees, tree_id, TAKE_FD(lfd), ret, err);
+}
+
+/* A tree whose parent record is damaged or whose parent is gone (never our own doing: a
+ * hand or a broken disk) is removed, unless someone holds it, to be built afresh. The
+ * layer goes before its record, as in prune. */
+static int drop_damaged(int tdir, const char *trees, const char *id, struct err *err)
+{
+	cleanup_free char *lock = xasprintf("%s.lock", id), *rec = xasprintf("%s.parent", id);
+	cleanup_free char *dead = xasprintf(".dead-%s-%d", id, (int) getpid());
+	cleanup_free char *index = xasprintf("%s.index", id), *ws = xasprintf("%s.ws", id);
+	cleanup_close int lfd = checkout_lock_at(tdir, lock, LOCK_EX | LOCK_NB);
+
+	if (lfd < 0)
+		return -EBUSY;
+	if (renameat(tdir, id, tdir, dead) < 0 && errno != ENOENT)
+		return err_set(err, errno, "rename '%s/%s'", trees, id);
+	(void) unlinkat(tdir, rec, 0);
+	(void) unlinkat(tdir, index, 0);
+	(void) rm_rf_at(tdir, ws, &(struct err){ 0 });
+	(void) rm_rf_at(tdir, dead, &(struct err){ 0 });
+	(void) unlinkat(tdir, lock, 0);
 	return 0;
+}
+
+int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
+			       uid_t uid, gid_t gid, struct checkout_tree *ret, struct err *err)
+{
+	cleanup_free char *trees = path_join(cache_dir, "trees");
+	cleanup_close int tdir = -1;
+	int r;
+
+	if (!checkout_is_oid(tree_id))
+		return err_set(err, EINVAL, "tree id '%.60s': not 40 hex digits", tree_id);
+	r = mkdir_p(trees, 0700, err);
+	if (r < 0)
+		return err_wrap(err, "tree cache");
+	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0)
+		return err_set(err, errno, "open '%s'", trees);
+	r = materialize_at(tdir, cache_dir, trees, mirror, tree_id, uid, gid, ret, err);
+	if (r == -ESTALE && drop_damaged(tdir, trees, tree_id, &(struct err){ 0 }) == 0) {
+		/* Its layers could not be stacked: built again (from another base or none). */
+		err_clear(err);
+		r = materialize_at(tdir, cache_dir, trees, mirror, tree_id, uid, gid, ret, err);
+	}
+	if (r == -ESTALE) { /* in use as it is: the message says what to remove */
+		char msg[sizeof(err->msg)];
+		(void) snprintf(msg, sizeof(msg), "%s", err->msg);
+		return err_set(err, EUCLEAN, "%s", msg);
+	}
+	return r;
 }

@@ -9,7 +9,9 @@
  *   <cache_dir>/git/<same>.lock                            flock: one fetch at a time;
  *                                                          its mtime is the last use
  *   <cache_dir>/git/.trash-<same>-*                        moved aside, held by a job
- *   <cache_dir>/trees/<tree id>/                           a materialised tree, complete
+ *   <cache_dir>/trees/<tree id>/                           a materialised tree: complete,
+ *                                                          or a delta layer on its parent
+ *   <cache_dir>/trees/<tree id>.parent                     a delta's parent tree id
  *   <cache_dir>/trees/<tree id>.lock                       flock: shared while in use;
  *                                                          its mtime is the last use
  *   <cache_dir>/trees/.bases/<sha256 of the mirror path>   trees made from each mirror
@@ -117,38 +119,53 @@ int checkout_resolve(const char *mirror, const char *rev, char ret_commit[41], c
  * NULL for a tag, an id, any other ref, or an error. A new string. */
 char *checkout_rev_branch(const char *mirror, const char *rev);
 
-/* Materialise tree_id of mirror as "<cache_dir>/trees/<tree_id>/" unless it is there, and
- * return that path in *ret_dir (caller frees). The files are what `git checkout` writes
- * with no user or system configuration: modes 0644/0755 (directories 0755), symlinks as
- * symlinks, .gitattributes text/eol/ident filters applied, submodules as empty
- * directories. Files written get an mtime one second before the build began. Built aside
- * and renamed: a crash or a full disk never leaves a half tree. A new tree hard-links
- * every file it shares (path, blob, mode) with the nearest tree already made from this
- * mirror, so it costs what changed. Cached trees are never written again: a job reaches
- * one only as the read-only lower layer of an overlay.
+/* A materialised tree: the directories an overlay stacks to show it, top first, each
+ * held under a shared lock (checkout_cache_prune() leaves a held layer alone) until
+ * checkout_tree_release(). A complete tree is one layer; a delta is its own layer (what
+ * changed, whiteouts for what is gone) on its parent's layers, down to a complete tree.
+ * All owned. */
+struct checkout_tree {
+	char **layers; /* NULL-terminated: "<cache_dir>/trees/<tree id>" first */
+	size_t n_layers;
+	int *lock_fds; /* one per layer */
+};
+void checkout_tree_release(struct checkout_tree *t);
+
+/* Materialise tree_id of mirror in "<cache_dir>/trees/<tree_id>/" unless it is there, and
+ * return its layers in *ret (release with checkout_tree_release()). Stacked as overlayfs
+ * lower dirs, the layers show what `git checkout` writes with no user or system
+ * configuration: modes 0644/0755 (directories 0755), symlinks as symlinks,
+ * .gitattributes text/eol/ident filters applied, submodules as empty directories. Files
+ * written get an mtime one second before the build began. Built aside and renamed: a
+ * crash or a full disk never leaves a half tree. A new tree near one this mirror made
+ * before (a few paths changed, no .gitattributes among them, fewer than
+ * CHECKOUT_MAX_LAYERS deltas below) is a delta layer on it; otherwise it is complete,
+ * hard-linking every file it shares (path, blob, mode) with the nearest complete tree.
+ * Either way it costs what changed. Cached trees are never written again: a job reaches
+ * one only as a read-only lower layer of an overlay.
  *
- * ret_lock_fd (may be NULL): an fd holding a shared lock on the tree; while it is open,
- * checkout_cache_prune() leaves the tree alone. Close it when the tree is no longer used.
  * Errors: -EINVAL hostile tree (the message names the path: "..", ".git", "\\", control
  * characters, duplicate names, a blob that is no blob), -EFBIG a blob over 1 GiB,
- * -EUCLEAN an object is missing or damaged in the mirror (rebuild it, retry once),
- * -ENOSPC/-EDQUOT the cache is full (nothing is left behind). */
+ * -EUCLEAN an object is missing or damaged in the mirror (rebuild it, retry once), or the
+ * tree's layers are damaged while another user holds them (a tree nobody holds is built
+ * afresh; the message says what to remove), -ENOSPC/-EDQUOT the cache is full (nothing is
+ * left behind). */
 int checkout_materialize(const char *cache_dir, const char *mirror, const char *tree_id,
-			 char **ret_dir, int *ret_lock_fd, struct err *err);
-/* The same, every file, directory and symlink of a tree it builds owned by uid:gid
- * (chown needs CAP_CHOWN; (uid_t) -1, (gid_t) -1: ourselves, as checkout_materialize()).
- * In root mode that is SANDBOX_CACHE_UID, mapped onto each job's user per sandbox;
- * rootless it is the caller. A new tree hard-links only from bases of the same owner.
- * Extra error: -EPERM the tree is cached already for another owner (the message says
- * which), or chown was refused. */
+			 struct checkout_tree *ret, struct err *err);
+/* The same, every file, directory, symlink and whiteout of a layer it builds owned by
+ * uid:gid (chown needs CAP_CHOWN; (uid_t) -1, (gid_t) -1: ourselves, as
+ * checkout_materialize()). In root mode that is SANDBOX_CACHE_UID, mapped onto each job's
+ * user per sandbox; rootless it is the caller. A new tree lies on or hard-links from
+ * trees of the same owner only. Extra error: -EPERM the tree is cached already for
+ * another owner (the message says which), or chown was refused. */
 int checkout_materialize_owned(const char *cache_dir, const char *mirror, const char *tree_id,
-			       uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd,
-			       struct err *err);
+			       uid_t uid, gid_t gid, struct checkout_tree *ret, struct err *err);
 
 /* Remove least recently used trees until the tree cache holds at most max_bytes (files
- * shared by hard links are counted once), skipping trees in use (locked), and whatever
- * crashed runs left (temporary trees of dead builders). Mirrors are not counted. Returns
- * the number of trees removed; *ret_freed (may be NULL) gets the bytes freed. */
+ * shared by hard links are counted once), skipping trees in use (locked) and the parents
+ * of delta layers still there (a delta goes first), and whatever crashed runs left
+ * (temporary trees of dead builders, a parent record without its tree). Mirrors are not counted.
+ * Returns the number of trees removed; *ret_freed (may be NULL) gets the bytes freed. */
 int checkout_cache_prune(const char *cache_dir, uint64_t max_bytes, uint64_t *ret_freed,
 			 struct err *err);
 /* The same, also removing every tree (not in use) whose last use is before
@@ -172,7 +189,8 @@ struct checkout_workspace {
 	const char *mirror_inside; /* the mirror's path as the job sees it: for alternates */
 	const char *commit;	   /* full commit id: HEAD */
 	const char *branch;	   /* NULL: detached HEAD; else refs/heads/<branch> = commit */
-	const char *tree_dir;	   /* the materialised tree: the index takes its stat data */
+	const char *tree_dir;	   /* the tree's top layer (checkout_tree.layers[0]): the
+				    * index takes the stat data of its layers' files */
 };
 
 /* Write a minimal git directory at "<dir>/.git" (dir exists; ".git" must not): HEAD,
@@ -203,6 +221,8 @@ struct checkout_tree_info {
 	uint64_t own;	 /* what removing it would free (files no other tree links) */
 	int64_t used_ms; /* its last use */
 	bool in_use;	 /* someone holds its lock: prune leaves it alone */
+	char parent[41]; /* a delta layer's parent, "" for a complete tree */
+	unsigned depth;	 /* deltas below and including it: 0 for a complete tree */
 };
 struct checkout_cache_info {
 	struct checkout_mirror_info *mirrors;
@@ -293,10 +313,10 @@ struct checkout_submodule_opts {
 
 /* One submodule checked out. All owned. */
 struct checkout_submodule_dir {
-	char *path;	/* relative to the checkout's root ("lib/a", nested: "lib/a/deps/b") */
-	char *tree_dir; /* the cached tree of its commit */
-	char *layer;	/* a directory holding only ".git", a file "gitdir: <relative>" */
-	int lock_fd;	/* shared lock on tree_dir: hold it while the job lives */
+	char *path;  /* relative to the checkout's root ("lib/a", nested: "lib/a/deps/b") */
+	char *layer; /* a directory holding only ".git", a file "gitdir: <relative>" */
+	struct checkout_tree tree; /* its commit's cached tree, each layer held while the job
+				    * lives */
 };
 struct checkout_submodules {
 	struct checkout_submodule_dir *v; /* parents before their children */
@@ -314,7 +334,7 @@ struct checkout_submodules {
  * mirror is fetched with checkout_mirror(want = the gitlink's commit) and each tree is
  * materialised with checkout_materialize_owned(). Gitlinks whose entry says update=none
  * stay empty directories, as in git. The caller mounts, in order, each v[i] at
- * "<checkout dir>/<path>" as {layer, tree_dir} and each mirror at its place inside.
+ * "<checkout dir>/<path>" as {layer, tree layers} and each mirror at its place inside.
  * Errors name the submodule (name, path, URL without userinfo) and what to do: -EINVAL
  * a refused .gitmodules (names, paths, URLs: see submodule.h), a gitlink with no entry,
  * an entry whose path is not a gitlink, nesting deeper than CHECKOUT_SUBMODULE_DEPTH;

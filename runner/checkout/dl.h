@@ -50,6 +50,7 @@
 	X(git_index_open)                                                                          \
 	X(git_index_read_tree)                                                                     \
 	X(git_index_remove)                                                                        \
+	X(git_index_remove_directory)                                                              \
 	X(git_index_write)                                                                         \
 	X(git_libgit2_init)                                                                        \
 	X(git_libgit2_opts)                                                                        \
@@ -179,6 +180,7 @@ CHECKOUT_DL_FUNCTIONS(CHECKOUT_DL_DECLARE)
 #define git_index_open			      (*checkout_dl_git_index_open)
 #define git_index_read_tree		      (*checkout_dl_git_index_read_tree)
 #define git_index_remove		      (*checkout_dl_git_index_remove)
+#define git_index_remove_directory	      (*checkout_dl_git_index_remove_directory)
 #define git_index_write			      (*checkout_dl_git_index_write)
 #define git_libgit2_init		      (*checkout_dl_git_libgit2_init)
 #define git_libgit2_opts		      (*checkout_dl_git_libgit2_opts)

@@ -15,6 +15,7 @@ struct git_credential;
 struct git_repository;
 struct git_tree;
 struct checkout_workspace;
+struct checkout_tree;
 
 #define CHECKOUT_MAX_URL    4096
 #define CHECKOUT_MAX_BLOB   (1ULL << 30)  /* bytes in one file: blobs are read whole */
@@ -23,6 +24,8 @@ struct checkout_workspace;
 #define CHECKOUT_MAX_DEPTH  256		  /* directory levels: each holds an fd */
 #define CHECKOUT_SHOWN	    200		  /* bytes of a path or rev shown in messages */
 #define CHECKOUT_BASE_TRIES 8		  /* recent trees considered as a base */
+#define CHECKOUT_MAX_LAYERS 8		  /* delta layers on a complete tree */
+#define CHECKOUT_DELTA_MAX  2048	  /* paths a delta may change; more: complete */
 #define CHECKOUT_MAX_INDEX  (1ULL << 30)  /* bytes of a cached index ("<tree>.index") */
 #define CHECKOUT_USERNAME   "x-access-token"
 #define FETCHED_MARK	    "mayfly-fetched" /* in a mirror: when its last good fetch began */
@@ -92,7 +95,8 @@ struct checkout_write_stats {
 	uint64_t written; /* files and symlinks written */
 	uint64_t linked;  /* hard-linked from the base */
 	uint64_t dirs;
-	uint64_t bytes; /* written */
+	uint64_t bytes;	    /* written */
+	uint64_t whiteouts; /* a delta's deleted paths */
 };
 
 /* Write tree into the empty directory rootfd (borrowed). With base (a tree already
@@ -104,6 +108,33 @@ struct checkout_write_stats {
 int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree,
 			const struct git_tree *base, int base_fd, int rootfd, uid_t uid, gid_t gid,
 			struct checkout_write_stats *stats, struct err *err);
+
+/* Write into the empty directory rootfd (borrowed) only what tree has that parent (a tree
+ * already materialised, all of whose names were judged) has not or has otherwise, and an
+ * overlayfs whiteout (character device 0/0) for each path of parent that tree lacks: a
+ * delta layer, which on top of parent's layers looks exactly like tree checked out. The
+ * caller makes sure no .gitattributes differs (filters would). Ownership, modes, times,
+ * filters and errors as checkout_write_tree(). */
+int checkout_write_delta(struct git_repository *repo, const struct git_tree *tree,
+			 const struct git_tree *parent, int rootfd, uid_t uid, gid_t gid,
+			 struct checkout_write_stats *stats, struct err *err);
+
+/* layer.c: "<trees>/<id>.parent" holds the tree id a delta layer lies on. */
+/* 1 and ret_parent: id is a delta on it; 0: id is complete (or absent); -EUCLEAN: the
+ * record is damaged. tdir: the tree cache, borrowed. */
+int checkout_layer_parent(int tdir, const char *id, char ret_parent[41]);
+/* Deltas from id down to its complete tree (0: complete); -EUCLEAN past
+ * CHECKOUT_MAX_LAYERS or a damaged record. */
+int checkout_layer_depth(int tdir, const char *id);
+/* Record (durably: written and fsynced before the caller renames the layer into place)
+ * that id is a delta on parent; parent NULL: id is complete, any stale record goes. */
+int checkout_layer_set_parent(int tdir, const char *id, const char *parent, struct err *err);
+/* The layers of the present tree id, top first, into *ret: id's own (lock_fd, held shared,
+ * taken) then each parent's, locked shared and touched (their last use is at least their
+ * child's, so prune meets a delta before its parent). -ESTALE: a record is damaged or a
+ * parent is missing (the message says what to remove). */
+int checkout_layers_take(int tdir, const char *trees, const char *id, int lock_fd,
+			 struct checkout_tree *ret, struct err *err);
 
 /* A set of inode numbers (open addressing). */
 struct checkout_inoset {

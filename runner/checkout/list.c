@@ -1,6 +1,6 @@
 /* list.c - what the cache holds, for `mayfly cache ls`: each mirror's remote (never with
  * userinfo), size and last fetch and use; each tree's size, what removing it would free,
- * last use, and whether someone holds it. Reads only. */
+ * last use, whether someone holds it, and a delta layer's parent. Reads only. */
 #include "checkout/checkout.h"
 
 #include <dirent.h>
@@ -141,6 +141,10 @@ static void list_trees(const char *cache_dir, struct checkout_cache_info *info)
 		if (t->used_ms == 0)
 			t->used_ms = mtime_ms_at(dirfd(d), de->d_name);
 		t->in_use = held(dirfd(d), lock);
+		if (checkout_layer_parent(dirfd(d), de->d_name, t->parent) != 1)
+			t->parent[0] = '\0';
+		int depth = checkout_layer_depth(dirfd(d), de->d_name);
+		t->depth = depth > 0 ? (unsigned) depth : 0;
 		info->trees_in_use += t->in_use;
 		struct checkout_usage u = { .seen = seen };
 		(void) checkout_dir_usage(fd, &u);

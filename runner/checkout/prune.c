@@ -1,5 +1,6 @@
 /* prune.c - keeping the tree cache within a budget: least recently used trees go first
- * (the mtime of "<id>.lock" is the last use), never one whose lock someone holds, and
+ * (the mtime of "<id>.lock" is the last use), never one whose lock someone holds nor the
+ * parent of a delta layer still there (a user of a delta holds its parents too), and
  * whatever crashed runs left goes too. Hard links make trees share files, so sizes count
  * each inode once, and removing a tree frees only what no other tree links. */
 #include "checkout/checkout.h"
@@ -100,16 +101,64 @@ int checkout_dir_usage(int fd, struct checkout_usage *u)
 struct entry {
 	char id[41];
 	struct timespec used;
+	int depth;    /* deltas below: a delta's last use is never before its parent's */
+	bool removed; /* or gone */
 };
 
 static int by_use(const void *a, const void *b)
 {
-	const struct timespec *x = &((const struct entry *) a)->used;
-	const struct timespec *y = &((const struct entry *) b)->used;
+	const struct entry *ea = a, *eb = b;
+	const struct timespec *x = &ea->used, *y = &eb->used;
 
 	if (x->tv_sec != y->tv_sec)
 		return x->tv_sec < y->tv_sec ? -1 : 1;
-	return x->tv_nsec < y->tv_nsec ? -1 : x->tv_nsec > y->tv_nsec;
+	if (x->tv_nsec != y->tv_nsec)
+		return x->tv_nsec < y->tv_nsec ? -1 : 1;
+	return eb->depth - ea->depth; /* used together: the delta first */
+}
+
+/* "<id>.parent" left by a crash, its layer gone: removed unless a builder holds id. */
+static void drop_orphan_record(int tdir, const char *name)
+{
+	char id[41];
+	struct stat st;
+
+	if (strlen(name) != 40 + strlen(".parent"))
+		return;
+	memcpy(id, name, 40);
+	id[40] = '\0';
+	cleanup_free char *lock = xasprintf("%s.lock", id);
+	cleanup_close int lfd = -1;
+	if (!checkout_is_oid(id) || fstatat(tdir, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return;
+	lfd = checkout_lock_at(tdir, lock, LOCK_EX | LOCK_NB);
+	if (lfd >= 0 && fstatat(tdir, id, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		(void) unlinkat(tdir, name, 0);
+}
+
+/* Does a delta layer lie on id? Read afresh, under id's exclusive lock: a delta made on id
+ * since the scan has its record and its layer in place before its builder let id go. */
+static bool has_delta(int tdir, const char *id)
+{
+	CLEANUP(closedirp) DIR *d = NULL;
+	struct dirent *de;
+	bool found = false;
+
+	if (dir_open_at(tdir, ".", &d, &(struct err){ 0 }) < 0)
+		return true; /* unknown: keep it */
+	while (!found && (de = readdir(d))) {
+		char parent[41], child[41];
+		struct stat st;
+
+		if (strlen(de->d_name) != 40 + strlen(".parent") ||
+		    !str_endswith(de->d_name, ".parent"))
+			continue;
+		(void) snprintf(child, sizeof(child), "%.40s", de->d_name);
+		found = checkout_layer_parent(tdir, child, parent) == 1 &&
+			strcmp(parent, id) == 0 &&
+			fstatat(tdir, child, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	}
+	return found;
 }
 
 /* ".tmp-<id>-<pid>-<tid>" whose builder is gone: dead pid, and its lock is free (pids are
@@ -156,6 +205,10 @@ static int scan(int tdir, struct entry **ret, size_t *ret_n, struct err *err)
 				return r;
 			continue;
 		}
+		if (str_endswith(de->d_name, ".parent")) {
+			drop_orphan_record(tdir, de->d_name);
+			continue;
+		}
 		if (str_startswith(de->d_name, ".dead-")) {
 			/* Another prune may be deleting it right now: whoever is first wins. */
 			(void) rm_rf_at(tdir, de->d_name, &(struct err){ 0 });
@@ -169,6 +222,8 @@ static int scan(int tdir, struct entry **ret, size_t *ret_n, struct err *err)
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
 		(void) snprintf(v[n].id, sizeof(v[n].id), "%s", de->d_name);
+		v[n].depth = checkout_layer_depth(tdir, de->d_name);
+		v[n].removed = false;
 		v[n++].used = st.st_mtim;
 	}
 	*ret = TAKE_PTR(v);
@@ -176,7 +231,8 @@ static int scan(int tdir, struct entry **ret, size_t *ret_n, struct err *err)
 	return 0;
 }
 
-/* Remove one tree if nobody holds it: 1 removed, 0 in use, < 0 error. */
+/* Remove one tree if nobody holds it and no delta lies on it: 1 removed, 0 kept, < 0
+ * error. The layer goes before its parent record (layer.c). */
 static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *err)
 {
 	cleanup_free char *lock = xasprintf("%s.lock", id);
@@ -189,6 +245,8 @@ static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *er
 		return 0;
 	if (lfd < 0)
 		return err_set(err, -lfd, "lock '%s'", lock);
+	if (has_delta(tdir, id))
+		return 0;
 	fd = openat(tdir, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		(void) unlinkat(tdir, lock, 0);
@@ -202,6 +260,8 @@ static int remove_tree(int tdir, const char *id, uint64_t *freed, struct err *er
 	if (renameat(tdir, id, tdir, dead) < 0)
 		return err_set(err, errno, "rename '%s'", id);
 	(void) unlinkat(tdir, lock, 0);
+	cleanup_free char *parent = xasprintf("%s.parent", id); /* layer.c's record */
+	(void) unlinkat(tdir, parent, 0);
 	cleanup_free char *index = xasprintf("%s.index", id);  /* workspace.c's copy */
 	cleanup_free char *templates = xasprintf("%s.ws", id); /* fast.c's */
 	(void) unlinkat(tdir, index, 0);
@@ -249,17 +309,27 @@ int checkout_cache_prune_unused(const char *cache_dir, uint64_t max_bytes, int64
 	total = all.unique;
 	if (n > 0)
 		qsort(v, n, sizeof(*v), by_use);
-	for (size_t i = 0; i < n; i++) {
-		int64_t used_ms = (int64_t) v[i].used.tv_sec * 1000 + v[i].used.tv_nsec / 1000000;
-		uint64_t bytes = 0;
-		if (total <= max_bytes && used_ms >= unused_before_ms)
-			break; /* least recently used first: the rest are newer */
-		r = remove_tree(tdir, v[i].id, &bytes, err);
-		if (r < 0)
-			return err_wrap(err, "prune '%s'", trees);
-		removed += r;
-		freed += bytes;
-		total = total > bytes ? total - bytes : 0;
+	/* Again while it helps: a parent kept for its delta may go once the delta has. Least
+	 * recently used first: within budget, the first one used since the cutoff ends a pass. */
+	for (bool progress = true; progress;) {
+		progress = false;
+		for (size_t i = 0; i < n; i++) {
+			int64_t used_ms =
+				(int64_t) v[i].used.tv_sec * 1000 + v[i].used.tv_nsec / 1000000;
+			uint64_t bytes = 0;
+			if (v[i].removed)
+				continue;
+			if (total <= max_bytes && used_ms >= unused_before_ms)
+				break;
+			r = remove_tree(tdir, v[i].id, &bytes, err);
+			if (r < 0)
+				return err_wrap(err, "prune '%s'", trees);
+			v[i].removed = r > 0;
+			progress |= r > 0;
+			removed += r;
+			freed += bytes;
+			total = total > bytes ? total - bytes : 0;
+		}
 	}
 	if (ret_freed)
 		*ret_freed = freed;

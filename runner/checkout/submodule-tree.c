@@ -36,9 +36,8 @@ void checkout_submodules_release(struct checkout_submodules *s)
 {
 	for (size_t i = 0; s->v && i < s->n; i++) {
 		free(s->v[i].path);
-		free(s->v[i].tree_dir);
 		free(s->v[i].layer);
-		(void) safe_close(s->v[i].lock_fd);
+		checkout_tree_release(&s->v[i].tree);
 	}
 	free(s->v);
 	for (size_t i = 0; s->mirrors && s->mirrors[i]; i++)
@@ -426,9 +425,9 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
  * rebuilds it once. */
 static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsigned flags,
 		      char **ret_mirror, int *ret_mirror_fd, char ret_tree[41],
-		      char **ret_tree_dir, int *ret_lock, struct err *err)
+		      struct checkout_tree *ret_layers, struct err *err)
 {
-	cleanup_free char *mirror = NULL, *tree_dir = NULL;
+	cleanup_free char *mirror = NULL;
 	int mfd = -1;
 	char tree[41];
 	int r;
@@ -437,7 +436,7 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	if (r < 0)
 		return r;
 	r = checkout_materialize_owned(c->o->cache_dir, mirror, tree, c->o->uid, c->o->gid,
-				       &tree_dir, ret_lock, err);
+				       ret_layers, err);
 	if (r == -ENOENT)
 		r = -EUCLEAN;
 	if (r < 0) {
@@ -447,7 +446,6 @@ static int fetch_tree(struct ctx *c, const char *url, const char *commit, unsign
 	*ret_mirror_fd = mfd;
 	*ret_mirror = TAKE_PTR(mirror);
 	memcpy(ret_tree, tree, 41);
-	*ret_tree_dir = TAKE_PTR(tree_dir);
 	return 0;
 }
 
@@ -474,12 +472,12 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 	       struct next *ret, struct err *err)
 {
 	const struct checkout_submodule_opts *o = c->o;
-	cleanup_free char *url = NULL, *mirror = NULL, *tree_dir = NULL, *layer = NULL;
+	cleanup_free char *url = NULL, *mirror = NULL, *layer = NULL;
+	CLEANUP(checkout_tree_release) struct checkout_tree layers = { 0 };
 	cleanup_free char *full = *prefix ? xasprintf("%s/%s", prefix, m->path) : xstrdup(m->path);
 	cleanup_free char *rel = xasprintf("%smodules/%s", git_rel, m->name);
 	cleanup_free char *modules = path_join(git_dir, "modules");
 	cleanup_free char *sub_git = path_join(modules, m->name);
-	cleanup_close int lock = -1;
 	int mfd = -1;
 	struct checkout_url u = { 0 };
 	char tree[41];
@@ -488,18 +486,18 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 	r = checkout_submodule_url(base_url, c->super_local, m->url, &url, err);
 	if (r < 0)
 		return r;
-	r = fetch_tree(c, url, commit, 0, &mirror, &mfd, tree, &tree_dir, &lock, err);
+	r = fetch_tree(c, url, commit, 0, &mirror, &mfd, tree, &layers, err);
 	if (r == -EUCLEAN) {
 		err_clear(err);
-		r = fetch_tree(c, url, commit, CHECKOUT_REBUILD, &mirror, &mfd, tree, &tree_dir,
-			       &lock, err);
+		r = fetch_tree(c, url, commit, CHECKOUT_REBUILD, &mirror, &mfd, tree, &layers,
+			       err);
 	}
 	if (r < 0)
 		return r;
 	size_t mi = mirror_index(c, mirror, mfd);
 	cleanup_free char *inside = xasprintf("%s/%zu", o->mirrors_inside, mi);
 	const struct checkout_workspace ws = {
-		.mirror = mirror, .mirror_inside = inside, .commit = commit, .tree_dir = tree_dir
+		.mirror = mirror, .mirror_inside = inside, .commit = commit, .tree_dir = layers.layers[0]
 	};
 	layer = xasprintf("%s/%zu", o->layers, c->out.n);
 	if (mkdir(layer, 0755) < 0)
@@ -538,9 +536,9 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 		return r;
 	c->out.v = xrealloc(c->out.v, (c->out.n + 1) * sizeof(*c->out.v));
 	c->out.v[c->out.n++] = (struct checkout_submodule_dir){ .path = xstrdup(full),
-								.tree_dir = TAKE_PTR(tree_dir),
 								.layer = TAKE_PTR(layer),
-								.lock_fd = TAKE_FD(lock) };
+								.tree = layers };
+	layers = (struct checkout_tree){ 0 }; /* moved */
 	*ret = (struct next){ .mirror = TAKE_PTR(mirror),
 			      .url = TAKE_PTR(url),
 			      .git_dir = TAKE_PTR(sub_git),

@@ -2,7 +2,8 @@
  * used, every file created relative to its directory's fd (O_EXCL | O_NOFOLLOW: nothing
  * already written, symlinks included, is ever followed or overwritten), .gitattributes
  * filters applied as `git checkout` applies them, and files shared with a base tree
- * hard-linked from it instead of written. */
+ * hard-linked from it instead of written. Or only what differs from a parent tree, with
+ * overlayfs whiteouts for what is gone: a delta layer (docs/checkout.md). */
 #include "checkout/internal.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,6 +320,203 @@ static int write_dir(struct writer *w, int dfd, const git_tree *tree, const git_
 	return 0;
 }
 
+/* A whiteout: overlayfs hides name in every layer below (a character device 0/0, which
+ * Linux 5.8 and later let anyone make). */
+static int make_whiteout(struct writer *w, int dfd, const char *name, struct err *err)
+{
+	if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)
+		return create_err(w, errno, "whiteout", err);
+	if (w->chown && fchownat(dfd, name, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return create_err(w, errno, "chown", err);
+	w->stats->whiteouts++;
+	return 0;
+}
+
+static bool same_entry(const git_tree_entry *e, const git_tree_entry *be)
+{
+	git_filemode_t mode = git_tree_entry_filemode(e);
+
+	if (!be || git_tree_entry_filemode(be) != mode)
+		return false;
+	/* A submodule is an empty directory whatever commit it records. */
+	return mode == GIT_FILEMODE_COMMIT ||
+	       git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(be));
+}
+
+static int delta_dir(struct writer *w, int dfd, const git_tree *tree, const git_tree *base,
+		     struct err *err);
+
+/* A directory of both trees whose content differs: the same directory in the layer,
+ * merged by overlayfs with the one below, holding what changed in it. */
+static int delta_subtree(struct writer *w, int dfd, const char *name, const git_tree_entry *e,
+			 const git_tree_entry *be, struct err *err)
+{
+	CLEANUP(git_tree_freep) git_tree *sub = NULL, *bsub = NULL;
+	cleanup_close int sfd = -1;
+	int r;
+
+	if (w->depth >= CHECKOUT_MAX_DEPTH)
+		return path_err(w, EINVAL, "directories nested too deep", err);
+	r = git_tree_lookup(&sub, w->repo, git_tree_entry_id(e));
+	if (r == 0)
+		r = git_tree_lookup(&bsub, w->repo, git_tree_entry_id(be));
+	if (r < 0)
+		return git_path_err(w, r, err);
+	r = make_dir(w, dfd, name, &sfd, err);
+	if (r < 0)
+		return r;
+	w->depth++;
+	r = delta_dir(w, sfd, sub, bsub, err);
+	w->depth--;
+	return r;
+}
+
+/* A submodule where the parent had a directory: an empty directory, every name of the
+ * one below whited out (an opaque directory would need an xattr only root may set). */
+static int emptied_dir(struct writer *w, int dfd, const char *name, const git_tree_entry *be,
+		       struct err *err)
+{
+	CLEANUP(git_tree_freep) git_tree *bsub = NULL;
+	cleanup_close int sfd = -1;
+	int r = git_tree_lookup(&bsub, w->repo, git_tree_entry_id(be));
+
+	if (r < 0)
+		return git_path_err(w, r, err);
+	r = make_dir(w, dfd, name, &sfd, err);
+	for (size_t i = 0; r == 0 && i < git_tree_entrycount(bsub); i++) {
+		const char *bname = git_tree_entry_name(git_tree_entry_byindex(bsub, i));
+		size_t old = w->plen;
+		r = push_name(w, bname, strlen(bname), err);
+		if (r == 0)
+			r = make_whiteout(w, sfd, bname, err);
+		pop_name(w, old);
+	}
+	return r;
+}
+
+/* What tree has that base has not, or has otherwise, and a whiteout for each name of base
+ * that tree lacks. A non-directory in a layer hides whatever is below it, a directory
+ * over a non-directory hides it too, so only directories of both are merged. */
+static int delta_dir(struct writer *w, int dfd, const git_tree *tree, const git_tree *base,
+		     struct err *err)
+{
+	size_t n = git_tree_entrycount(tree), nb = git_tree_entrycount(base);
+
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(e), *why;
+		git_filemode_t mode = git_tree_entry_filemode(e);
+		const git_tree_entry *be = git_tree_entry_byname(base, name);
+		git_filemode_t bmode = be ? git_tree_entry_filemode(be) : 0;
+		size_t old = w->plen;
+		int r;
+
+		if (same_entry(e, be))
+			continue;
+		r = push_name(w, name, strlen(name), err);
+		if (r < 0)
+			return r;
+		why = checkout_check_name(name, strlen(name), mode == GIT_FILEMODE_LINK);
+		if (why)
+			return path_err(w, EINVAL, why, err);
+		switch (mode) {
+		case GIT_FILEMODE_TREE:
+			if (bmode == GIT_FILEMODE_TREE)
+				r = delta_subtree(w, dfd, name, e, be, err);
+			else /* over nothing, a file or a submodule's empty directory */
+				r = write_subtree(w, dfd, name, e, NULL, -1, err);
+			break;
+		case GIT_FILEMODE_BLOB:
+		case GIT_FILEMODE_BLOB_EXECUTABLE:
+		case GIT_FILEMODE_LINK:
+			r = write_blob(w, dfd, name, e, mode, err);
+			break;
+		case GIT_FILEMODE_COMMIT:
+			if (bmode == GIT_FILEMODE_TREE)
+				r = emptied_dir(w, dfd, name, be, err);
+			else
+				r = make_dir(w, dfd, name, NULL, err);
+			break;
+		default:
+			r = path_err(w, EINVAL, "unknown file mode", err);
+			break;
+		}
+		if (r < 0)
+			return r;
+		pop_name(w, old);
+	}
+	for (size_t i = 0; i < nb; i++) {
+		const char *name = git_tree_entry_name(git_tree_entry_byindex(base, i));
+		size_t old = w->plen;
+		int r;
+
+		if (git_tree_entry_byname(tree, name))
+			continue;
+		r = push_name(w, name, strlen(name), err);
+		if (r == 0)
+			r = make_whiteout(w, dfd, name, err);
+		if (r < 0)
+			return r;
+		pop_name(w, old);
+	}
+	return 0;
+}
+
+/* The .gitattributes of every directory the delta walks into (those of both trees whose
+ * content differs), into idx: a path's attributes come only from its directory and those
+ * above, and every file the delta writes lies in such a directory or in a new subtree,
+ * which has no .gitattributes (a change of one makes a full tree, see cache.c). */
+static int collect_attributes(git_repository *repo, git_index *idx, const git_tree *tree,
+			      const git_tree *base, char *path, size_t plen, unsigned depth,
+			      unsigned *n_found)
+{
+	const git_tree_entry *a = git_tree_entry_byname(tree, ".gitattributes");
+	size_t n = git_tree_entrycount(tree);
+	int r;
+
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return -EINVAL;
+	if (a && git_tree_entry_filemode(a) != GIT_FILEMODE_TREE) {
+		git_index_entry e = { .mode = git_tree_entry_filemode(a), .path = path };
+		if (plen + strlen(".gitattributes") > CHECKOUT_MAX_PATH)
+			return -EINVAL;
+		memcpy(path + plen, ".gitattributes", sizeof(".gitattributes"));
+		git_oid_cpy(&e.id, git_tree_entry_id(a));
+		r = git_index_add(idx, &e);
+		path[plen] = '\0';
+		if (r < 0)
+			return r;
+		(*n_found)++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const git_tree_entry *be = git_tree_entry_byname(base, git_tree_entry_name(e));
+		CLEANUP(git_tree_freep) git_tree *sub = NULL, *bsub = NULL;
+		const char *name = git_tree_entry_name(e);
+		size_t len = strlen(name);
+
+		if (git_tree_entry_filemode(e) != GIT_FILEMODE_TREE || !be ||
+		    git_tree_entry_filemode(be) != GIT_FILEMODE_TREE || same_entry(e, be))
+			continue;
+		if (plen + len + 1 > CHECKOUT_MAX_PATH)
+			return -EINVAL;
+		r = git_tree_lookup(&sub, repo, git_tree_entry_id(e));
+		if (r == 0)
+			r = git_tree_lookup(&bsub, repo, git_tree_entry_id(be));
+		if (r < 0)
+			return r;
+		memcpy(path + plen, name, len);
+		path[plen + len] = '/';
+		path[plen + len + 1] = '\0';
+		r = collect_attributes(repo, idx, sub, bsub, path, plen + len + 1, depth + 1,
+				       n_found);
+		path[plen] = '\0';
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 struct prewalk {
 	struct err *err;
 	bool attributes, refused;
@@ -393,6 +592,51 @@ int checkout_write_tree(struct git_repository *repo, const struct git_tree *tree
 	(void) clock_gettime(CLOCK_REALTIME, &now);
 	w.times[0] = w.times[1] = (struct timespec){ .tv_sec = now.tv_sec - 1 };
 	r = write_dir(&w, rootfd, tree, base, base ? base_fd : -1, err);
+	if (w.filters)
+		(void) git_repository_set_index(repo, NULL);
+	return r;
+}
+
+int checkout_write_delta(struct git_repository *repo, const struct git_tree *tree,
+			 const struct git_tree *parent, int rootfd, uid_t uid, gid_t gid,
+			 struct checkout_write_stats *stats, struct err *err)
+{
+	CLEANUP(git_index_freep) git_index *idx = NULL;
+	CLEANUP(git_odb_freep) git_odb *odb = NULL;
+	unsigned mask = checkout_umask();
+	struct writer w = { .repo = repo, .stats = stats, .uid = uid, .gid = gid };
+	char path[CHECKOUT_MAX_PATH + 1] = "";
+	unsigned n_attributes = 0;
+	struct timespec now;
+	int r;
+
+	*stats = (struct checkout_write_stats){ 0 };
+	r = git_repository_odb(&odb, repo);
+	if (r < 0)
+		return checkout_git_err(err, r, "object database");
+	w.odb = odb;
+	/* Names are judged as the walk meets them: what it skips is the parent's, judged
+	 * when the parent was written (the same tree id holds the same names). */
+	r = git_index_new(&idx);
+	if (r == 0)
+		r = collect_attributes(repo, idx, (const git_tree *) tree, parent, path, 0, 0,
+				       &n_attributes);
+	if (r == -EINVAL)
+		return err_set(err, EINVAL, "path '%.100s...': too long or nested too deep", path);
+	if (r < 0)
+		return checkout_git_err(err, r, "read tree");
+	w.filters = n_attributes > 0;
+	if (w.filters) {
+		r = git_repository_set_index(repo, idx);
+		if (r < 0)
+			return checkout_git_err(err, r, "read tree");
+	}
+	w.chown = uid != (uid_t) -1 || gid != (gid_t) -1;
+	w.chmod_files = (mask & 0644) != 0;
+	w.chmod_exec = w.chmod_dirs = (mask & 0755) != 0;
+	(void) clock_gettime(CLOCK_REALTIME, &now);
+	w.times[0] = w.times[1] = (struct timespec){ .tv_sec = now.tv_sec - 1 };
+	r = delta_dir(&w, rootfd, tree, parent, err);
 	if (w.filters)
 		(void) git_repository_set_index(repo, NULL);
 	return r;

@@ -36,6 +36,8 @@ DEFINE_CLEANUP(git_object *, git_object_free)
 DEFINE_CLEANUP(git_odb *, git_odb_free)
 DEFINE_CLEANUP(char **, strv_free)
 
+static int layer_parent_of(const char *tree_dir, char parent[41]);
+
 static int put(int dfd, const char *name, const char *text, struct err *err)
 {
 	cleanup_close int fd =
@@ -276,12 +278,18 @@ static int copy_cached_index(const char *cached, const char *path)
 	return 0;
 }
 
+static int build_delta_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
+			     const char *parent, const char *path, struct err *err);
+
 /* The tree's entries with the stat data of tree_dir's files, then git_index_read_tree(),
- * which keeps the stat data of unchanged entries and adds the cache-tree extension. */
-static int write_index(const git_tree *tree, const char *tree_dir, const char *path,
-		       struct err *err)
+ * which keeps the stat data of unchanged entries and adds the cache-tree extension. A
+ * delta layer's index starts from its parent's instead (built first if need be), so it
+ * costs what the delta holds. */
+static int write_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
+		       const char *path, struct err *err)
 {
 	cleanup_free char *cached = index_cache_path(tree, tree_dir);
+	char parent[41];
 	int r;
 
 	if (cached) {
@@ -291,7 +299,13 @@ static int write_index(const git_tree *tree, const char *tree_dir, const char *p
 		if (r != -ENOENT)
 			(void) unlink(path);
 	}
-	r = build_index(tree, tree_dir, path, err);
+	r = cached ? layer_parent_of(tree_dir, parent) : 0;
+	if (r < 0)
+		return err_set(err, EUCLEAN, "tree '%s': damaged '.parent' record", tree_dir);
+	if (r > 0)
+		r = build_delta_index(repo, tree, tree_dir, parent, path, err);
+	else
+		r = build_index(tree, tree_dir, path, err);
 	if (r == 0 && cached) {
 		/* Best effort: without it the next workspace builds its index again. */
 		cleanup_free char *data = NULL;
@@ -302,6 +316,200 @@ static int write_index(const git_tree *tree, const char *tree_dir, const char *p
 						    &(struct err){ 0 });
 	}
 	return r;
+}
+
+/* "<trees>/<id>.parent" of the cached tree at tree_dir: 1 a delta, 0 complete. */
+static int layer_parent_of(const char *tree_dir, char parent[41])
+{
+	cleanup_free char *trees = xstrdup(tree_dir);
+	char *slash = strrchr(trees, '/');
+	cleanup_close int tdir = -1;
+
+	*slash = '\0';
+	tdir = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0)
+		return -errno;
+	return checkout_layer_parent(tdir, slash + 1, parent);
+}
+
+struct delta_walk {
+	git_repository *repo;
+	git_index *idx;
+	int layer_fd; /* the delta layer: every path that changed is there */
+	struct err *err;
+	size_t plen;
+	char path[CHECKOUT_MAX_PATH + 1];
+};
+
+static int delta_push(struct delta_walk *w, const char *name)
+{
+	size_t len = strlen(name), need = w->plen + (w->plen ? 1 : 0) + len;
+
+	if (need > CHECKOUT_MAX_PATH)
+		return err_set(w->err, ENAMETOOLONG, "index: path '%.100s...' too long", w->path);
+	if (w->plen)
+		w->path[w->plen++] = '/';
+	memcpy(w->path + w->plen, name, len + 1);
+	w->plen += len;
+	return 0;
+}
+
+static void delta_pop(struct delta_walk *w, size_t old)
+{
+	w->plen = old;
+	w->path[old] = '\0';
+}
+
+/* The entry for the tree entry te at w->path, with the stat data of the delta layer's
+ * file (a submodule has none). */
+static int delta_add(struct delta_walk *w, const git_tree_entry *te)
+{
+	git_index_entry e = { .mode = git_tree_entry_filemode(te), .path = w->path };
+	struct stat st;
+	int r;
+
+	git_oid_cpy(&e.id, git_tree_entry_id(te));
+	if (e.mode != GIT_FILEMODE_COMMIT) {
+		if (fstatat(w->layer_fd, w->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return err_set(w->err, errno, "tree dir: stat '%s'", w->path);
+		stat_to_entry(&st, &e);
+	}
+	r = git_index_add(w->idx, &e);
+	return r < 0 ? checkout_git_err(w->err, r, "index '%s'", w->path) : 0;
+}
+
+/* Every entry under the tree entry te (at w->path), as delta_add(). */
+static int delta_add_all(struct delta_walk *w, const git_tree_entry *te, unsigned depth)
+{
+	CLEANUP(git_tree_freep) git_tree *t = NULL;
+	size_t old = w->plen;
+	int r;
+
+	if (git_tree_entry_filemode(te) != GIT_FILEMODE_TREE)
+		return delta_add(w, te);
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return err_set(w->err, ELOOP, "index: '%s' nested too deep", w->path);
+	r = git_tree_lookup(&t, w->repo, git_tree_entry_id(te));
+	if (r < 0)
+		return checkout_git_err(w->err, r, "tree '%s'", w->path);
+	for (size_t i = 0; i < git_tree_entrycount(t); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		r = delta_push(w, git_tree_entry_name(e));
+		if (r == 0)
+			r = delta_add_all(w, e, depth + 1);
+		delta_pop(w, old);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Whatever the parent's index has at w->path: one entry, or all under a directory. */
+static int delta_remove(struct delta_walk *w, const git_tree_entry *be)
+{
+	int r = git_tree_entry_filemode(be) == GIT_FILEMODE_TREE
+			? git_index_remove_directory(w->idx, w->path, 0)
+			: git_index_remove(w->idx, w->path, 0);
+
+	if (r < 0 && r != GIT_ENOTFOUND)
+		return checkout_git_err(w->err, r, "index '%s'", w->path);
+	git_error_clear();
+	return 0;
+}
+
+/* Turn the parent's index into the tree's: what the two trees share is skipped unread
+ * (the same subtree id: the same entries, stat data and cache-tree node), the rest is
+ * removed or added with the delta layer's stat data. Adding and removing invalidate the
+ * cache-tree nodes above what they touch; git recomputes those only. */
+static int delta_apply(struct delta_walk *w, const git_tree *parent, const git_tree *tree,
+		       unsigned depth)
+{
+	size_t n = git_tree_entrycount(tree), nb = git_tree_entrycount(parent), old = w->plen;
+	int r = 0;
+
+	if (depth > CHECKOUT_MAX_DEPTH)
+		return err_set(w->err, ELOOP, "index: '%s' nested too deep", w->path);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const git_tree_entry *be = git_tree_entry_byname(parent, git_tree_entry_name(e));
+		git_filemode_t mode = git_tree_entry_filemode(e);
+
+		if (be && git_tree_entry_filemode(be) == mode &&
+		    git_oid_equal(git_tree_entry_id(be), git_tree_entry_id(e)))
+			continue;
+		r = delta_push(w, git_tree_entry_name(e));
+		if (r == 0 && be && mode == GIT_FILEMODE_TREE &&
+		    git_tree_entry_filemode(be) == GIT_FILEMODE_TREE) {
+			CLEANUP(git_tree_freep) git_tree *sub = NULL, *bsub = NULL;
+			r = git_tree_lookup(&sub, w->repo, git_tree_entry_id(e));
+			if (r == 0)
+				r = git_tree_lookup(&bsub, w->repo, git_tree_entry_id(be));
+			r = r < 0 ? checkout_git_err(w->err, r, "tree '%s'", w->path)
+				  : delta_apply(w, bsub, sub, depth + 1);
+		} else if (r == 0) {
+			r = be ? delta_remove(w, be) : 0;
+			if (r == 0)
+				r = delta_add_all(w, e, depth + 1);
+		}
+		delta_pop(w, old);
+	}
+	for (size_t i = 0; r == 0 && i < nb; i++) {
+		const git_tree_entry *be = git_tree_entry_byindex(parent, i);
+		if (git_tree_entry_byname(tree, git_tree_entry_name(be)))
+			continue;
+		r = delta_push(w, git_tree_entry_name(be));
+		if (r == 0)
+			r = delta_remove(w, be);
+		delta_pop(w, old);
+	}
+	return r;
+}
+
+static int build_delta_index(git_repository *repo, const git_tree *tree, const char *tree_dir,
+			     const char *parent, const char *path, struct err *err)
+{
+	CLEANUP(git_index_freep) git_index *idx = NULL;
+	CLEANUP(git_tree_freep) git_tree *ptree = NULL;
+	cleanup_free char *pdir = xstrdup(tree_dir);
+	cleanup_free char *pcached = NULL;
+	cleanup_close int lfd = -1;
+	struct delta_walk w = { .repo = repo, .err = err };
+	git_oid oid;
+	int r;
+
+	memcpy(strrchr(pdir, '/') + 1, parent, 41);
+	pcached = xasprintf("%s.index", pdir);
+	r = git_oid_fromstr(&oid, parent);
+	if (r == 0)
+		r = git_tree_lookup(&ptree, repo, &oid);
+	if (r < 0)
+		return checkout_git_err(err, r, "tree %s", parent);
+	if (faccessat(AT_FDCWD, pcached, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* The parent's, through its own parent if need be: the chain is short. */
+		cleanup_free char *ppath = xasprintf("%s.tmp-%d", path, (int) getpid());
+		r = write_index(repo, ptree, pdir, ppath, err);
+		(void) unlink(ppath);
+		if (r < 0)
+			return r;
+	}
+	/* Linked: git_index_write() renames a new file over it, so the parent's cached
+	 * index is never written. */
+	r = copy_cached_index(pcached, path);
+	if (r < 0)
+		return err_set(err, -r, "index of tree '%s'", pdir);
+	r = git_index_open(&idx, path);
+	if (r < 0)
+		return checkout_git_err(err, r, "index");
+	lfd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0)
+		return err_set(err, errno, "open tree dir '%s'", tree_dir);
+	w.idx = idx;
+	w.layer_fd = lfd;
+	r = delta_apply(&w, ptree, tree, 0);
+	if (r < 0)
+		return r;
+	r = git_index_write(idx);
+	return r < 0 ? checkout_git_err(err, r, "index") : 0;
 }
 
 static int build_index(const git_tree *tree, const char *tree_dir, const char *path,
@@ -405,7 +613,7 @@ static int fill(git_repository *repo, const struct checkout_workspace *ws, int g
 	if (r < 0)
 		return r;
 	index = path_join(gpath, "index");
-	return write_index(tree, ws->tree_dir, index, err);
+	return write_index(repo, tree, ws->tree_dir, index, err);
 }
 
 int checkout_workspace_git(const struct checkout_workspace *ws, const char *dir, struct err *err)

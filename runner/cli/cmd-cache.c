@@ -77,6 +77,9 @@ static void print_json(const struct checkout_cache_info *c)
 		json_w_i64(w, "own_bytes", (int64_t) c->trees[i].own);
 		json_w_i64(w, "used_ms", c->trees[i].used_ms);
 		json_w_bool(w, "in_use", c->trees[i].in_use);
+		if (c->trees[i].parent[0]) /* a delta layer on it */
+			json_w_str(w, "parent", c->trees[i].parent);
+		json_w_i64(w, "depth", c->trees[i].depth);
 		json_w_obj_close(w);
 	}
 	json_w_arr_close(w);
@@ -109,8 +112,11 @@ static void print_tables(const struct checkout_cache_info *c)
 		str_format_size(c->trees[i].bytes, size, sizeof(size));
 		str_format_size(c->trees[i].own, own, sizeof(own));
 		format_time(c->trees[i].used_ms, t2, sizeof(t2));
-		printf("%-9s %-9s %-21s %-6s %s\n", size, own, t2, c->trees[i].in_use ? "yes" : "",
+		printf("%-9s %-9s %-21s %-6s %s", size, own, t2, c->trees[i].in_use ? "yes" : "",
 		       c->trees[i].id);
+		if (c->trees[i].parent[0])
+			printf(" (delta %u on %.12s)", c->trees[i].depth, c->trees[i].parent);
+		printf("\n");
 	}
 	str_format_size(c->tree_bytes, size, sizeof(size));
 	printf("%zu tree%s (%u in use), %s (files shared by trees counted once)\n", c->n_trees,

@@ -1,12 +1,13 @@
 /* exec-repo.c - `mayfly exec --repo`: a checkout of a commit as the job's /workspace. The
  * mirror is fetched (or not: a job never waits for a fetch it does not need), the rev
  * resolved, the commit's tree taken from the shared cache (built once, owned by the cache
- * owner, locked for as long as the sandbox lives so prune leaves it alone), and a .git of
- * the job's own written into a per-job layer under <state>/tmp. The sandbox then gets an
- * overlay {.git layer, [uncommitted layer,] tree} at the checkout dir and a copy-on-write
- * view of the mirror at CHECKOUT_MIRROR_INSIDE, where the .git's alternates point. The
- * mirror is held (checkout_mirror_hold()) for as long as the sandbox lives too: a rebuild
- * by another mayfly moves it aside rather than deleting the objects the job reads.
+ * owner, each of its layers locked for as long as the sandbox lives so prune leaves them
+ * alone), and a .git of the job's own written into a per-job layer under <state>/tmp. The
+ * sandbox then gets an overlay {.git layer, [uncommitted layer,] tree layers, top first}
+ * at the checkout dir and a copy-on-write view of the mirror at CHECKOUT_MIRROR_INSIDE,
+ * where the .git's alternates point. The mirror is held (checkout_mirror_hold()) for as
+ * long as the sandbox lives too: a rebuild by another mayfly moves it aside rather than
+ * deleting the objects the job reads.
  *
  * SECURITY: the credential comes from the environment or a file, never argv; it reaches
  * libgit2's credential callback only (checkout/ never writes or shows it), and it is
@@ -40,9 +41,9 @@
 #define MAX_TOKEN	       4096
 
 struct exec_repo_state {
-	int tree_lock_fd; /* shared lock on the cached tree: prune keeps away */
-	int mirror_fd;	  /* shared lock on the mirror: rebuilds move it aside, prune keeps away */
-	char *mirror;	  /* the mirror held */
+	struct checkout_tree tree; /* its layers, each locked shared: prune keeps away */
+	int mirror_fd;		   /* shared lock on the mirror: rebuilds move it aside */
+	char *mirror;		   /* the mirror held */
 	int layers_fd;	  /* exclusive lock on our layers dir: gc keeps away */
 	char *layers;	  /* <state>/tmp/checkout-XXXXXX: .git layer, uncommitted layer */
 	struct checkout_submodules subs; /* --submodules: their tree locks */
@@ -55,7 +56,7 @@ struct exec_repo_state *exec_repo_free(struct exec_repo_state *s)
 	if (s->layers)
 		(void) rm_rf_at(AT_FDCWD, s->layers, &(struct err){ 0 });
 	(void) safe_close(s->layers_fd);
-	(void) safe_close(s->tree_lock_fd);
+	checkout_tree_release(&s->tree);
 	(void) checkout_mirror_release(s->mirror, s->mirror_fd);
 	free(s->mirror);
 	checkout_submodules_release(&s->subs);
@@ -256,7 +257,7 @@ struct checkout {
 	const char *snap_branch;	      /* --repo .: the work tree's branch */
 	const struct checkout_snapshot *snap; /* --repo .: the work tree, for its index */
 	unsigned fetch_timeout;		      /* seconds, 0: none */
-	char *mirror, *tree_dir, *branch;
+	char *mirror, *branch;
 	char commit[41], tree[41];
 };
 
@@ -267,9 +268,8 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 	int r;
 
 	free(TAKE_PTR(c->mirror));
-	free(TAKE_PTR(c->tree_dir));
 	free(TAKE_PTR(c->branch));
-	s->tree_lock_fd = safe_close(s->tree_lock_fd);
+	checkout_tree_release(&s->tree);
 	s->mirror_fd = checkout_mirror_release(s->mirror, s->mirror_fd);
 	free(TAKE_PTR(s->mirror));
 	c->commit[0] = '\0';
@@ -300,8 +300,7 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 		r = checkout_resolve(c->mirror, c->rev, c->commit, c->tree, err);
 	if (r < 0)
 		return r;
-	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &c->tree_dir,
-				       &s->tree_lock_fd, err);
+	r = checkout_materialize_owned(c->cache, c->mirror, c->tree, c->uid, c->gid, &s->tree, err);
 	/* The mirror had this tree when the commit was resolved: gone now, it is damaged. */
 	if (r == -ENOENT)
 		r = -EUCLEAN;
@@ -316,7 +315,7 @@ static int attempt(struct checkout *c, struct exec_repo_state *s, unsigned flags
 					       .mirror_inside = CHECKOUT_MIRROR_INSIDE,
 					       .commit = c->commit,
 					       .branch = c->branch,
-					       .tree_dir = c->tree_dir };
+					       .tree_dir = s->tree.layers[0] };
 	cleanup_free char *dotgit = path_join(git, ".git");
 	(void) rm_rf_at(AT_FDCWD, dotgit, &(struct err){ 0 }); /* a failed first attempt's */
 	r = checkout_workspace_git(&ws, git, err);
@@ -370,7 +369,8 @@ static void add_to_spec(struct sandbox_spec *spec, const struct checkout *c,
 	strv_push(&lowers, git);
 	if (uncommitted)
 		strv_push(&lowers, uncommitted);
-	strv_push(&lowers, c->tree_dir);
+	for (size_t i = 0; i < s->tree.n_layers; i++) /* a delta's, then its parents' */
+		strv_push(&lowers, s->tree.layers[i]);
 	add_overlay(spec, dst, lowers, deleted);
 	strv_push(&mirror, c->mirror);
 	add_overlay(spec, CHECKOUT_MIRROR_INSIDE, mirror, NULL);
@@ -415,7 +415,8 @@ static int add_submodules(struct sandbox_spec *spec, const struct checkout *c,
 		cleanup_free char *at = path_join(dst, s->subs.v[i].path);
 		char **lowers = NULL;
 		strv_push(&lowers, s->subs.v[i].layer);
-		strv_push(&lowers, s->subs.v[i].tree_dir);
+		for (size_t l = 0; l < s->subs.v[i].tree.n_layers; l++)
+			strv_push(&lowers, s->subs.v[i].tree.layers[l]);
 		add_overlay(spec, at, lowers, NULL);
 	}
 	for (size_t i = 0; s->subs.mirrors && s->subs.mirrors[i]; i++) {
@@ -440,7 +441,7 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	struct stat st;
 	int r;
 
-	s->tree_lock_fd = s->layers_fd = s->mirror_fd = -1;
+	s->layers_fd = s->mirror_fd = -1;
 	c.fetch_timeout = CHECKOUT_FETCH_TIMEOUT_S;
 	if (o->fetch_timeout) /* exec_repo_check() refused a bad one */
 		(void) parse_timeout(o->fetch_timeout, &c.fetch_timeout);
@@ -487,7 +488,6 @@ int exec_repo_prepare(const struct exec_repo *o, const char *state_dir, struct s
 	if (r == 0 && o->submodules && strcmp(o->submodules, "none") != 0)
 		r = add_submodules(spec, &c, s, err);
 	free(c.mirror);
-	free(c.tree_dir);
 	free(c.branch);
 	if (r < 0) {
 		cleanup_free char *name = shown(o->repo);

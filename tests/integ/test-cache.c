@@ -40,7 +40,8 @@ static void mayfly_cache(struct run_result *res, const char *a, const char *b, c
 
 /* Materialise rev of src in the state dir's cache; *ret_lock_fd, when not NULL, keeps the
  * tree in use. */
-static void materialize(const char *src, const char *rev, char tree[41], int *ret_lock_fd)
+static void materialize(const char *src, const char *rev, char tree[41],
+			struct checkout_tree *ret_held)
 {
 	cleanup_free char *cache = path_join(test_state_dir(), "checkout");
 	cleanup_free char *mirror = NULL, *dir = NULL;
@@ -50,7 +51,11 @@ static void materialize(const char *src, const char *rev, char tree[41], int *re
 
 	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
 	CHECK_OK(checkout_resolve(mirror, id, commit, tree, &err));
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, ret_lock_fd, &err));
+	if (ret_held)
+		CHECK_OK(checkout_materialize(cache, mirror, tree, ret_held, &err));
+	else
+		CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
+					 &err));
 }
 
 TEST(cache_ls_on_an_empty_state_dir)
@@ -72,7 +77,7 @@ TEST(cache_ls_on_an_empty_state_dir)
 TEST(cache_ls_and_prune_never_touch_a_tree_in_use)
 {
 	cleanup_free char *src = repo_path("src");
-	cleanup_close int held = -1;
+	CLEANUP(checkout_tree_release) struct checkout_tree held = { 0 };
 	char old[41], busy[41], recent[41];
 	struct run_result res;
 
@@ -87,8 +92,11 @@ TEST(cache_ls_and_prune_never_touch_a_tree_in_use)
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_CONTAINS(res.out, src); /* the remote */
 	CHECK_STR_CONTAINS(res.out, "1 mirror (0 in use),");
-	CHECK_STR_CONTAINS(res.out, "3 trees (1 in use)");
+	/* Each a delta layer on the one before; using busy holds old too. */
+	CHECK_STR_CONTAINS(res.out, "3 trees (2 in use)");
 	CHECK_STR_CONTAINS(res.out, old);
+	cleanup_free char *on_old = xasprintf("%s (delta 1 on %.12s)", busy, old);
+	CHECK_STR_CONTAINS(res.out, on_old);
 	/* Least recently used first: the order prune goes in. */
 	CHECK(strstr(res.out, old) < strstr(res.out, busy));
 	CHECK(strstr(res.out, busy) < strstr(res.out, recent));
@@ -99,28 +107,30 @@ TEST(cache_ls_and_prune_never_touch_a_tree_in_use)
 	cleanup_free char *in_use = xasprintf("\"id\":\"%s\",", busy);
 	CHECK_STR_CONTAINS(res.out, in_use);
 	CHECK_STR_CONTAINS(res.out, "\"in_use\":true");
-	CHECK_STR_CONTAINS(res.out, "\"trees_in_use\":1");
+	CHECK_STR_CONTAINS(res.out, "\"trees_in_use\":2");
+	cleanup_free char *parent = xasprintf("\"parent\":\"%s\"", old);
+	CHECK_STR_CONTAINS(res.out, parent);
 	run_result_free(&res);
 
-	/* Everything that can go: the two trees nobody holds, and the mirror (a tree in use
-	 * does not need its mirror). */
+	/* Everything that can go: the tree nobody holds, and the mirror (a tree in use does not
+	 * need its mirror). */
 	mayfly_cache(&res, "prune", "--max-size", "0");
 	CHECK_EQ(res.status, 0);
-	CHECK_STR_CONTAINS(res.out, "removed 2 trees and 1 mirror");
-	CHECK_STR_CONTAINS(res.out, "left: 1 tree (1 in use), 0 mirrors (0 in use)");
+	CHECK_STR_CONTAINS(res.out, "removed 1 tree and 1 mirror");
+	CHECK_STR_CONTAINS(res.out, "left: 2 trees (2 in use), 0 mirrors (0 in use)");
 	CHECK_STR_CONTAINS(res.out, "over budget");
 	run_result_free(&res);
 	cleanup_free char *trees = path_join(test_state_dir(), "checkout/trees");
-	CHECK_EQ(repo_count_entries(trees, old), 0);
 	CHECK_EQ(repo_count_entries(trees, recent), 0);
-	cleanup_free char *kept = path_join(trees, busy);
+	cleanup_free char *kept = path_join(trees, busy), *kept_parent = path_join(trees, old);
 	CHECK_OK(access(kept, F_OK));
+	CHECK_OK(access(kept_parent, F_OK));
 
-	/* Released, it goes too. */
-	held = safe_close(TAKE_FD(held));
+	/* Released, they go too, the delta first. */
+	checkout_tree_release(&held);
 	mayfly_cache(&res, "prune", "--max-size=0", "--json");
 	CHECK_EQ(res.status, 0);
-	CHECK_STR_CONTAINS(res.out, "\"removed\":1,\"removed_mirrors\":0");
+	CHECK_STR_CONTAINS(res.out, "\"removed\":2,\"removed_mirrors\":0");
 	CHECK_STR_CONTAINS(res.out, "\"trees\":0");
 	run_result_free(&res);
 	mayfly_cache(&res, "ls", NULL, NULL);

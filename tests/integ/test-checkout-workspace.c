@@ -87,7 +87,8 @@ static int child(const char *cache, const char *mirror, const char *commit, cons
 	 * mount or a user namespace). */
 	cleanup_free char *next_dir = NULL;
 	sleep(1); /* git compares whole seconds */
-	if (checkout_materialize(cache, mirror, next_tree, &next_dir, NULL, &err) < 0) {
+	if (repo_materialize_dir(cache, mirror, next_tree, (uid_t) -1, (gid_t) -1, &next_dir, NULL,
+			    &err) < 0) {
 		printf("# %s\n", err.msg);
 		return 20;
 	}
@@ -138,7 +139,8 @@ TEST(checkout_workspace_in_an_overlay_is_clean_and_fast)
 	CHECK_OK(checkout_resolve(mirror, base, commit, tree, &err));
 	CHECK_OK(checkout_resolve(mirror, mid, ignored, next[1], &err));
 	CHECK_OK(checkout_resolve(mirror, "main", ignored, next[0], &err));
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &tree_dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &tree_dir, NULL,
+				 &err));
 	before = repo_listing(tree_dir);
 	for (int minimal = 1; minimal >= 0; minimal--) {
 		cleanup_free char *scratch = xasprintf("%s/s%d", test_tmpdir(), minimal);

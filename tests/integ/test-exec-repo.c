@@ -357,3 +357,108 @@ TEST(exec_repo_layers_of_a_killed_mayfly_are_removed_by_gc)
 	}
 	CHECK_EQ(count_prefixed(tmp, "checkout-"), 0);
 }
+
+/* Every entry under the current directory but .git: type, mode, symlink target, content. */
+#define LISTING                                                                                    \
+	"umask 022; find . -path ./.git -prune -o -type l -printf 'l %p %l\\n' -o -type d "        \
+	"-printf 'd %m %p\\n' -o -type f -printf 'f %m %p\\n' | sort; find . -path ./.git "        \
+	"-prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum"
+
+/* A chain of commits with every kind of change, each checked out as a delta layer on the
+ * one before: the job's /workspace is what `git worktree add` gives, and git finds it
+ * clean. Prune leaves every layer of a tree in use alone. */
+TEST(exec_repo_delta_layers_equal_git_checkout_and_survive_prune)
+{
+	static const char *const steps[] = {
+		"mkdir -p a/b c d/e gone/deep tofile && echo 1 > a/b/f && echo 2 > a/g && "
+		"echo 3 > c/h && echo 4 > d/e/i && echo 5 > gone/deep/j && echo 6 > keep && "
+		"printf '*.bat text eol=crlf\\n*.txt ident\\n' > .gitattributes && "
+		"printf '*.bat -text\\n' > a/.gitattributes && printf 'x\\ny\\n' > w.bat && "
+		"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "
+		"echo x > modef && ln -s keep ln && echo 7 > tofile/x && echo 8 > todir",
+		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "
+		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "
+		"n/m/new && rm a/g && rm -r gone",
+		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "
+		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
+		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",
+		"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z",
+		/* submodules: new, replacing a directory; then another commit, and back */
+		"mkdir sub && git update-index --add --cacheinfo 160000,"
+		"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "
+		"git update-index --add --cacheinfo 160000,"
+		"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",
+		"git update-index --cacheinfo 160000,3333333333333333333333333333333333333333,sub "
+		"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h",
+	};
+	cleanup_free char *src = repo_path("src"), *wt = repo_path("wt");
+	cleanup_free char *trees = xasprintf("%s/checkout/trees", test_state_dir());
+	cleanup_free char *last = NULL, *top = NULL, *n = NULL;
+	char *argv[] = { (char *) mayfly_bin(),
+			 "--state-dir",
+			 (char *) test_state_dir(),
+			 "cache",
+			 "prune",
+			 "--max-size",
+			 "0",
+			 NULL };
+	struct run_result res;
+	int status;
+
+	CHECK_EQ(repo_sh("git init -q -b main '%s'", src), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		cleanup_free char *theirs = NULL, *want = NULL, *rec = NULL;
+		CHECK_EQ(repo_sh("cd '%s' && { %s; } && git add -A && git commit -qm 'step %zu'",
+				 src, steps[i], i),
+			 0);
+		free(last);
+		last = repo_line("git -C '%s' rev-parse HEAD", src);
+		CHECK_EQ(repo_sh("rm -rf '%s' && git -C '%s' worktree prune && "
+				 "git -C '%s' worktree add -q --detach '%s' %s",
+				 wt, src, src, wt, last),
+			 0);
+		CHECK_EQ(repo_sh_out(&theirs, "cd '%s' && %s", wt, LISTING), 0);
+		exec_repo(NULL, (const char *[]){ "--repo", src, "--commit", last, NULL },
+			  "git status --porcelain; echo ==; " LISTING, &res);
+		CHECK_EQ(res.status, 0);
+		want = xasprintf("==\n%s", theirs);
+		if (strcmp(res.out, want) != 0)
+			repo_show_diff(res.out, want);
+		CHECK_STR_EQ(res.out, want);
+		run_result_free(&res);
+		/* A delta on the tree before it, after the first. */
+		free(top);
+		top = repo_line("git -C '%s' rev-parse HEAD^{tree}", src);
+		rec = xasprintf("%s/%s.parent", trees, top);
+		CHECK_EQ(access(rec, F_OK) == 0, i > 0);
+	}
+	/* A job on the last commit holds all its layers while prune runs. */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		exec_repo(NULL, (const char *[]){ "--repo", src, "--commit", last, NULL },
+			  "sleep 4; cat a/b/f ln/z", &res);
+		_exit(res.status == 0 && strcmp(res.out, "1b\nz\n") == 0 ? 0 : 1);
+	}
+	/* In use once its lock is held shared (then an exclusive try fails). */
+	CHECK_EQ(repo_sh("for i in $(seq 300); do flock -n -x '%s/%s.lock' true 2>/dev/null || "
+			 "exit 0; sleep 0.1; done; exit 1",
+			 trees, top),
+		 0);
+	run_argv(argv, NULL, 120, &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	/* Every step's tree but the last is a parent of it: all seven are kept. */
+	n = repo_line("find '%s' -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name '*.ws' | "
+		      "wc -l",
+		      trees);
+	CHECK_STR_EQ(n, "7");
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	run_argv(argv, NULL, 120, &res);
+	CHECK_EQ(res.status, 0);
+	run_result_free(&res);
+	free(n);
+	n = repo_line("find '%s' -mindepth 1 -maxdepth 1 ! -name '.bases' | wc -l", trees);
+	CHECK_STR_EQ(n, "0");
+}

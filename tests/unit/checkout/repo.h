@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkout/checkout.h"
 #include "run.h"
 #include "test.h"
 #include "util/cleanup.h"
@@ -230,4 +231,24 @@ static inline size_t repo_count_entries(const char *dir, const char *prefix)
 		if (str_startswith(p, prefix))
 			n++;
 	return n;
+}
+
+/* The tree's top layer as a plain dir (checkout_materialize_owned() gives its layers); its
+ * lock kept in *ret_lock_fd when not NULL, else let go. */
+static inline int repo_materialize_dir(const char *cache, const char *mirror, const char *tree,
+				       uid_t uid, gid_t gid, char **ret_dir, int *ret_lock_fd,
+				       struct err *err)
+{
+	struct checkout_tree t = { 0 };
+	int r = checkout_materialize_owned(cache, mirror, tree, uid, gid, &t, err);
+
+	if (r < 0)
+		return r;
+	*ret_dir = xstrdup(t.layers[0]);
+	if (ret_lock_fd) {
+		*ret_lock_fd = t.lock_fds[0];
+		t.lock_fds[0] = -1;
+	}
+	checkout_tree_release(&t);
+	return 0;
 }

@@ -68,7 +68,8 @@ TEST(checkout_materialize_equals_git_clone)
 
 	(void) umask(022); /* what git clone is given: it honours the umask, we need not */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, &lock_fd, &err));
+	CHECK_OK(
+		repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &lock_fd, &err));
 	CHECK(lock_fd >= 0);
 	close(lock_fd);
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
@@ -86,7 +87,7 @@ TEST(checkout_materialize_equals_git_clone)
 	/* A second call finds it: same path, nothing rebuilt. */
 	struct stat a, b;
 	CHECK_OK(stat(dir, &a));
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &again, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &again, NULL, &err));
 	CHECK_STR_EQ(again, dir);
 	CHECK_OK(stat(again, &b));
 	CHECK_EQ(a.st_ino, b.st_ino);
@@ -101,7 +102,7 @@ TEST(checkout_materialize_sets_git_modes_whatever_the_umask)
 
 	resolve_main(cache, src, &mirror, tree);
 	(void) umask(077);
-	CHECK_OK(checkout_materialize(cache, mirror, tree, &dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
 	listing = repo_listing(dir);
 	CHECK_STR_CONTAINS(listing, "f 0755 ");
 	CHECK_STR_CONTAINS(listing, "d 0755 dir\n");
@@ -162,7 +163,8 @@ static void check_refused(const char *cache, const char *mirror, const git_oid *
 	char hex[41];
 
 	git_oid_tostr(hex, sizeof(hex), tree);
-	CHECK_EQ(checkout_materialize(cache, mirror, hex, &dir, NULL, &err), -EINVAL);
+	CHECK_EQ(repo_materialize_dir(cache, mirror, hex, (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
+		 -EINVAL);
 	printf("# %s\n", err.msg);
 	CHECK_STR_CONTAINS(err.msg, msg);
 	CHECK(dir == NULL);
@@ -226,8 +228,8 @@ TEST(checkout_materialize_refuses_hostile_trees)
 	struct err err = { 0 };
 	const struct raw_entry out[] = { { "120000", "a", &link }, { "40000", "b", &inner } };
 	raw_tree(repo, out, 2, &t);
-	CHECK_OK(checkout_materialize(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), &dir, NULL,
-				      &err));
+	CHECK_OK(repo_materialize_dir(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), (uid_t) -1,
+				 (gid_t) -1, &dir, NULL, &err));
 	CHECK_EQ(repo_count_entries(outside, "pwned"), 0);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
@@ -251,7 +253,7 @@ TEST(checkout_materialize_failure_leaves_nothing)
 	tree = repo_line("git -C '%s' rev-parse 'HEAD^{tree}'", src);
 	CHECK_EQ(repo_sh("rm -f '%s/%s'", src, victim), 0);
 	cleanup_free char *gitdir = path_join(src, ".git");
-	int r = checkout_materialize(cache, gitdir, tree, &dir, NULL, &err);
+	int r = repo_materialize_dir(cache, gitdir, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err);
 	printf("# %s\n", err.msg);
 	CHECK_EQ(r, -EUCLEAN);
 	CHECK_STR_CONTAINS(err.msg, "path 'b': object ");
@@ -276,7 +278,8 @@ TEST(checkout_materialize_racing_builders_make_one_tree)
 		if (pids[i] == 0) {
 			cleanup_free char *dir = NULL;
 			struct err e = { 0 };
-			if (checkout_materialize(cache, mirror, tree, &dir, NULL, &e) < 0) {
+			if (repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
+					    &e) < 0) {
 				printf("# child %zu: %s\n", i, e.msg);
 				_exit(1);
 			}
@@ -303,12 +306,13 @@ TEST(checkout_materialize_refuses_bad_tree_ids)
 	cleanup_free char *src = path_join(rich, ".git");
 	struct err err = { 0 };
 
-	CHECK_EQ(checkout_materialize(cache, src, "../../etc", &dir, NULL, &err), -EINVAL);
-	CHECK_EQ(checkout_materialize(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", &dir,
-				      NULL, &err),
+	CHECK_EQ(repo_materialize_dir(cache, src, "../../etc", (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
 		 -EINVAL);
-	CHECK_EQ(checkout_materialize(cache, src, "0123456789012345678901234567890123456789", &dir,
-				      NULL, &err),
+	CHECK_EQ(repo_materialize_dir(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", (uid_t) -1,
+				 (gid_t) -1, &dir, NULL, &err),
+		 -EINVAL);
+	CHECK_EQ(repo_materialize_dir(cache, src, "0123456789012345678901234567890123456789", (uid_t) -1,
+				 (gid_t) -1, &dir, NULL, &err),
 		 -ENOENT);
 	printf("# %s\n", err.msg);
 	CHECK(dir == NULL);
@@ -333,19 +337,17 @@ static size_t check_owned(const char *dir, uid_t uid, gid_t gid)
 TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 {
 	cleanup_free char *src = make_rich_repo(), *cache = repo_path("cache");
-	cleanup_free char *mirror = NULL, *dir = NULL, *mine = NULL, *dir2 = NULL;
+	cleanup_free char *mirror = NULL, *dir = NULL, *mine = NULL;
 	const uid_t cache_id = 1073741823; /* SANDBOX_CACHE_UID: outside every host range */
 	struct err err = { 0 };
 	char tree[41], tree2[41], commit[41];
 
 	/* Ourselves: (uid_t) -1 is the caller, rootless or not. */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(checkout_materialize_owned(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine,
-					    NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine, NULL, &err));
 	CHECK(check_owned(mine, geteuid(), getegid()) > 20);
 	/* Asked for another owner, a cached tree refuses rather than serve the wrong one. */
-	int r = checkout_materialize_owned(cache, mirror, tree, cache_id, cache_id, &dir, NULL,
-					   &err);
+	int r = repo_materialize_dir(cache, mirror, tree, cache_id, cache_id, &dir, NULL, &err);
 	printf("# %s\n", err.msg);
 	CHECK_EQ(r, -EPERM);
 	CHECK_STR_CONTAINS(err.msg, "is owned by");
@@ -357,25 +359,40 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 	cleanup_free char *cache2 = repo_path("cache2"), *mirror2 = NULL;
 	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
 	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree, &err));
-	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL,
-					    &err));
+	CHECK_OK(repo_materialize_dir(cache2, mirror2, tree, cache_id, cache_id, &dir, NULL, &err));
 	CHECK(check_owned(dir, cache_id, cache_id) > 20);
 	cleanup_free char *clone = repo_path("clone");
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
 	cleanup_free char *ours = repo_listing(dir), *theirs = repo_listing(clone);
 	CHECK_STR_EQ(ours, theirs); /* modes and contents untouched by chown */
 
-	/* A new commit links from the cache id's tree and stays the cache id's. */
-	CHECK_EQ(repo_sh("cd '%s' && echo changed > README && git commit -qam next", src), 0);
+	/* A new commit is a delta layer on the cache id's tree, and the cache id's too, its
+	 * whiteouts included. */
+	CLEANUP(checkout_tree_release) struct checkout_tree t2 = { 0 };
+	CHECK_EQ(repo_sh("cd '%s' && echo changed > README && git rm -q link && "
+			 "git commit -qam next",
+			 src),
+		 0);
 	free(mirror2);
 	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
 	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree2, &err));
-	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree2, cache_id, cache_id, &dir2, NULL,
-					    &err));
-	CHECK(check_owned(dir2, cache_id, cache_id) > 20);
-	cleanup_free char *a = path_join(dir, "run.sh"), *b = path_join(dir2, "run.sh");
-	struct stat sa, sb;
-	CHECK_OK(lstat(a, &sa));
-	CHECK_OK(lstat(b, &sb));
-	CHECK_EQ(sa.st_ino, sb.st_ino);
+	CHECK_OK(checkout_materialize_owned(cache2, mirror2, tree2, cache_id, cache_id, &t2, &err));
+	CHECK_EQ(t2.n_layers, 2);
+	CHECK_STR_EQ(t2.layers[1], dir);
+	/* Itself, README, and whiteouts for link and submod (commit -a drops a gitlink whose
+	 * directory is missing). */
+	CHECK_EQ(check_owned(t2.layers[0], cache_id, cache_id), 4);
+	cleanup_free char *wh = path_join(t2.layers[0], "link");
+	struct stat st;
+	CHECK_OK(lstat(wh, &st));
+	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+	/* Not for another owner: a delta never lies on a tree that is not its owner's. */
+	CHECK_EQ(repo_sh("cd '%s' && echo again > README && git commit -qam third", src), 0);
+	free(mirror2);
+	CHECK_OK(checkout_mirror(cache2, src, NULL, NULL, 0, &mirror2, &err));
+	CHECK_OK(checkout_resolve(mirror2, "main", commit, tree2, &err));
+	CLEANUP(checkout_tree_release) struct checkout_tree t3 = { 0 };
+	CHECK_OK(checkout_materialize(cache2, mirror2, tree2, &t3, &err));
+	CHECK_EQ(t3.n_layers, 1);
+	CHECK(check_owned(t3.layers[0], geteuid(), getegid()) > 20);
 }

@@ -186,7 +186,8 @@ static void idx_setup(struct idx *x, const char *edits)
 	CHECK_OK(checkout_mirror(x->cache, x->snap.git_dir, NULL, x->snap.commit, 0, &x->mirror,
 				 &err));
 	CHECK_OK(checkout_resolve(x->mirror, x->snap.commit, x->commit, x->tree, &err));
-	CHECK_OK(checkout_materialize(x->cache, x->mirror, x->tree, &x->tree_dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(x->cache, x->mirror, x->tree, (uid_t) -1, (gid_t) -1,
+					 &x->tree_dir, NULL, &err));
 	CHECK_OK(mkdir(x->ws, 0755));
 	const struct checkout_workspace spec = { .mirror = x->mirror,
 						 .mirror_inside = x->mirror,

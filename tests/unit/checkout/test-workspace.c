@@ -48,7 +48,8 @@ static void ws_setup(struct ws *w, const char *branch)
 		 0);
 	CHECK_OK(checkout_mirror(w->cache, w->src, NULL, NULL, 0, &w->mirror, &err));
 	CHECK_OK(checkout_resolve(w->mirror, "main", w->commit, w->tree, &err));
-	CHECK_OK(checkout_materialize(w->cache, w->mirror, w->tree, &w->tree_dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(w->cache, w->mirror, w->tree, (uid_t) -1, (gid_t) -1, &w->tree_dir,
+				 NULL, &err));
 	CHECK_OK(mkdir(w->dir, 0755));
 	const struct checkout_workspace spec = { .mirror = w->mirror,
 						 .mirror_inside = w->mirror,
@@ -300,4 +301,71 @@ TEST(checkout_known_commit_and_its_workspace_come_from_plain_files)
 	CHECK_EQ(checkout_cache_prune(w.cache, 0, NULL, &err), 1);
 	cleanup_free char *templates = xasprintf("%s.ws", w.tree_dir);
 	CHECK_EQ(access(templates, F_OK), -1);
+}
+
+/* The layers of t copied into dst as overlayfs would show them, times and modes kept. */
+static void merge_layers(const struct checkout_tree *t, const char *dst)
+{
+	CHECK_EQ(repo_sh("mkdir '%s' && cp -a '%s/.' '%s'", dst, t->layers[t->n_layers - 1], dst),
+		 0);
+	for (size_t i = t->n_layers - 1; i-- > 0;)
+		CHECK_EQ(
+			repo_sh("cd '%s' && D='%s' && "
+				"find . -type c | while read -r w; do rm -rf \"$D/$w\"; done && "
+				"find . -mindepth 1 -type d | sort | while read -r d; do "
+				"{ [ -L \"$D/$d\" ] || [ -e \"$D/$d\" -a ! -d \"$D/$d\" ]; } && "
+				"rm -f \"$D/$d\"; mkdir -p \"$D/$d\"; done && "
+				"find . ! -type d ! -type c | while read -r f; do rm -rf \"$D/$f\" "
+				"&& cp -a \"$f\" \"$D/$f\" || exit 1; done",
+				t->layers[i], dst),
+			0);
+}
+
+/* A delta layer's index is its parent's (built first when missing) with the stat data of
+ * the delta's own files: git finds the stacked layers clean without reading a file. */
+TEST(checkout_workspace_index_of_a_delta_starts_from_its_parents)
+{
+	cleanup_free char *src = repo_path("src"), *cache = repo_path("cache"), *mirror = NULL;
+	cleanup_free char *dir = repo_path("ws"), *merged = repo_path("merged"), *out = NULL;
+	cleanup_free char *first = NULL, *git = NULL, *bat = NULL;
+	CLEANUP(checkout_tree_release) struct checkout_tree t1 = { 0 }, t2 = { 0 };
+	char commit[41], tree1[41], tree2[41];
+	struct err err = { 0 };
+
+	CHECK_EQ(repo_sh("git init -q -b main '%s' && cd '%s' && mkdir d && echo 1 > d/a && "
+			 "echo 2 > d/b && printf 'x\\ny\\n' > w.bat && "
+			 "echo '*.bat eol=crlf' > .gitattributes && ln -s d/a l && git add . && "
+			 "git commit -qm one && printf 'p\\nq\\n' > w.bat && rm d/a && mkdir n && "
+			 "echo 3 > n/f && chmod +x d/b && git add -A && git commit -qm two",
+			 src, src),
+		 0);
+	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
+	first = repo_line("git -C '%s' rev-parse HEAD~1", src);
+	CHECK_OK(checkout_resolve(mirror, first, commit, tree1, &err));
+	CHECK_OK(checkout_resolve(mirror, "main", commit, tree2, &err));
+	CHECK_OK(checkout_materialize(cache, mirror, tree1, &t1, &err));
+	CHECK_OK(checkout_materialize(cache, mirror, tree2, &t2, &err));
+	CHECK_EQ(t2.n_layers, 2);
+	const struct checkout_workspace spec = { .mirror = mirror,
+						 .mirror_inside = mirror,
+						 .commit = commit,
+						 .tree_dir = t2.layers[0] };
+	CHECK_OK(mkdir(dir, 0755));
+	CHECK_OK(checkout_workspace_git(&spec, dir, &err));
+	cleanup_free char *i1 = xasprintf("%s.index", t1.layers[0]);
+	cleanup_free char *i2 = xasprintf("%s.index", t2.layers[0]);
+	CHECK_OK(access(i1, F_OK)); /* the parent's, built on the way */
+	CHECK_OK(access(i2, F_OK));
+	merge_layers(&t2, merged);
+	git = xasprintf("git --git-dir='%s/.git' --work-tree='%s'", dir, merged);
+	CHECK_EQ(repo_sh_out(&out, "%s diff-files --name-only", git), 0);
+	CHECK_STR_EQ(out, "");
+	free(out);
+	out = NULL;
+	CHECK_EQ(repo_sh_out(&out, "%s status --porcelain", git), 0);
+	CHECK_STR_EQ(out, "");
+	/* The delta's file went through the tree's filters. */
+	cleanup_free char *wbat = path_join(merged, "w.bat");
+	CHECK_EQ(repo_sh_out(&bat, "od -c '%s' | head -1", wbat), 0);
+	CHECK_STR_CONTAINS(bat, "p  \\r  \\n   q  \\r  \\n");
 }
