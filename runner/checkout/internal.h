@@ -15,6 +15,8 @@ struct git_credential;
 struct git_repository;
 struct git_tree;
 struct checkout_workspace;
+struct git_index_entry;
+struct stat;
 struct checkout_tree;
 
 #define CHECKOUT_MAX_URL    4096
@@ -237,3 +239,6 @@ int checkout_ssh_check_host(struct checkout_ssh *s, struct git_cert *cert, const
 /* After a failed fetch: -EACCES with an ssh-specific message (host refused, no key, key
  * refused), or 0 when the failure was not ssh's. */
 int checkout_ssh_fetch_err(const struct checkout_ssh *s, const char *shown, struct err *err);
+
+/* workspace.c: an index entry's stat data from st (what git records and compares). */
+void checkout_stat_to_entry(const struct stat *st, struct git_index_entry *e);

@@ -124,19 +124,6 @@ static void copy_stat(git_index_entry *to, const git_index_entry *from)
 	to->file_size = from->file_size;
 }
 
-static void stat_to_entry(const struct stat *st, git_index_entry *e)
-{
-	e->ctime.seconds = (int32_t) st->st_ctim.tv_sec;
-	e->ctime.nanoseconds = (uint32_t) st->st_ctim.tv_nsec;
-	e->mtime.seconds = (int32_t) st->st_mtim.tv_sec;
-	e->mtime.nanoseconds = (uint32_t) st->st_mtim.tv_nsec;
-	e->dev = (uint32_t) st->st_dev;
-	e->ino = (uint32_t) st->st_ino;
-	e->uid = (uint32_t) st->st_uid;
-	e->gid = (uint32_t) st->st_gid;
-	e->file_size = (uint32_t) st->st_size;
-}
-
 /* Open the layer directory holding rel without following anything (the layer copies an
  * untrusted work tree: a symlink in it may point anywhere on this host). */
 static int layer_parent(int layer, const char *rel)
@@ -200,7 +187,7 @@ static int layer_stat(int layer, const git_index_entry *e, git_index_entry *out,
 	if (r < 0)
 		git_error_clear();
 	else if (git_oid_equal(&oid, &e->id))
-		stat_to_entry(&st, out);
+		checkout_stat_to_entry(&st, out);
 	return 0;
 }
 

@@ -200,7 +200,7 @@ struct index_walk {
 	int r;
 };
 
-static void stat_to_entry(const struct stat *st, git_index_entry *e)
+void checkout_stat_to_entry(const struct stat *st, git_index_entry *e)
 {
 	e->ctime.seconds = (int32_t) st->st_ctim.tv_sec;
 	e->ctime.nanoseconds = (uint32_t) st->st_ctim.tv_nsec;
@@ -230,7 +230,7 @@ static int index_cb(const char *root, const git_tree_entry *te, void *payload)
 			w->r = err_set(w->err, errno, "tree dir: stat '%s'", path);
 			return -1;
 		}
-		stat_to_entry(&st, &e);
+		checkout_stat_to_entry(&st, &e);
 	}
 	r = git_index_add(w->idx, &e);
 	if (r < 0) {
@@ -372,7 +372,7 @@ static int delta_add(struct delta_walk *w, const git_tree_entry *te)
 	if (e.mode != GIT_FILEMODE_COMMIT) {
 		if (fstatat(w->layer_fd, w->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return err_set(w->err, errno, "tree dir: stat '%s'", w->path);
-		stat_to_entry(&st, &e);
+		checkout_stat_to_entry(&st, &e);
 	}
 	r = git_index_add(w->idx, &e);
 	return r < 0 ? checkout_git_err(w->err, r, "index '%s'", w->path) : 0;

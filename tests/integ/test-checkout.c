@@ -29,42 +29,6 @@
 #include "run.h"
 #include "test.h"
 
-/* `git daemon` serving base over git:// on 127.0.0.1:*ret_port (0: any free port);
- * returns its pid (SIGKILLed by the caller's cleanup_pid, and the harness kills the
- * test's process group anyway). */
-static pid_t start_daemon(const char *base, int *ret_port)
-{
-	int port = *ret_port ? *ret_port : test_free_port();
-	pid_t pid;
-
-	if (access("/usr/lib/git-core/git-daemon", X_OK) < 0)
-		test_skip_host("no git-daemon (package git)");
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		cleanup_free char *log = path_join(test_tmpdir(), "daemon.log");
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		char p[32], b[4200];
-		if (fd >= 0)
-			(void) dup2(fd, 2); /* the readiness probes make it complain */
-		(void) snprintf(p, sizeof(p), "--port=%d", port);
-		(void) snprintf(b, sizeof(b), "--base-path=%s", base);
-		/* Not `git daemon`: git would run it as a child, which a kill would miss. It
-		 * runs itself again for each connection, by name. */
-		cleanup_free char *path = xasprintf("/usr/lib/git-core:%s", getenv("PATH"));
-		(void) setenv("PATH", path, 1);
-		execl("/usr/lib/git-core/git-daemon", "git-daemon", "--reuseaddr",
-		      "--listen=127.0.0.1", p, b, "--export-all", "--informative-errors", base,
-		      (char *) NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && !test_port_accepts(port); i++)
-		usleep(10 * 1000);
-	CHECK(test_port_accepts(port));
-	*ret_port = port;
-	return pid;
-}
-
 static size_t pack_bytes(const char *mirror, bool newest)
 {
 	cleanup_free char *out = NULL;
@@ -89,7 +53,7 @@ TEST(checkout_git_daemon_mirror_fetch_and_rebuild)
 	CHECK_OK(mkdir(base, 0755));
 	src = path_join(base, "app.git"); /* git daemon finds "app" there too */
 	repo_generate(src, 2000, 0, 0);
-	cleanup_pid pid_t daemon = start_daemon(base, &port);
+	cleanup_pid pid_t daemon = repo_git_daemon(base, &port);
 	url = xasprintf("git://127.0.0.1:%d/app.git", port);
 	url2 = xasprintf("git://127.0.0.1:%d/app", port);
 	CHECK_OK(checkout_mirror(cache, url, NULL, NULL, 0, &mirror, &err));
@@ -145,7 +109,7 @@ TEST(checkout_git_daemon_unknown_repository_and_closed_port)
 	int port = 0;
 
 	CHECK_OK(mkdir(base, 0755));
-	cleanup_pid pid_t daemon = start_daemon(base, &port);
+	cleanup_pid pid_t daemon = repo_git_daemon(base, &port);
 	url = xasprintf("git://127.0.0.1:%d/nothing-here.git", port);
 	CHECK_EQ(checkout_mirror(cache, url, NULL, NULL, 0, &m, &err), -ENOENT);
 	printf("# %s\n", err.msg);
@@ -380,7 +344,7 @@ TEST(checkout_fetch_from_a_silent_git_server_times_out_and_leaves_nothing)
 	CHECK_OK(mkdir(base, 0755));
 	src = path_join(base, "app.git");
 	repo_generate(src, 200, 0, 0);
-	cleanup_pid pid_t daemon = start_daemon(base, &port);
+	cleanup_pid pid_t daemon = repo_git_daemon(base, &port);
 	CHECK_OK(checkout_mirror_timed(cache, url, NULL, NULL, 0, 60, &m, &err));
 	CHECK_STR_EQ(m, path);
 	head = repo_line("git -C '%s' rev-parse main", src);
@@ -459,7 +423,7 @@ TEST(checkout_fetch_killed_half_way_through_a_pack_keeps_the_mirror_whole)
 	src = path_join(base, "app.git");
 	repo_generate(src, 200, 0, 0);
 	head = repo_line("git -C '%s' rev-parse main", src);
-	cleanup_pid pid_t daemon = start_daemon(base, &dport);
+	cleanup_pid pid_t daemon = repo_git_daemon(base, &dport);
 	cleanup_pid pid_t proxy = start_proxy(&port, dport, SIZE_MAX);
 	url = xasprintf("git://127.0.0.1:%d/app.git", port);
 	CHECK_OK(checkout_mirror_timed(cache, url, NULL, NULL, 0, 60, &m, &err));

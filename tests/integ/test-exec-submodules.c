@@ -24,35 +24,6 @@
 #include "run.h"
 #include "test.h"
 
-/* `git daemon` serving base over git:// on 127.0.0.1 (as in test-checkout.c). */
-static pid_t start_daemon(const char *base, int *ret_port)
-{
-	int port = test_free_port();
-	pid_t pid;
-
-	if (access("/usr/lib/git-core/git-daemon", X_OK) < 0)
-		test_skip_host("no git-daemon (package git)");
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		cleanup_free char *log = path_join(test_tmpdir(), "daemon.log");
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		char p[32], b[4200];
-		if (fd >= 0)
-			(void) dup2(fd, 2);
-		(void) snprintf(p, sizeof(p), "--port=%d", port);
-		(void) snprintf(b, sizeof(b), "--base-path=%s", base);
-		execlp("git", "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", p, b,
-		       "--export-all", "--informative-errors", base, (char *) NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && !test_port_accepts(port); i++)
-		usleep(10 * 1000);
-	CHECK(test_port_accepts(port));
-	*ret_port = port;
-	return pid;
-}
-
 /* The servers' repositories under base: deep; liba, with deep at deps/deep by "../deep";
  * libb; and app, with liba at lib/a by "../liba.git" and libb at libb by an absolute URL. */
 struct repos {
@@ -111,7 +82,7 @@ static void make_repos(struct repos *r)
 {
 	r->base = repo_path("srv");
 	CHECK_OK(mkdir(r->base, 0755));
-	r->daemon = start_daemon(r->base, &r->port);
+	r->daemon = repo_git_daemon(r->base, &r->port);
 	r->deep = make_repo(r->base, "deep", NULL, NULL);
 	cleanup_free char *links_a = xasprintf("deps/deep %s", r->deep);
 	r->a = make_repo(r->base, "liba.git",
@@ -261,11 +232,11 @@ TEST(exec_submodules_of_a_local_superproject_may_be_local_or_its_origins)
 TEST(exec_submodules_recursive_goes_eight_levels_deep_and_no_further)
 {
 	cleanup_free char *base = repo_path("srv"), *prev = NULL;
-	int port;
+	int port = 0;
 	struct run_result res;
 
 	CHECK_OK(mkdir(base, 0755));
-	cleanup_pid pid_t daemon = start_daemon(base, &port);
+	cleanup_pid pid_t daemon = repo_git_daemon(base, &port);
 	/* c0 alone; c<i> holds c<i-1> at "n". */
 	prev = make_repo(base, "c0.git", NULL, NULL);
 	for (int i = 1; i <= 9; i++) {

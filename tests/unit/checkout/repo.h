@@ -252,3 +252,39 @@ static inline int repo_materialize_dir(const char *cache, const char *mirror, co
 	checkout_tree_release(&t);
 	return 0;
 }
+
+/* `git daemon` serving base over git:// on 127.0.0.1:*ret_port (0: any free port);
+ * returns its pid (SIGKILLed by the caller's cleanup_pid, and the harness kills the
+ * test's process group anyway). */
+static inline pid_t repo_git_daemon(const char *base, int *ret_port)
+{
+	int port = *ret_port ? *ret_port : test_free_port();
+	pid_t pid;
+
+	if (access("/usr/lib/git-core/git-daemon", X_OK) < 0)
+		test_skip_host("no git-daemon (package git)");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		cleanup_free char *log = path_join(test_tmpdir(), "daemon.log");
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		char p[32], b[4200];
+		if (fd >= 0)
+			(void) dup2(fd, 2); /* the readiness probes make it complain */
+		(void) snprintf(p, sizeof(p), "--port=%d", port);
+		(void) snprintf(b, sizeof(b), "--base-path=%s", base);
+		/* Not `git daemon`: git would run it as a child, which a kill would miss. It
+		 * runs itself again for each connection, by name. */
+		cleanup_free char *path = xasprintf("/usr/lib/git-core:%s", getenv("PATH"));
+		(void) setenv("PATH", path, 1);
+		execl("/usr/lib/git-core/git-daemon", "git-daemon", "--reuseaddr",
+		      "--listen=127.0.0.1", p, b, "--export-all", "--informative-errors", base,
+		      (char *) NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !test_port_accepts(port); i++)
+		usleep(10 * 1000);
+	CHECK(test_port_accepts(port));
+	*ret_port = port;
+	return pid;
+}
