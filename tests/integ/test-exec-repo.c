@@ -369,28 +369,7 @@ TEST(exec_repo_layers_of_a_killed_mayfly_are_removed_by_gc)
  * clean. Prune leaves every layer of a tree in use alone. */
 TEST(exec_repo_delta_layers_equal_git_checkout_and_survive_prune)
 {
-	static const char *const steps[] = {
-		"mkdir -p a/b c d/e gone/deep tofile && echo 1 > a/b/f && echo 2 > a/g && "
-		"echo 3 > c/h && echo 4 > d/e/i && echo 5 > gone/deep/j && echo 6 > keep && "
-		"printf '*.bat text eol=crlf\\n*.txt ident\\n' > .gitattributes && "
-		"printf '*.bat -text\\n' > a/.gitattributes && printf 'x\\ny\\n' > w.bat && "
-		"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "
-		"echo x > modef && ln -s keep ln && echo 7 > tofile/x && echo 8 > todir",
-		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "
-		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "
-		"n/m/new && rm a/g && rm -r gone",
-		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "
-		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
-		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",
-		"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z",
-		/* submodules: new, replacing a directory; then another commit, and back */
-		"mkdir sub && git update-index --add --cacheinfo 160000,"
-		"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "
-		"git update-index --add --cacheinfo 160000,"
-		"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",
-		"git update-index --cacheinfo 160000,3333333333333333333333333333333333333333,sub "
-		"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h",
-	};
+	static const char *const steps[] = { REPO_EVERY_CHANGE };
 	cleanup_free char *src = repo_path("src"), *wt = repo_path("wt");
 	cleanup_free char *trees = xasprintf("%s/checkout/trees", test_state_dir());
 	cleanup_free char *last = NULL, *top = NULL, *n = NULL;

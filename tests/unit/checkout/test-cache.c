@@ -129,34 +129,7 @@ TEST(checkout_delta_chain_equals_git_checkout_through_every_kind_of_change)
 	cleanup_free char *src = repo_path("src"), *cache = repo_path("cache"), *mirror = NULL;
 	cleanup_free char *wt = repo_path("wt");
 	struct err err = { 0 };
-	static const char *const steps[] = {
-		/* 0: the start */
-		"mkdir -p a/b c d/e gone/deep && echo 1 > a/b/f && echo 2 > a/g && echo 3 > c/h "
-		"&& echo 4 > d/e/i && echo 5 > gone/deep/j && echo 6 > keep && "
-		"printf '*.bat text eol=crlf\\n*.txt ident\\n' > .gitattributes && "
-		"printf '*.bat -text\\n' > a/.gitattributes && printf 'x\\ny\\n' > w.bat && "
-		"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "
-		"echo x > modef && ln -s keep ln && echo 7 > tofile/x 2>/dev/null || "
-		"{ mkdir tofile && echo 7 > tofile/x; }; echo 8 > todir",
-		/* 1: change, add in a new dir, delete a file whose dir stays, delete a dir */
-		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "
-		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "
-		"n/m/new && rm a/g && rm -r gone",
-		/* 2: directory <-> file, mode only, symlink retargeted */
-		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "
-		"echo in > todir/y && chmod 755 modef && ln -sfn c ln",
-		/* 3: back again, a file becomes a symlink, a dir emptied but for one file */
-		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",
-		/* 4: a whole subtree replaced by a symlink, a symlink by a dir */
-		"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z",
-		/* submodules: new, replacing a directory; then another commit, and back */
-		"mkdir sub && git update-index --add --cacheinfo 160000,"
-		"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "
-		"git update-index --add --cacheinfo 160000,"
-		"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",
-		"git update-index --cacheinfo 160000,3333333333333333333333333333333333333333,sub "
-		"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h",
-	};
+	static const char *const steps[] = { REPO_EVERY_CHANGE };
 	char trees[ARRAY_SIZE(steps)][41];
 
 	CHECK_EQ(repo_sh("git init -q -b main '%s'", src), 0);
