@@ -47,8 +47,8 @@ struct samples {
 
 static void row(const char *what, struct samples *s)
 {
-	printf("  %-46s median %8.1f us   p90 %8.1f us   (%zu runs)\n", what, bench_pct(s->v, s->n, 0.5),
-	       bench_pct(s->v, s->n, 0.9), s->n);
+	printf("  %-46s median %8.1f us   p90 %8.1f us   (%zu runs)\n", what,
+	       bench_pct(s->v, s->n, 0.5), bench_pct(s->v, s->n, 0.9), s->n);
 }
 
 static void die(const char *what, const struct err *err)
@@ -174,7 +174,8 @@ static void bench_sign(const char *dir, size_t runs)
 		row("broker, one connection for all", &kept);
 	double m = bench_pct(fresh.v, fresh.n, 0.5);
 	printf("  ratio broker/in-process: %.0fx; median round trip %.1f us: goal <= %.0f us %s\n",
-	       m / bench_pct(direct.v, direct.n, 0.5), m, GOAL_SIGN_US, m <= GOAL_SIGN_US ? "met" : "MISSED");
+	       m / bench_pct(direct.v, direct.n, 0.5), m, GOAL_SIGN_US,
+	       m <= GOAL_SIGN_US ? "met" : "MISSED");
 	free(direct.v);
 	free(fresh.v);
 	free(kept.v);

@@ -392,11 +392,13 @@ static void bench(const char *label, unsigned nfiles, unsigned runs)
 	row("mayfly exec --repo (cached) -- git status", &e2e, clone_status,
 	    "faster than clone --local + git status");
 	row("mayfly exec -- true (no checkout)", &e2e_true, 0, "");
-	double ma = bench_median(a.v, a.n), mb = bench_median(b_tree.v, b_tree.n), ms = bench_median(scratch.v, scratch.n);
-	printf("  (a) vs worktree add %.1fx, vs clone --depth 1 %.1fx; (a) is", bench_median(wt.v, wt.n) / ma,
-	       bench_median(shallow.v, shallow.n) / ma);
+	double ma = bench_median(a.v, a.n), mb = bench_median(b_tree.v, b_tree.n),
+	       ms = bench_median(scratch.v, scratch.n);
+	printf("  (a) vs worktree add %.1fx, vs clone --depth 1 %.1fx; (a) is",
+	       bench_median(wt.v, wt.n) / ma, bench_median(shallow.v, shallow.n) / ma);
 	for (int p = 0; p < NPARTS; p++)
-		printf("%s %s %.2f", p ? "," : "", part_names[p], bench_median(a_part[p].v, a_part[p].n));
+		printf("%s %s %.2f", p ? "," : "", part_names[p],
+		       bench_median(a_part[p].v, a_part[p].n));
 	printf(" ms\n  (b)'s tree (a delta layer): %.2f ms, %.1f%% of a tree from scratch; (b) in "
 	       "all "
 	       "%.2f ms (tree %.2f + .git and index %.2f)\n",

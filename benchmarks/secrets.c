@@ -3,8 +3,8 @@
  * for), and end to end `mayfly exec -- cat FILE` with and without 20 leased secrets;
  * and what a lease of 20 secrets (`--from bench --secret ...`) adds to the job's start
  * (setup_us of --json) and to the whole `mayfly exec -- true`, alternating, medians of the
- * same run. Goals: masker >= 200 MB/s, lease + delivery <= 1 ms to the start. Usage: secrets [-n RUNS] [--mb MB]. The exec rows need user
- * namespaces (else they say so). */
+ * same run. Goals: masker >= 200 MB/s, lease + delivery <= 1 ms to the start. Usage: secrets [-n
+ * RUNS] [--mb MB]. The exec rows need user namespaces (else they say so). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -242,8 +242,8 @@ static void bench_exec(const char *mayfly, unsigned runs, size_t mb)
 	/* To the job's start (what a lease delays): setup_us from --json, alternately. */
 	{
 		static double sa[MAX_RUNS], sb[MAX_RUNS];
-		char *ja[] = { (char *) mayfly, "--state-dir", state, "exec", "--json", "--",
-			       "/bin/true", NULL };
+		char *ja[] = { (char *) mayfly, "--state-dir", state,	    "exec",
+			       "--json",	"--",	       "/bin/true", NULL };
 		char **jb = xcalloc(n + 2, sizeof(char *));
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {

@@ -352,7 +352,8 @@ static void row(const char *name, struct samples *s)
 {
 	if (s->n == 0)
 		return;
-	printf("%-50s %8.1f %8.1f %8.1f %5zu\n", name, bench_pct(s->v, s->n, 0.5), bench_pct(s->v, s->n, 0.9), bench_pct(s->v, s->n, 0), s->n);
+	printf("%-50s %8.1f %8.1f %8.1f %5zu\n", name, bench_pct(s->v, s->n, 0.5),
+	       bench_pct(s->v, s->n, 0.9), bench_pct(s->v, s->n, 0), s->n);
 }
 
 /* ---- `mayfly exec --service`, end to end ---- */
@@ -589,8 +590,8 @@ static void exec_concurrent(void)
 	printf("%d concurrent jobs, both services, create table + insert + count, INCR: "
 	       "%u/%d succeeded; wall %.0f ms; per job: median %.0f, max %.0f ms "
 	       "(setup median %.0f)\n",
-	       CONCURRENT, ok, CONCURRENT, wall, bench_pct(s.wall.v, s.wall.n, 0.5), bench_pct(s.wall.v, s.wall.n, 1),
-	       bench_pct(s.setup.v, s.setup.n, 0.5));
+	       CONCURRENT, ok, CONCURRENT, wall, bench_pct(s.wall.v, s.wall.n, 0.5),
+	       bench_pct(s.wall.v, s.wall.n, 1), bench_pct(s.setup.v, s.setup.n, 0.5));
 }
 
 static void goal(const char *what, double v, double limit, bool at_most)
@@ -626,8 +627,10 @@ static void exec_bench(unsigned runs, struct samples *cold_tmpfs, struct samples
 	       "teardown");
 	for (unsigned c = 0; c < E_COUNT; c++)
 		if (s[c].setup.n)
-			printf("%-50s %8.1f %8.1f %8.1f\n", E[c].name, bench_pct(s[c].setup.v, s[c].setup.n, 0.5),
-			       bench_pct(s[c].run.v, s[c].run.n, 0.5), bench_pct(s[c].teardown.v, s[c].teardown.n, 0.5));
+			printf("%-50s %8.1f %8.1f %8.1f\n", E[c].name,
+			       bench_pct(s[c].setup.v, s[c].setup.n, 0.5),
+			       bench_pct(s[c].run.v, s[c].run.n, 0.5),
+			       bench_pct(s[c].teardown.v, s[c].teardown.n, 0.5));
 	printf("(setup: until the job's exec, servers ready; run: the job, then pid 1 kills "
 	       "what is left and exits; teardown: cgroup, journal)\n\n");
 
@@ -639,10 +642,13 @@ static void exec_bench(unsigned runs, struct samples *cold_tmpfs, struct samples
 	printf("ratio cold(disk)/exec postgres -- psql  median %.1fx\n",
 	       bench_pct(cold_disk->v, cold_disk->n, 0.5) / psql);
 	goal("exec --service postgres -- psql median", psql, 60, true);
-	goal("cold(tmpfs)/exec postgres -- psql", bench_pct(cold_tmpfs->v, cold_tmpfs->n, 0.5) / psql, 10, false);
+	goal("cold(tmpfs)/exec postgres -- psql",
+	     bench_pct(cold_tmpfs->v, cold_tmpfs->n, 0.5) / psql, 10, false);
 	if (B.have_redis) {
 		goal("redis ready (setup with redis - setup alone) median",
-		     bench_pct(s[E_REDIS].setup.v, s[E_REDIS].setup.n, 0.5) - bench_pct(s[E_ALONE].setup.v, s[E_ALONE].setup.n, 0.5), 15, true);
+		     bench_pct(s[E_REDIS].setup.v, s[E_REDIS].setup.n, 0.5) -
+			     bench_pct(s[E_ALONE].setup.v, s[E_ALONE].setup.n, 0.5),
+		     15, true);
 		goal("teardown (run + teardown of both services -- true) median",
 		     bench_pct(s[E_BOTH].after.v, s[E_BOTH].after.n, 0.5), 20, true);
 	}
@@ -732,7 +738,8 @@ int main(int argc, char **argv)
 	double t0 = bench_now_ms();
 	if (svc_pg_template(cache, &B.pg, &init, &B.tpl, &err) < 0)
 		die("template", &err);
-	printf("template built in %.0f ms (initdb, on the disk); a second call: ", bench_now_ms() - t0);
+	printf("template built in %.0f ms (initdb, on the disk); a second call: ",
+	       bench_now_ms() - t0);
 	t0 = bench_now_ms();
 	cleanup_free char *again = NULL;
 	if (svc_pg_template(cache, &B.pg, &init, &again, &err) != 0)
@@ -763,13 +770,16 @@ int main(int argc, char **argv)
 	row("redis stop (SIGTERM, hz 100)", &rstop);
 	printf("\n");
 	double o = bench_pct(ovl.v, ovl.n, 0.5);
-	printf("ratio cold(tmpfs)/overlay median %.1fx\n", bench_pct(cold_tmpfs.v, cold_tmpfs.n, 0.5) / o);
-	printf("ratio cold(disk)/overlay  median %.1fx\n", bench_pct(cold_disk.v, cold_disk.n, 0.5) / o);
+	printf("ratio cold(tmpfs)/overlay median %.1fx\n",
+	       bench_pct(cold_tmpfs.v, cold_tmpfs.n, 0.5) / o);
+	printf("ratio cold(disk)/overlay  median %.1fx\n",
+	       bench_pct(cold_disk.v, cold_disk.n, 0.5) / o);
 	printf("ratio cp -a/overlay       median %.1fx\n", bench_pct(copy.v, copy.n, 0.5) / o);
 	goal("postgres exec..SELECT 1 median", o, GOAL_PG_MS, true);
 	goal("cold/overlay", bench_pct(cold_tmpfs.v, cold_tmpfs.n, 0.5) / o, 10, false);
 	if (B.have_redis)
-		goal("redis start..PONG median", bench_pct(rready.v, rready.n, 0.5), GOAL_REDIS, true);
+		goal("redis start..PONG median", bench_pct(rready.v, rready.n, 0.5), GOAL_REDIS,
+		     true);
 	printf("\n");
 	memory();
 	printf("\n");

@@ -39,7 +39,7 @@ static struct proc *proc_scan(size_t *ret_n)
 			continue;
 		if (n == cap)
 			ps = xrealloc(ps, (cap = cap ? cap * 2 : 256) * sizeof(*ps));
-		ps[n] = (struct proc){.pid = (pid_t) pid};
+		ps[n] = (struct proc){ .pid = (pid_t) pid };
 		*close_paren = '\0';
 		(void) snprintf(ps[n].comm, sizeof(ps[n].comm), "%s", strchr(buf, '(') + 1);
 		if (sscanf(close_paren + 1, " %c %d", &ps[n].state, &ppid) != 2)
@@ -120,7 +120,7 @@ static int smaps_kib(pid_t pid, uint64_t *pss, uint64_t *rss)
 void measure_idle(struct bench *b, enum peer p, struct idle *out)
 {
 	cleanup_close int mfd = memfd_create("spinup-stderr", MFD_CLOEXEC);
-	struct err err = {0};
+	struct err err = { 0 };
 	char **argv = peer_argv(b, p, cmd_sleep, "sleep", &err);
 	pid_t pid = -1, sleep_pid = -1;
 	bool exited = false;
@@ -177,4 +177,3 @@ void measure_idle(struct bench *b, enum peer p, struct idle *out)
 	for (unsigned t = 0; t < IDLE_WAIT_MS && (reap_some(), descendants(0)) > 0; t++)
 		sleep_ms(1);
 }
-

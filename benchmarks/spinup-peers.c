@@ -21,7 +21,7 @@ char *find_oci_bundle(const char *given)
 
 void read_layout(struct bench *b)
 {
-	static const char *const names[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+	static const char *const names[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		struct layout_entry *e = &b->lay[b->nlay];
@@ -68,7 +68,7 @@ static int crun_bundle(const struct bench *b, const char *tag, char *const *cmd,
 		return -ENOENT;
 	}
 	(void) snprintf(id, sizeof(id), "%u", b->host_id);
-	push_all(&argv, (const char *const[]){"/bin/sh", b->oci_bundle, dir, id}, 4);
+	push_all(&argv, (const char *const[]){ "/bin/sh", b->oci_bundle, dir, id }, 4);
 	push_all(&argv, (const char *const *) cmd, strv_len(cmd));
 	r = fork_spawn(argv, -1, b->null_fd, mfd, &pid, err);
 	if (r < 0)
@@ -86,8 +86,7 @@ static int crun_bundle(const struct bench *b, const char *tag, char *const *cmd,
 }
 
 /* The command line that runs cmd under peer p; NULL when p is missing. */
-char **peer_argv(struct bench *b, enum peer p, char *const *cmd, const char *tag,
-			struct err *err)
+char **peer_argv(struct bench *b, enum peer p, char *const *cmd, const char *tag, struct err *err)
 {
 	const char *exe = b->c[p].exe;
 	char **v = NULL;
@@ -99,17 +98,17 @@ char **peer_argv(struct bench *b, enum peer p, char *const *cmd, const char *tag
 	strv_push(&v, exe);
 	switch (p) {
 	case P_UNSHARE: {
-		static const char *const a[] = {"--user",   "--map-root-user", "--mount", "--pid",
-						"--fork",   "--net",	       "--ipc",	  "--uts",
-						"--cgroup", "--mount-proc"};
+		static const char *const a[] = { "--user",   "--map-root-user", "--mount", "--pid",
+						 "--fork",   "--net",		"--ipc",   "--uts",
+						 "--cgroup", "--mount-proc" };
 		push_all(&v, a, ARRAY_SIZE(a));
 		break;
 	}
 	case P_BWRAP: {
-		static const char *const a[] = {"--unshare-all", "--die-with-parent", "--ro-bind",
-						"/usr", "/usr"};
-		static const char *const z[] = {"--proc",  "/proc", "--dev",	    "/dev",
-						"--tmpfs", "/tmp",  "--new-session"};
+		static const char *const a[] = { "--unshare-all", "--die-with-parent", "--ro-bind",
+						 "/usr", "/usr" };
+		static const char *const z[] = { "--proc",  "/proc", "--dev",	     "/dev",
+						 "--tmpfs", "/tmp",  "--new-session" };
 		push_all(&v, a, ARRAY_SIZE(a));
 		for (size_t i = 0; i < b->nlay; i++) {
 			cleanup_free char *dst = xasprintf("/%s", b->lay[i].name);
@@ -128,7 +127,7 @@ char **peer_argv(struct bench *b, enum peer p, char *const *cmd, const char *tag
 			return strv_free(v);
 		for (size_t i = 0; b->crun_flags && b->crun_flags[i]; i++)
 			strv_push(&v, b->crun_flags[i]);
-		push_all(&v, (const char *const[]){"--root", state, "run", "--bundle", dir, "id"},
+		push_all(&v, (const char *const[]){ "--root", state, "run", "--bundle", dir, "id" },
 			 6);
 		free(v[strv_len(v) - 1]);
 		v[strv_len(v) - 1] = xcalloc(1, CRUN_ID_MAX); /* rewritten before each run */
@@ -202,7 +201,7 @@ void setup_crun(struct bench *b, struct contender *c)
 {
 	char first[WHY_MAX], ctrl[128] = "";
 	cleanup_free char *buf = NULL;
-	struct err err = {0};
+	struct err err = { 0 };
 	size_t len;
 
 	if (probe(b, c))
@@ -249,4 +248,3 @@ void setup_crun(struct bench *b, struct contender *c)
 				: geteuid() != 0 ? " (hiding " CGROUP2_UNIFIED " needs root)"
 						 : "");
 }
-

@@ -6,14 +6,14 @@ static char floor_stack[64 * 1024] __attribute__((aligned(16)));
 
 void sleep_ms(unsigned ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
 	(void) nanosleep(&ts, NULL);
 }
 
 /* A forked child reports why it failed and leaves. */
 _Noreturn void child_fail(int fd, int code, const char *what)
 {
-	struct child_err ce = {.code = code};
+	struct child_err ce = { .code = code };
 
 	(void) str_copy(ce.what, sizeof(ce.what), what);
 	(void) fd_write_all(fd, &ce, sizeof(ce));
@@ -54,7 +54,7 @@ char *find_exe(const char *name)
 }
 
 int fork_spawn(char *const *argv, int mntns_fd, int out_fd, int err_fd, pid_t *ret_pid,
-		      struct err *err)
+	       struct err *err)
 {
 	cleanup_close int e0 = -1, e1 = -1;
 	cleanup_pid pid_t guard = -1;
@@ -129,7 +129,7 @@ static int floor_child(void *userdata)
 
 /* The floor: what any sandbox must do at least to run a command behind every namespace. */
 int floor_spawn(const struct bench *b, char *const *argv, int err_fd, pid_t *ret_pid,
-		       struct err *err)
+		struct err *err)
 {
 	const int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
 			  CLONE_NEWUTS | CLONE_NEWCGROUP;
@@ -145,7 +145,7 @@ int floor_spawn(const struct bench *b, char *const *argv, int err_fd, pid_t *ret
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set(err, errno, "pipe");
 	e0 = p[0], e1 = p[1];
-	a = (struct floor_args){argv, s0, e1, b->null_fd, err_fd};
+	a = (struct floor_args){ argv, s0, e1, b->null_fd, err_fd };
 	guard = clone(floor_child, floor_stack + sizeof(floor_stack), flags | SIGCHLD, &a);
 	if (guard < 0)
 		return err_set(err, errno, "clone");
@@ -153,7 +153,7 @@ int floor_spawn(const struct bench *b, char *const *argv, int err_fd, pid_t *ret
 	e1 = safe_close(e1);
 	(void) snprintf(map, sizeof(map), "0 %u 1", b->host_id);
 	for (int i = 0; i < 3; i++) {
-		static const char *const files[] = {"setgroups", "uid_map", "gid_map"};
+		static const char *const files[] = { "setgroups", "uid_map", "gid_map" };
 		(void) snprintf(path, sizeof(path), "/proc/%d/%s", (int) guard, files[i]);
 		r = write_file_at(AT_FDCWD, path, i == 0 ? "deny" : map, err);
 		if (r < 0)
@@ -168,4 +168,3 @@ int floor_spawn(const struct bench *b, char *const *argv, int err_fd, pid_t *ret
 	guard = -1;
 	return 0;
 }
-

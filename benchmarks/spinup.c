@@ -6,12 +6,12 @@
  * MAYFLY_BIN names the mayfly binary. What the numbers mean: benchmarks/README.md. */
 #include "spinup.h"
 
-static const char *const peer_names[P_COUNT] = {"fork+exec", "floor", "unshare",
-						"bwrap",     "crun",  "mayfly"};
+static const char *const peer_names[P_COUNT] = { "fork+exec", "floor", "unshare",
+						 "bwrap",     "crun",  "mayfly" };
 
-char *const cmd_true[] = {"/bin/true", NULL};
-char *const cmd_false[] = {"/bin/false", NULL};
-char *const cmd_sleep[] = {"sleep", "30", NULL};
+char *const cmd_true[] = { "/bin/true", NULL };
+char *const cmd_false[] = { "/bin/false", NULL };
+char *const cmd_sleep[] = { "sleep", "30", NULL };
 
 static volatile sig_atomic_t alarm_fired;
 
@@ -88,7 +88,7 @@ static bool try_run(struct bench *b, struct contender *c, char **argv, bool want
 		    size_t size)
 {
 	cleanup_close int mfd = memfd_create("spinup-stderr", MFD_CLOEXEC);
-	struct err err = {0};
+	struct err err = { 0 };
 	double ms;
 	int status = 0;
 
@@ -128,7 +128,7 @@ static void stats(struct contender *c, double out[3])
 	out[2] = c->ms[0];
 }
 
-static const enum peer ratio_to[] = {P_BWRAP, P_FLOOR, P_UNSHARE, P_CRUN};
+static const enum peer ratio_to[] = { P_BWRAP, P_FLOOR, P_UNSHARE, P_CRUN };
 
 static void print_text(struct bench *b, unsigned runs, double st[P_COUNT][3])
 {
@@ -186,8 +186,8 @@ static void print_text(struct bench *b, unsigned runs, double st[P_COUNT][3])
 
 static void print_json(struct bench *b, unsigned runs, double st[P_COUNT][3])
 {
-	static const char *const keys[] = {"median_us", "p95_us", "min_us"};
-	static const char *const pct[] = {"median_pct", "p95_pct", "min_pct"};
+	static const char *const keys[] = { "median_us", "p95_us", "min_us" };
+	static const char *const pct[] = { "median_pct", "p95_pct", "min_pct" };
 	struct json_w *w = json_w_new();
 	cleanup_free char *text = NULL;
 	struct utsname u;
@@ -260,19 +260,20 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-					     {"oci-bundle", required_argument, NULL, 'b'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "oci-bundle", required_argument, NULL, 'b' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	static const char *const exes[P_COUNT] = {
-		[P_UNSHARE] = "unshare", [P_BWRAP] = "bwrap", [P_CRUN] = "crun"};
-	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: waitpid sees EINTR */
+		[P_UNSHARE] = "unshare", [P_BWRAP] = "bwrap", [P_CRUN] = "crun"
+	};
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART: waitpid sees EINTR */
 	static struct bench bench;
 	struct bench *b = &bench;
-	double st[P_COUNT][3] = {{0}};
+	double st[P_COUNT][3] = { { 0 } };
 	const char *mayfly = getenv("MAYFLY_BIN");
 	cleanup_free char *state = NULL;
-	struct err err = {0};
+	struct err err = { 0 };
 	unsigned runs = 50;
 	const char *oci_bundle = NULL;
 	bool json = false;
@@ -316,7 +317,7 @@ int main(int argc, char **argv)
 	for (int p = 0; p < P_COUNT; p++) {
 		struct contender *c = &b->c[p];
 
-		*c = (struct contender){.name = peer_names[p], .mntns_fd = -1};
+		*c = (struct contender){ .name = peer_names[p], .mntns_fd = -1 };
 		c->ms = xcalloc(runs, sizeof(double));
 		if (exes[p] && !(c->exe = find_exe(exes[p])))
 			(void) snprintf(c->why, sizeof(c->why), "'%s' not found in PATH", exes[p]);

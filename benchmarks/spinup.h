@@ -96,7 +96,6 @@ struct child_err {
 	char what[120];
 };
 
-
 /* The commands every contender runs. */
 extern char *const cmd_true[], *const cmd_false[], *const cmd_sleep[];
 
@@ -121,8 +120,7 @@ int floor_spawn(const struct bench *b, char *const *argv, int err_fd, pid_t *ret
 char *find_oci_bundle(const char *given);
 void read_layout(struct bench *b);
 /* The command line that runs cmd under peer p; NULL when p is missing. */
-char **peer_argv(struct bench *b, enum peer p, char *const *cmd, const char *tag,
-		 struct err *err);
+char **peer_argv(struct bench *b, enum peer p, char *const *cmd, const char *tag, struct err *err);
 void setup_crun(struct bench *b, struct contender *c);
 
 /* spinup.c */

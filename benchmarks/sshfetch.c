@@ -288,8 +288,8 @@ int main(int argc, char **argv)
 	(void) waitpid(gitd, NULL, 0);
 	(void) rm_rf_at(AT_FDCWD, base, &(struct err){ 0 });
 
-	printf("sshfetch: %d files, %u rounds; median (min-max), ratio to git over ssh\n",
-	       NFILES, runs);
+	printf("sshfetch: %d files, %u rounds; median (min-max), ratio to git over ssh\n", NFILES,
+	       runs);
 	printf(" first fetch (a new mirror):\n");
 	double ref = bench_median(clone[G_SSH].v, clone[G_SSH].n);
 	for (unsigned k = 0; k < N_CONT; k++)

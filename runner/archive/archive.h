@@ -20,8 +20,7 @@ struct err;
  * -EINVAL the archive is corrupt, truncated or hostile (the message says which entry and
  * what to do), -EFBIG past 64 GiB of file data or 4 Mi entries, -ENOSPC/-EDQUOT the cache
  * is full (nothing is left behind), -EAGAIN the tarball changed while it was read. */
-int arc_unpack_image(const char *tarball, const char *cache_dir, char **ret_dir,
-		     struct err *err);
+int arc_unpack_image(const char *tarball, const char *cache_dir, char **ret_dir, struct err *err);
 /* 1 when path is a regular file that looks like an archive by its magic bytes (gzip, xz,
  * zstd, bzip2, or "ustar" at offset 257), not its name; 0 when not (directories
  * included); -errno when it cannot be opened or read. */

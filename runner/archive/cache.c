@@ -26,8 +26,7 @@
 #define TMP_PREFIX ".tmp-"
 #define MEMO_DIR   ".memo"
 #define MEMO_MAX   256
-#define SHOWN      200
-
+#define SHOWN	   200
 
 int arc_is_archive(const char *path)
 {
@@ -48,11 +47,11 @@ int arc_is_archive(const char *path)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	if ((n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||                /* gzip */
+	if ((n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||			 /* gzip */
 	    (n >= 6 && memcmp(b, "\xfd\x37\x7a\x58\x5a\x00", 6) == 0) || /* xz */
-	    (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0) ||       /* zstd */
-	    (n >= 3 && memcmp(b, "BZh", 3) == 0) ||                    /* bzip2 */
-	    (n >= 262 && memcmp(b + 257, "ustar", 5) == 0))            /* POSIX and GNU tar */
+	    (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0) ||	 /* zstd */
+	    (n >= 3 && memcmp(b, "BZh", 3) == 0) ||			 /* bzip2 */
+	    (n >= 262 && memcmp(b + 257, "ustar", 5) == 0))		 /* POSIX and GNU tar */
 		return 1;
 	return 0;
 }
@@ -233,8 +232,8 @@ static int gc_memos(int cdir, struct err *err)
 			const char *p = tmp + 5;
 			stale = parse_uint(&p, &pid) && *p == '\0' && pid_is_dead((pid_t) pid);
 		} else {
-			mfd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-								   O_NONBLOCK | O_NOCTTY);
+			mfd = openat(dirfd(d), de->d_name,
+				     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 			len = mfd < 0 ? -1 : read(mfd, text, sizeof(text) - 1);
 			if (len < 66 || text[len - 1] != '\n')
 				continue;
@@ -371,8 +370,7 @@ static int hash_tarball(int fd, int cdir, const struct stat *st, char hex[SHA256
 	return 0;
 }
 
-int arc_unpack_image(const char *tarball, const char *cache_dir, char **ret_dir,
-		     struct err *err)
+int arc_unpack_image(const char *tarball, const char *cache_dir, char **ret_dir, struct err *err)
 {
 	cleanup_close int fd = open(tarball, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	cleanup_close int cdir = -1;
@@ -387,8 +385,10 @@ int arc_unpack_image(const char *tarball, const char *cache_dir, char **ret_dir,
 	if (fstat(fd, &st) < 0)
 		return err_set(err, errno, "image '%s': stat", shown);
 	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "image '%s': not a regular file; pass a tarball or a "
-					    "directory", shown);
+		return err_set(err, EINVAL,
+			       "image '%s': not a regular file; pass a tarball or a "
+			       "directory",
+			       shown);
 	r = mkdir_p(cache_dir, 0700, err);
 	if (r < 0)
 		return err_wrap(err, "image '%s': cache", shown);
@@ -409,8 +409,9 @@ int arc_unpack_image(const char *tarball, const char *cache_dir, char **ret_dir,
 		if (r == -EAGAIN)
 			memo_forget(cdir, &st);
 		if (r == -ENOSPC || r == -EDQUOT)
-			(void) err_wrap(err, "cache '%s' is full; free space there or remove "
-					     "unused images",
+			(void) err_wrap(err,
+					"cache '%s' is full; free space there or remove "
+					"unused images",
 					cache_dir);
 		if (r < 0)
 			return err_wrap(err, "image '%s'", shown);

@@ -27,11 +27,12 @@ static void load(void)
 	if (!h) {
 		(void) snprintf(failure, sizeof(failure),
 				"load libarchive (%s): install it, e.g. 'apt-get install "
-				"libarchive13'", dlerror());
+				"libarchive13'",
+				dlerror());
 		return;
 	}
-#define ARC_DL_RESOLVE(f)                                                                  \
-	if (!failure[0] && !(arc_dl_##f = (__typeof__(f) *) dlsym(h, #f)))                  \
+#define ARC_DL_RESOLVE(f)                                                                          \
+	if (!failure[0] && !(arc_dl_##f = (__typeof__(f) *) dlsym(h, #f)))                         \
 		(void) snprintf(failure, sizeof(failure), "libarchive lacks '%s'", #f);
 	ARC_DL_FUNCTIONS(ARC_DL_RESOLVE)
 }

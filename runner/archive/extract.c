@@ -30,16 +30,16 @@ const struct arc_limits arc_default_limits = {
 };
 
 #define READ_CHUNK ((size_t) 256 << 10)
-#define SHOWN      200 /* room for an entry name in a message */
+#define SHOWN	   200 /* room for an entry name in a message */
 
 /* Owner, setuid and device bits are left out on purpose: everything belongs to the caller
  * (an image is not allowed to say who owns what on the host), and nothing is special. */
-#define WRITE_FLAGS                                                                        \
-	(ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |   \
+#define WRITE_FLAGS                                                                                \
+	(ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |           \
 	 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS)
 
 struct source {
-	int fd;           /* borrowed; -1 when reading memory */
+	int fd;		  /* borrowed; -1 when reading memory */
 	const void *data; /* borrowed */
 	size_t size;
 	uint8_t *buf; /* READ_CHUNK bytes, borrowed */

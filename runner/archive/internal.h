@@ -9,11 +9,11 @@
 
 struct err;
 
-#define ARC_MAX_BYTES   (64ULL << 30) /* sum of regular file sizes in one image */
+#define ARC_MAX_BYTES	(64ULL << 30) /* sum of regular file sizes in one image */
 #define ARC_MAX_ENTRIES (4ULL << 20)  /* a full distribution has a few hundred thousand */
-#define ARC_MAX_PATH    4095          /* bytes in an entry name or a link target */
-#define ARC_MAX_NAME    255           /* bytes in one component */
-#define ARC_MAX_DEPTH   256           /* components; keeps tree removal within fd limits */
+#define ARC_MAX_PATH	4095	      /* bytes in an entry name or a link target */
+#define ARC_MAX_NAME	255	      /* bytes in one component */
+#define ARC_MAX_DEPTH	256	      /* components; keeps tree removal within fd limits */
 
 struct arc_limits {
 	uint64_t max_bytes;   /* -EFBIG past this many bytes of file data */

@@ -14,7 +14,6 @@
 #include "util/path.h"
 #include "util/banned.h"
 
-
 /* chmod u+rwx the directory dirfd/name. By name, after lstat said "directory": only a
  * writer in dirfd could swap a symlink in between, and these trees are ours alone (the
  * cache dir is 0700, a temporary dir is ours). */

@@ -13,7 +13,7 @@ struct cg; /* opaque: one sandbox's cgroup, in one or more hierarchies */
 
 struct cg_limits {
 	uint64_t memory_bytes; /* 0: no limit. Swap is always limited to 0 */
-	unsigned pids;         /* 0: no limit */
+	unsigned pids;	       /* 0: no limit */
 	unsigned cpu_millis;   /* 0: no limit; 1500 = 1.5 cpus */
 };
 
@@ -32,8 +32,7 @@ enum cg_version cg_detect(const char *root, const char *proc_self_cgroup);
  * *ret_missing. -EACCES/-EROFS/-ENOENT when no cgroup can be made at all.
  * root/proc_self_cgroup: NULL for the real ones. */
 int cg_create(const char *root, const char *proc_self_cgroup, const char *name,
-	      const struct cg_limits *lim, struct cg **ret_cg, char **ret_missing,
-	      struct err *err);
+	      const struct cg_limits *lim, struct cg **ret_cg, char **ret_missing, struct err *err);
 /* Re-open an existing sandbox cgroup from the paths cg_paths() gave (gc, destroy). */
 int cg_open(const char *paths, struct cg **ret_cg, struct err *err);
 /* The cgroup's directories, ':'-separated, for the journal. Borrowed. */

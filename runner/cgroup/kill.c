@@ -44,7 +44,6 @@ void cg_sleep_ms(unsigned ms)
 	(void) nanosleep(&ts, NULL);
 }
 
-
 static int walk(const char *dir, unsigned depth, char ***v, struct err *err)
 {
 	CLEANUP(closedirp) DIR *d = NULL;

@@ -42,8 +42,8 @@ int cg_favor_dynmods(const char *mnt, struct err *err)
 		if (errno != EINTR)
 			return err_set(err, errno, "wait");
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return err_set(err, WIFEXITED(status) && WEXITSTATUS(status) == 2 ? EOPNOTSUPP
-										  : EPERM,
+		return err_set(err,
+			       WIFEXITED(status) && WEXITSTATUS(status) == 2 ? EOPNOTSUPP : EPERM,
 			       "switch cgroup migrations to favordynmods mode");
 	return 0;
 }

@@ -321,7 +321,7 @@ struct checkout_submodule_dir {
 struct checkout_submodules {
 	struct checkout_submodule_dir *v; /* parents before their children */
 	size_t n;
-	char **mirrors; /* host paths; mirrors[i] must be visible at <mirrors_inside>/<i> */
+	char **mirrors;	 /* host paths; mirrors[i] must be visible at <mirrors_inside>/<i> */
 	int *mirror_fds; /* mirrors[i] held (checkout_mirror_hold()) until released */
 };
 

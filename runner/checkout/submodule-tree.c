@@ -369,9 +369,8 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
 	int r;
 
 	/* Resolved before: mirror and tree known from plain files, no libgit2 (fast.c). */
-	r = flags == 0
-		    ? checkout_lookup_cached(o->cache_dir, url, commit, &mirror, ret_tree, err)
-		    : -ENOENT;
+	r = flags == 0 ? checkout_lookup_cached(o->cache_dir, url, commit, &mirror, ret_tree, err)
+		       : -ENOENT;
 	if (r == 0) {
 		r = checkout_mirror_hold(mirror, ret_fd, err);
 		if (r == 0) {
@@ -381,8 +380,8 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
 		free(TAKE_PTR(mirror)); /* pruned or rebuilt meanwhile: the long way */
 	}
 	err_clear(err);
-	r = checkout_mirror_timed(o->cache_dir, url, cred, commit, flags, o->fetch_timeout,
-				  &mirror, err);
+	r = checkout_mirror_timed(o->cache_dir, url, cred, commit, flags, o->fetch_timeout, &mirror,
+				  err);
 	/* Held before it is read; pruned or rebuilt since: fetch it again (as exec-repo.c). */
 	for (int tries = 0; r == 0; tries++) {
 		r = checkout_mirror_hold(mirror, ret_fd, err);
@@ -390,8 +389,8 @@ static int find_commit(struct ctx *c, const char *url, const char *commit, unsig
 			break;
 		err_clear(err);
 		free(TAKE_PTR(mirror));
-		r = checkout_mirror_timed(o->cache_dir, url, cred, commit, flags,
-					  o->fetch_timeout, &mirror, err);
+		r = checkout_mirror_timed(o->cache_dir, url, cred, commit, flags, o->fetch_timeout,
+					  &mirror, err);
 	}
 	if (r == -EACCES && cred == &none && o->cred && o->cred->token) {
 		char why[sizeof(err->msg)];
@@ -489,16 +488,16 @@ static int one(struct ctx *c, const struct checkout_gitmodule *m, const char *co
 	r = fetch_tree(c, url, commit, 0, &mirror, &mfd, tree, &layers, err);
 	if (r == -EUCLEAN) {
 		err_clear(err);
-		r = fetch_tree(c, url, commit, CHECKOUT_REBUILD, &mirror, &mfd, tree, &layers,
-			       err);
+		r = fetch_tree(c, url, commit, CHECKOUT_REBUILD, &mirror, &mfd, tree, &layers, err);
 	}
 	if (r < 0)
 		return r;
 	size_t mi = mirror_index(c, mirror, mfd);
 	cleanup_free char *inside = xasprintf("%s/%zu", o->mirrors_inside, mi);
-	const struct checkout_workspace ws = {
-		.mirror = mirror, .mirror_inside = inside, .commit = commit, .tree_dir = layers.layers[0]
-	};
+	const struct checkout_workspace ws = { .mirror = mirror,
+					       .mirror_inside = inside,
+					       .commit = commit,
+					       .tree_dir = layers.layers[0] };
 	layer = xasprintf("%s/%zu", o->layers, c->out.n);
 	if (mkdir(layer, 0755) < 0)
 		return err_set(err, errno, "mkdir '%s'", layer);

@@ -65,9 +65,9 @@ static bool print_other(const struct json *j)
 	}
 	char t[24];
 	(void) snprintf(t, sizeof(t), "%.19sZ", str_or(j, "time", "?"));
-	printf("%-20s %-8s %-16s %-48s %s%s%s\n", t, kind,
-	       str_or(j, "sandbox", "-"), what, allowed ? "allowed" : "denied",
-	       *str_or(j, "reason", "") ? ": " : "", str_or(j, "reason", ""));
+	printf("%-20s %-8s %-16s %-48s %s%s%s\n", t, kind, str_or(j, "sandbox", "-"), what,
+	       allowed ? "allowed" : "denied", *str_or(j, "reason", "") ? ": " : "",
+	       str_or(j, "reason", ""));
 	return true;
 }
 

@@ -103,13 +103,44 @@ static const char exec_usage[] =
 	"125 mayfly failed; 126 COMMAND cannot be executed; 127 COMMAND not found.\n";
 
 enum {
-	OPT_MEMORY = 256, OPT_PIDS, OPT_CPUS, OPT_DISK, OPT_TTL, OPT_ENV, OPT_ENV_FILE,
-	OPT_BIND, OPT_WORKDIR, OPT_USER, OPT_ROOTFS, OPT_HOSTNAME, OPT_JSON, OPT_STATE_DIR,
-	OPT_ALLOW_PTRACE, OPT_ALLOW_PERF, OPT_SERVICE, OPT_SERVICE_ENV, OPT_SERVICE_INIT,
-	OPT_SERVICE_CONFIG, OPT_REPO, OPT_REF, OPT_COMMIT, OPT_CHECKOUT_DIR, OPT_GIT_TOKEN_FILE,
-	OPT_FETCH_TIMEOUT, OPT_GIT_SSH_KEY, OPT_GIT_KNOWN_HOSTS,
-	OPT_ALLOW_HOST, OPT_ALLOW_PRIVATE_EGRESS, OPT_FROM, OPT_SECRET, OPT_SUBMODULES,
-	OPT_SECRET_FILE, OPT_LEASE, OPT_KEY_FILE, OPT_GRANT, OPT_BROKER_DRY_RUN,
+	OPT_MEMORY = 256,
+	OPT_PIDS,
+	OPT_CPUS,
+	OPT_DISK,
+	OPT_TTL,
+	OPT_ENV,
+	OPT_ENV_FILE,
+	OPT_BIND,
+	OPT_WORKDIR,
+	OPT_USER,
+	OPT_ROOTFS,
+	OPT_HOSTNAME,
+	OPT_JSON,
+	OPT_STATE_DIR,
+	OPT_ALLOW_PTRACE,
+	OPT_ALLOW_PERF,
+	OPT_SERVICE,
+	OPT_SERVICE_ENV,
+	OPT_SERVICE_INIT,
+	OPT_SERVICE_CONFIG,
+	OPT_REPO,
+	OPT_REF,
+	OPT_COMMIT,
+	OPT_CHECKOUT_DIR,
+	OPT_GIT_TOKEN_FILE,
+	OPT_FETCH_TIMEOUT,
+	OPT_GIT_SSH_KEY,
+	OPT_GIT_KNOWN_HOSTS,
+	OPT_ALLOW_HOST,
+	OPT_ALLOW_PRIVATE_EGRESS,
+	OPT_FROM,
+	OPT_SECRET,
+	OPT_SUBMODULES,
+	OPT_SECRET_FILE,
+	OPT_LEASE,
+	OPT_KEY_FILE,
+	OPT_GRANT,
+	OPT_BROKER_DRY_RUN,
 };
 
 static const struct option options[] = {
@@ -209,8 +240,10 @@ static int add_env_file(struct sandbox_spec *spec, const char *path)
 			line += strlen("export ");
 		char *eq = strchr(line, '=');
 		if (!eq || !env_name_ok(line, (size_t) (eq - line)))
-			return cli_usage_error("exec", "--env-file '%s' line %u: expected "
-						       "NAME=VALUE", path, lineno);
+			return cli_usage_error("exec",
+					       "--env-file '%s' line %u: expected "
+					       "NAME=VALUE",
+					       path, lineno);
 		size_t n = strlen(line);
 		if (n > 0 && line[n - 1] == '\r')
 			line[n - 1] = '\0';
@@ -270,9 +303,11 @@ static int exec_add_secret(struct sandbox_secrets_req *sreq, const char *name, b
 		return cli_usage_error("exec", "--secret '%s': not a variable name", name);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(sreq->names[i], name) == 0)
-			return cli_usage_error("exec", "'%s' is asked for twice (--secret, "
-						       "--secret-file, --grant): a granted secret "
-						       "is never the job's too", name);
+			return cli_usage_error("exec",
+					       "'%s' is asked for twice (--secret, "
+					       "--secret-file, --grant): a granted secret "
+					       "is never the job's too",
+					       name);
 	strv_push(&sreq->names, name);
 	sreq->as_file = xrealloc(sreq->as_file, (n + 1) * sizeof(bool));
 	sreq->as_file[n] = as_file;
@@ -308,8 +343,7 @@ static void print_json(const struct sandbox_result *res, const char *error)
 }
 
 static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
-		 const char **state_dir, struct exec_repo *repo,
-		 struct sandbox_secrets_req *sreq)
+		 const char **state_dir, struct exec_repo *repo, struct sandbox_secrets_req *sreq)
 {
 	struct err err = { 0 };
 	int c, r;
@@ -329,8 +363,10 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			break;
 		case OPT_PIDS:
 			if (safe_atou(optarg, &spec->pids) < 0 || spec->pids == 0)
-				return cli_usage_error("exec", "--pids '%s': expected a positive "
-							       "number", optarg);
+				return cli_usage_error("exec",
+						       "--pids '%s': expected a positive "
+						       "number",
+						       optarg);
 			break;
 		case OPT_CPUS:
 			r = str_parse_cpus(optarg, &spec->cpu_millis, &err);
@@ -361,8 +397,10 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			else if (safe_atou(optarg, &uid) == 0)
 				spec->uid = uid;
 			else
-				return cli_usage_error("exec", "--user '%s': use 'root' or a "
-							       "numeric uid", optarg);
+				return cli_usage_error("exec",
+						       "--user '%s': use 'root' or a "
+						       "numeric uid",
+						       optarg);
 			break;
 		}
 		case OPT_ROOTFS: {
@@ -474,7 +512,8 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 			(void) fputs(exec_usage, stdout);
 			return -1;
 		case ':':
-			return cli_usage_error("exec", "option '%s' needs a value", argv[optind - 1]);
+			return cli_usage_error("exec", "option '%s' needs a value",
+					       argv[optind - 1]);
 		default:
 			return cli_usage_error("exec", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -487,8 +526,10 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		return cli_usage_error("exec", "--secret and --grant need --from ENV (the "
 					       "environment to lease from)");
 	if (sreq->env && !sreq->names)
-		return cli_usage_error("exec", "--from '%s' needs at least one --secret NAME or "
-					       "--grant", sreq->env);
+		return cli_usage_error("exec",
+				       "--from '%s' needs at least one --secret NAME or "
+				       "--grant",
+				       sreq->env);
 	if (sreq->names && spec->tty)
 		/* TODO(secrets-tty): mask the terminal relay too. */
 		return cli_usage_error("exec", "--secret or --grant with -t is not supported "
@@ -507,8 +548,8 @@ static int parse(struct sandbox_spec *spec, int argc, char **argv, bool *json,
 		for (size_t i = 0; spec->env && spec->env[i]; i++)
 			have |= str_startswith(spec->env[i], "TERM=");
 		if (!have) {
-			cleanup_free char *term = xasprintf("TERM=%s", getenv("TERM") ? getenv("TERM")
-										: "xterm");
+			cleanup_free char *term =
+				xasprintf("TERM=%s", getenv("TERM") ? getenv("TERM") : "xterm");
 			strv_push(&spec->env, term);
 		}
 	}

@@ -54,8 +54,8 @@ int cmd_services(const struct cli_global *g, int argc, char **argv)
 			bool redis = v[i].inst.kind == SVC_REDIS;
 			json_w_obj_open(w, NULL);
 			json_w_str(w, "kind", redis ? "redis" : "postgres");
-			json_w_str(w, "version", v[i].full_version[0] ? v[i].full_version
-								   : v[i].inst.version);
+			json_w_str(w, "version",
+				   v[i].full_version[0] ? v[i].full_version : v[i].inst.version);
 			json_w_str(w, "server", v[i].inst.server);
 			json_w_bool(w, "default", v[i].is_default);
 			json_w_i64(w, "templates", v[i].templates);

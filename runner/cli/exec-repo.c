@@ -44,8 +44,8 @@ struct exec_repo_state {
 	struct checkout_tree tree; /* its layers, each locked shared: prune keeps away */
 	int mirror_fd;		   /* shared lock on the mirror: rebuilds move it aside */
 	char *mirror;		   /* the mirror held */
-	int layers_fd;	  /* exclusive lock on our layers dir: gc keeps away */
-	char *layers;	  /* <state>/tmp/checkout-XXXXXX: .git layer, uncommitted layer */
+	int layers_fd;		   /* exclusive lock on our layers dir: gc keeps away */
+	char *layers;		   /* <state>/tmp/checkout-XXXXXX: .git layer, uncommitted layer */
 	struct checkout_submodules subs; /* --submodules: their tree locks */
 };
 

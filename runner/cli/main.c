@@ -57,14 +57,10 @@ static const struct {
 	const char *name;
 	int (*fn)(const struct cli_global *g, int argc, char **argv);
 } commands[] = {
-	{ "exec", cmd_exec },
-	{ "ps", cmd_ps },
-	{ "destroy", cmd_destroy },
-	{ "gc", cmd_gc },
-	{ "services", cmd_services },
-	{ "broker", cmd_broker },
-	{ "cache", cmd_cache },
-	{ "secrets", cmd_secrets },
+	{ "exec", cmd_exec },	      { "ps", cmd_ps },
+	{ "destroy", cmd_destroy },   { "gc", cmd_gc },
+	{ "services", cmd_services }, { "broker", cmd_broker },
+	{ "cache", cmd_cache },	      { "secrets", cmd_secrets },
 	{ "audit", cmd_audit },
 };
 

@@ -36,7 +36,9 @@ static void fd_msg_init(struct fd_msg *m, char byte)
 	memset(m, 0, sizeof(*m));
 	m->byte = byte;
 	m->iov = (struct iovec){ .iov_base = &m->byte, .iov_len = 1 };
-	m->msg = (struct msghdr){ .msg_iov = &m->iov, .msg_iovlen = 1, .msg_control = m->u.buf,
+	m->msg = (struct msghdr){ .msg_iov = &m->iov,
+				  .msg_iovlen = 1,
+				  .msg_control = m->u.buf,
 				  .msg_controllen = sizeof(m->u.buf) };
 }
 

@@ -88,22 +88,26 @@ int jail_idmap_userns(uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gid
 
 int jail_idmap_tree(const char *path, int userns_fd, int *ret_fd, struct err *err)
 {
-	struct mnt_attr a = { .attr_set = M_ATTR_IDMAP | M_ATTR_RDONLY | M_ATTR_NOSUID |
-					  M_ATTR_NODEV,
+	struct mnt_attr a = { .attr_set =
+				      M_ATTR_IDMAP | M_ATTR_RDONLY | M_ATTR_NOSUID | M_ATTR_NODEV,
 			      .userns_fd = (uint64_t) userns_fd };
-	cleanup_close int fd = (int) syscall(SYS_open_tree, AT_FDCWD, path,
-					     M_OPEN_TREE_CLONE | O_CLOEXEC);
+	cleanup_close int fd =
+		(int) syscall(SYS_open_tree, AT_FDCWD, path, M_OPEN_TREE_CLONE | O_CLOEXEC);
 
 	if (fd < 0 && errno == ENOSYS)
-		return err_set(err, ENOSYS, "'%s': this kernel has no idmapped mounts (Linux "
-					    "5.12 or later is needed to share caches with "
-					    "sandboxes as root)", path);
+		return err_set(err, ENOSYS,
+			       "'%s': this kernel has no idmapped mounts (Linux "
+			       "5.12 or later is needed to share caches with "
+			       "sandboxes as root)",
+			       path);
 	if (fd < 0)
 		return err_set(err, errno, "open_tree '%s'", path);
 	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
 		if (errno == ENOSYS)
-			return err_set(err, ENOSYS, "'%s': this kernel has no idmapped mounts "
-						    "(Linux 5.12 or later is needed)", path);
+			return err_set(err, ENOSYS,
+				       "'%s': this kernel has no idmapped mounts "
+				       "(Linux 5.12 or later is needed)",
+				       path);
 		if (errno == EINVAL)
 			return err_set(err, EOPNOTSUPP,
 				       "'%s': its file system does not support idmapped mounts "

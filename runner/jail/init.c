@@ -24,7 +24,7 @@
 #include "util/banned.h"
 
 #define SANDBOX_LOST_CODE (128 + SIGKILL)
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define DEFAULT_PATH	  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *env_get(char *const *envp, const char *name)
 {
@@ -51,8 +51,8 @@ static int exec_in_path(char *const *argv, char *const *envp, struct err *err)
 		path = DEFAULT_PATH;
 	for (const char *p = path;;) {
 		const char *e = strchrnul(p, ':');
-		cleanup_free char *cand = xasprintf("%.*s/%s", (int) (e - p), e == p ? "." : p,
-						    argv[0]);
+		cleanup_free char *cand =
+			xasprintf("%.*s/%s", (int) (e - p), e == p ? "." : p, argv[0]);
 		(void) execve(cand, argv, envp);
 		if (errno == EACCES)
 			denied = true;

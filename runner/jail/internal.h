@@ -21,7 +21,7 @@ struct mnt_attr {
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
-#define M_OPEN_TREE_CLONE      1
+#define M_OPEN_TREE_CLONE	  1
 #define M_MOVE_MOUNT_F_EMPTY_PATH 0x4
 #ifndef SYS_open_tree
 #define SYS_open_tree 428

@@ -30,13 +30,13 @@ struct jail_bind {
  * and the lower dirs are never written. The merged root belongs to the job's user and
  * has the top lower's mode. */
 struct jail_overlay {
-	const char *dst;            /* absolute, clean path inside */
-	const char *const *lowers;  /* host dirs, top first; a lower whose fds[i] >= 0 is
-				     * that detached mount instead (jail_idmap_tree) */
-	const int *fds;             /* n_lowers fds (borrowed), or NULL: all paths */
+	const char *dst;	   /* absolute, clean path inside */
+	const char *const *lowers; /* host dirs, top first; a lower whose fds[i] >= 0 is
+				    * that detached mount instead (jail_idmap_tree) */
+	const int *fds;		   /* n_lowers fds (borrowed), or NULL: all paths */
 	size_t n_lowers;
-	const char *const *remove;  /* paths relative to dst to delete once mounted (their
-				     * whiteouts go to the upper layer); NULL-terminated or NULL */
+	const char *const *remove; /* paths relative to dst to delete once mounted (their
+				    * whiteouts go to the upper layer); NULL-terminated or NULL */
 };
 
 /* Runs in pid 1 inside the sandbox, hardened and as the job's user, before the job is
@@ -49,25 +49,25 @@ typedef int jail_prestart_fn(void *userdata, struct err *err);
 typedef void jail_reaped_fn(void *userdata, pid_t pid, int status, int notice_fd);
 
 struct jail_config {
-	char *const *argv;             /* the job's command; borrowed */
-	char *const *envp;             /* the job's whole environment; borrowed */
-	const char *workdir;           /* absolute path inside */
+	char *const *argv;   /* the job's command; borrowed */
+	char *const *envp;   /* the job's whole environment; borrowed */
+	const char *workdir; /* absolute path inside */
 	const char *hostname;
-	const char *rootfs;            /* NULL: the host's system dirs; else an image dir */
+	const char *rootfs;	       /* NULL: the host's system dirs; else an image dir */
 	const struct jail_bind *binds; /* borrowed */
 	size_t n_binds;
 	const struct jail_overlay *overlays; /* borrowed; mounted after the binds */
 	size_t n_overlays;
-	uint64_t disk_bytes;           /* size of the scratch tmpfs */
-	const char *root_mnt;          /* an empty host directory to build the root on */
-	uid_t uid;                     /* the job's uid and gid inside */
+	uint64_t disk_bytes;  /* size of the scratch tmpfs */
+	const char *root_mnt; /* an empty host directory to build the root on */
+	uid_t uid;	      /* the job's uid and gid inside */
 	gid_t gid;
 	/* Root mode maps inside [0, JAIL_ID_COUNT) to [host_base, +JAIL_ID_COUNT); rootless
 	 * maps the single id `uid` to the caller's own uid and gid. */
 	bool map_range;
 	uid_t host_base;
 	const struct sc_policy *seccomp; /* borrowed */
-	int stdio[3];                    /* the job's stdin, stdout, stderr; borrowed */
+	int stdio[3];			 /* the job's stdin, stdout, stderr; borrowed */
 	/* -t: a unix socket (borrowed) on which pid 1 sends the master of a pseudo-terminal
 	 * it made in the sandbox's own devpts; the job gets the terminal as its stdio and
 	 * controlling tty. -1: no terminal. */
@@ -86,9 +86,9 @@ struct jail_config {
 	int cgroup_fd;
 	jail_prestart_fn *prestart; /* NULL: nothing to start before the job */
 	void *prestart_data;
-	jail_reaped_fn *reaped;     /* NULL: nothing to watch */
+	jail_reaped_fn *reaped; /* NULL: nothing to watch */
 	void *reaped_data;
-	int notice_fd;              /* write end of a pipe mayfly reads (borrowed); -1: none */
+	int notice_fd; /* write end of a pipe mayfly reads (borrowed); -1: none */
 };
 
 #define JAIL_ID_COUNT 65536

@@ -71,8 +71,8 @@ static int remove_beneath(const char *merged, const char *rel, struct err *err)
 
 /* The overlay's options. Paths go into a comma-separated list with ':' between lower
  * dirs: refuse the characters that would need escaping rather than get it wrong. */
-static int overlay_opts(const char *base, const struct jail_overlay *o, bool userxattr,
-			char **ret, struct err *err)
+static int overlay_opts(const char *base, const struct jail_overlay *o, bool userxattr, char **ret,
+			struct err *err)
 {
 	cleanup_free char *lower = NULL;
 
@@ -83,8 +83,10 @@ static int overlay_opts(const char *base, const struct jail_overlay *o, bool use
 		else
 			l = xstrdup(o->lowers[k]);
 		if (strpbrk(l, ",:\\"))
-			return err_set(err, EINVAL, "overlay '%s': lower dir '%s' contains ',', "
-						    "':' or '\\'", o->dst, l);
+			return err_set(err, EINVAL,
+				       "overlay '%s': lower dir '%s' contains ',', "
+				       "':' or '\\'",
+				       o->dst, l);
 		char *joined = lower ? xasprintf("%s:%s", lower, l) : xstrdup(l);
 		free(lower);
 		lower = joined;
@@ -97,8 +99,7 @@ static int overlay_opts(const char *base, const struct jail_overlay *o, bool use
 	return 0;
 }
 
-static int mount_one(const char *root, const struct jail_config *cfg, size_t n,
-		     struct err *err)
+static int mount_one(const char *root, const struct jail_config *cfg, size_t n, struct err *err)
 {
 	const struct jail_overlay *o = &cfg->overlays[n];
 	cleanup_free char *top = path_join(cfg->root_mnt, "ovl");
@@ -125,8 +126,8 @@ static int mount_one(const char *root, const struct jail_config *cfg, size_t n,
 		r = mkdir_owned(l, 0700, (uid_t) -1, (gid_t) -1, err);
 		if (r < 0)
 			return r;
-		if (syscall(SYS_move_mount, o->fds[k], "", AT_FDCWD, l,
-			    M_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		if (syscall(SYS_move_mount, o->fds[k], "", AT_FDCWD, l, M_MOVE_MOUNT_F_EMPTY_PATH) <
+		    0)
 			return err_set(err, errno, "overlay '%s': attach lower '%s'", o->dst,
 				       o->lowers[k]);
 	}

@@ -38,7 +38,7 @@ enum {
 	RO = 1 << 0,
 	NOEXEC = 1 << 1,
 	REC = 1 << 2,
-	DEV = 1 << 3,   /* keep device access (no nodev) */
+	DEV = 1 << 3,	/* keep device access (no nodev) */
 	LATER = 1 << 4, /* no flags now: restrict_tree() of a parent sets them in one call */
 };
 
@@ -124,7 +124,6 @@ static int make_dir(const char *path, mode_t mode, struct err *err)
 	return 0;
 }
 
-
 /* Create a fresh file: whatever was at path (an image's symlink, say) is removed first,
  * and O_EXCL|O_NOFOLLOW make sure the write lands on the file just made. */
 static int make_file(const char *path, const char *content, mode_t mode, struct err *err)
@@ -189,12 +188,41 @@ static int mirror_host(const char *root, const char *name, struct err *err)
  * (no shadow, ssh keys, ssl/private, credentials of host tools: npmrc and pip.conf
  * often hold registry tokens, so they stay out too). */
 static const char *const etc_allow[] = {
-	"alternatives", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
-	"ca-certificates.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
-	"timezone", "os-release", "debian_version", "lsb-release", "protocols", "services",
-	"rpc", "mime.types", "profile", "profile.d", "bash.bashrc", "inputrc", "shells",
-	"java-*", "python3*", "perl", "fonts", "magic", "mailcap", "login.defs", "gai.conf",
-	"xdg", "vim", "subversion", "mercurial", "gitattributes",
+	"alternatives",
+	"ssl/certs",
+	"ssl/openssl.cnf",
+	"ca-certificates",
+	"ca-certificates.conf",
+	"ld.so.cache",
+	"ld.so.conf",
+	"ld.so.conf.d",
+	"localtime",
+	"timezone",
+	"os-release",
+	"debian_version",
+	"lsb-release",
+	"protocols",
+	"services",
+	"rpc",
+	"mime.types",
+	"profile",
+	"profile.d",
+	"bash.bashrc",
+	"inputrc",
+	"shells",
+	"java-*",
+	"python3*",
+	"perl",
+	"fonts",
+	"magic",
+	"mailcap",
+	"login.defs",
+	"gai.conf",
+	"xdg",
+	"vim",
+	"subversion",
+	"mercurial",
+	"gitattributes",
 };
 
 static int build_etc(const char *root, const struct jail_config *cfg, struct err *err)
@@ -249,8 +277,9 @@ static int open_in_image(const char *image, const char *path)
 			next = strchr(c, '/');
 			if (next)
 				*next++ = '\0';
-			int n = openat(cur, c, (next ? O_PATH | O_DIRECTORY : O_RDONLY) |
-						       O_NOFOLLOW | O_CLOEXEC);
+			int n = openat(cur, c,
+				       (next ? O_PATH | O_DIRECTORY : O_RDONLY) | O_NOFOLLOW |
+					       O_CLOEXEC);
 			(void) close(cur);
 			cur = n;
 		}
@@ -294,10 +323,11 @@ static int write_identity(const char *etc, const struct jail_config *cfg, const 
 			return r;
 		return make_file(gr_path, group, 0644, err);
 	}
-	cleanup_free char *user = cfg->uid == 0 || cfg->uid == 65534
-					  ? xstrdup("")
-					  : xasprintf("runner:x:%u:%u:runner:/home/runner:%s\n",
-						      (unsigned) cfg->uid, (unsigned) cfg->gid, shell);
+	cleanup_free char *user =
+		cfg->uid == 0 || cfg->uid == 65534
+			? xstrdup("")
+			: xasprintf("runner:x:%u:%u:runner:/home/runner:%s\n", (unsigned) cfg->uid,
+				    (unsigned) cfg->gid, shell);
 	cleanup_free char *ugroup = cfg->gid == 0 || cfg->gid == 65534
 					    ? xstrdup("")
 					    : xasprintf("runner:x:%u:\n", (unsigned) cfg->gid);
@@ -327,15 +357,15 @@ static int write_net_files(const char *etc, const struct jail_config *cfg, struc
 		r = make_file_in(etc, "resolv.conf", "", 0644, err);
 	if (r == 0)
 		r = make_file_in(etc, "nsswitch.conf",
-			      "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
-			      "networks: files\nprotocols: files\nservices: files\n",
-			      0644, err);
+				 "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
+				 "networks: files\nprotocols: files\nservices: files\n",
+				 0644, err);
 	return r;
 }
 
 static const char *const proc_hide_files[] = {
-	"kcore", "keys", "timer_list", "sched_debug", "sysrq-trigger", "latency_stats",
-	"timer_stats", "kallsyms", "kpagecount", "kpageflags", "kpagecgroup", "config.gz",
+	"kcore",       "keys",	   "timer_list", "sched_debug", "sysrq-trigger", "latency_stats",
+	"timer_stats", "kallsyms", "kpagecount", "kpageflags",	"kpagecgroup",	 "config.gz",
 };
 static const char *const proc_hide_dirs[] = { "acpi", "scsi", "asound", "driver" };
 static const char *const proc_ro_dirs[] = { "sys", "irq", "bus", "fs" };
@@ -383,8 +413,8 @@ static int setup_dev(const char *root, struct err *err)
 {
 	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	static const char *const links[][2] = {
-		{ "ptmx", "pts/ptmx" },	      { "fd", "/proc/self/fd" },
-		{ "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+		{ "ptmx", "pts/ptmx" },		 { "fd", "/proc/self/fd" },
+		{ "stdin", "/proc/self/fd/0" },	 { "stdout", "/proc/self/fd/1" },
 		{ "stderr", "/proc/self/fd/2" },
 	};
 	cleanup_free char *dev = path_join(root, "dev");
@@ -418,8 +448,8 @@ static int setup_dev(const char *root, struct err *err)
 	r = make_dir(shm, 01777, err);
 	if (r < 0)
 		return r;
-	if (mount("mayfly", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=64m,mode=1777") < 0)
+	if (mount("mayfly", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=1777") <
+	    0)
 		return err_set(err, errno, "mount tmpfs on '%s'", shm);
 	r = restrict_tree(dev, NOEXEC | DEV, err);
 	if (r < 0)
@@ -480,8 +510,7 @@ bool jail_under_scratch(const char *dst)
 
 /* The job's binds. Mount points outside the scratch dirs must be made before the
  * skeleton turns read-only (early); the binds themselves come last. */
-static int setup_binds(const char *root, const struct jail_config *cfg, bool early,
-		       struct err *err)
+static int setup_binds(const char *root, const struct jail_config *cfg, bool early, struct err *err)
 {
 	for (size_t i = 0; i < cfg->n_binds; i++) {
 		const struct jail_bind *b = &cfg->binds[i];
@@ -512,15 +541,15 @@ struct scratch_dir {
 static void scratch_dirs(const struct jail_config *cfg, struct scratch_dir dirs[4])
 {
 	dirs[0] = (struct scratch_dir){ "tmp", "tmp", 01777, false };
-	dirs[1] = (struct scratch_dir){ "home", cfg->uid == 0 ? "root" : "home/runner", 0755,
-					true };
+	dirs[1] =
+		(struct scratch_dir){ "home", cfg->uid == 0 ? "root" : "home/runner", 0755, true };
 	dirs[2] = (struct scratch_dir){ "workspace", "workspace", 0755, true };
 	dirs[3] = (struct scratch_dir){ "run", "run", 0755, true };
 }
 
 /* Phase one: the scratch dirs and their mount points in the skeleton. */
-static int make_scratch_points(const char *scratch, const char *root,
-			       const struct jail_config *cfg, struct err *err)
+static int make_scratch_points(const char *scratch, const char *root, const struct jail_config *cfg,
+			       struct err *err)
 {
 	struct scratch_dir dirs[4];
 	cleanup_free char *home = path_join(root, "home");
@@ -575,8 +604,7 @@ static int bind_scratch(const char *scratch, const char *root, const struct jail
  * image), whose top layer is our skeleton (generated /etc files, mount points) and whose
  * bottom layer is the image. The skeleton's directories shadow whatever the image has
  * at those names: an image's "etc -> /elsewhere" symlink is hidden, not followed. */
-static int overlay_image(const char *skel, const char *root, const char *image,
-			 struct err *err)
+static int overlay_image(const char *skel, const char *root, const char *image, struct err *err)
 {
 	cleanup_free char *opts = NULL;
 
@@ -591,8 +619,8 @@ static int overlay_image(const char *skel, const char *root, const char *image,
 
 int jail_setup_root(const struct jail_config *cfg, struct err *err)
 {
-	cleanup_free char *opts = xasprintf("size=%llu,mode=0755",
-					    (unsigned long long) cfg->disk_bytes);
+	cleanup_free char *opts =
+		xasprintf("size=%llu,mode=0755", (unsigned long long) cfg->disk_bytes);
 	cleanup_free char *root = path_join(cfg->root_mnt, "root");
 	/* Where the skeleton is built: the root itself, or an image's top layer. */
 	cleanup_free char *skel = path_join(cfg->root_mnt, cfg->rootfs ? "skel" : "root");
@@ -611,8 +639,8 @@ int jail_setup_root(const struct jail_config *cfg, struct err *err)
 	if (r < 0)
 		return r;
 	if (!cfg->rootfs) {
-		static const char *const sys[] = { "usr", "bin", "sbin", "lib", "lib32",
-						   "lib64", "libx32" };
+		static const char *const sys[] = { "usr",   "bin",   "sbin",  "lib",
+						   "lib32", "lib64", "libx32" };
 		if (mount(root, root, NULL, MS_BIND, NULL) < 0)
 			return err_set(err, errno, "bind '%s'", root);
 		for (size_t i = 0; i < ARRAY_SIZE(sys); i++) {

@@ -33,9 +33,9 @@
 struct jail {
 	pid_t pid;
 	bool in_cgroup; /* born there by CLONE_INTO_CGROUP */
-	int go_fd;     /* write end of the life line: one byte lets the child go; it stays
-			* open while we live, and its hang-up tells pid 1 we are gone */
-	int report_fd; /* read end of the child's reports */
+	int go_fd;	/* write end of the life line: one byte lets the child go; it stays
+			 * open while we live, and its hang-up tells pid 1 we are gone */
+	int report_fd;	/* read end of the child's reports */
 	bool started;
 };
 
@@ -50,8 +50,8 @@ void jail_child_fail(int report_fd, enum jail_stage stage, const struct err *err
 }
 
 /* The clone child: pid 1 of the new pid namespace. */
-static void __attribute__((noreturn)) child_main(const struct jail_config *cfg, int go_fd,
-						 int report_fd)
+static void __attribute__((noreturn))
+child_main(const struct jail_config *cfg, int go_fd, int report_fd)
 {
 	struct err err = { 0 };
 	char go;
@@ -163,7 +163,8 @@ int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err
 		struct {
 			uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
 				stack_size, tls, set_tid, set_tid_size, cgroup;
-		} args = { .flags = flags | CLONE_INTO_CGROUP_FLAG, .exit_signal = SIGCHLD,
+		} args = { .flags = flags | CLONE_INTO_CGROUP_FLAG,
+			   .exit_signal = SIGCHLD,
 			   .cgroup = (uint64_t) cfg->cgroup_fd };
 		pid = (pid_t) syscall(SYS_clone3, &args, sizeof(args));
 		in_cgroup = pid >= 0;
@@ -175,9 +176,10 @@ int jail_spawn(const struct jail_config *cfg, struct jail **ret, struct err *err
 	if (pid < 0) {
 		r = -errno;
 		if (r == -EPERM || r == -EINVAL || r == -ENOSPC || r == -EUSERS)
-			return err_set(err, -r, "create namespaces (user, mount, pid, net, ipc, "
-						"uts): is user namespace creation allowed? see "
-						"docs/install.md");
+			return err_set(err, -r,
+				       "create namespaces (user, mount, pid, net, ipc, "
+				       "uts): is user namespace creation allowed? see "
+				       "docs/install.md");
 		return err_set(err, -r, "clone");
 	}
 	if (pid == 0) {

@@ -59,8 +59,7 @@ bool net_allow_private(const struct net_allow *a);
 void net_proxy_serve(const struct net_proxy_config *cfg, int term_fd) __attribute__((noreturn));
 /* The fixed-destination mode (forward.c): pipe every connection on cfg->listen_fd to
  * cfg->forward_ip:forward_port until term_fd is readable, then _exit(0). */
-void net_forward_serve(const struct net_proxy_config *cfg, int term_fd)
-	__attribute__((noreturn));
+void net_forward_serve(const struct net_proxy_config *cfg, int term_fd) __attribute__((noreturn));
 /* The patterns a list was made from (for the proxy's argv), NULL-terminated. */
 char *const *net_allow_patterns(const struct net_allow *a);
 

@@ -36,7 +36,8 @@ int net_loopback_up(struct err *err)
 int net_listen_loopback(unsigned port, int *ret_fd, struct err *err)
 {
 	cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t) port),
 				  .sin_addr = { htonl(INADDR_LOOPBACK) } };
 
 	if (fd < 0)

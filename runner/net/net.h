@@ -45,7 +45,7 @@ struct net_proxy_config {
 	 * mayfly resolved and checked) port forward_port, and nowhere else; no HTTP. */
 	const char *forward_ip;
 	unsigned forward_port;
-	net_harden_fn *harden;	       /* NULL: nothing more */
+	net_harden_fn *harden; /* NULL: nothing more */
 	void *harden_data;
 	bool drop_ids; /* run as uid:gid, no supplementary group (mayfly is root) */
 	uid_t uid;

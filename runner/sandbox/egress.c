@@ -28,7 +28,7 @@
 #define EGRESS_GID 65534
 
 struct egress {
-	int sock[2]; /* [0] ours, [1] pid 1's */
+	int sock[2];		 /* [0] ours, [1] pid 1's */
 	struct net_allow *allow; /* NULL: a forward */
 	char forward_ip[46];
 	unsigned forward_port;

@@ -130,8 +130,9 @@ int grants_prepare(const struct sandbox_spec *spec, const char *state, const cha
 	if (strv_len(spec->grants) == 0)
 		return 0;
 	if (!spec->lease)
-		return err_set(err, EINVAL, "--grant needs --from ENV (the environment to lease "
-					    "the granted secrets from)");
+		return err_set(err, EINVAL,
+			       "--grant needs --from ENV (the environment to lease "
+			       "the granted secrets from)");
 	g = xcalloc(1, sizeof(*g));
 	g->v = xcalloc(strv_len(spec->grants), sizeof(*g->v));
 	g->dry_run = spec->broker_dry_run;
@@ -165,7 +166,8 @@ int grants_prepare(const struct sandbox_spec *spec, const char *state, const cha
 	/* The directory, and mayfly's own binary for the client, read-only inside. */
 	*binds = xrealloc(*binds, (*n_binds + 2) * sizeof(**binds));
 	(*binds)[(*n_binds)++] = (struct jail_bind){ .src = xstrdup(g->dir),
-						     .dst = xstrdup(INSIDE_DIR), .ro = true };
+						     .dst = xstrdup(INSIDE_DIR),
+						     .ro = true };
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = '\0';

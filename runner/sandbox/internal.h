@@ -17,12 +17,12 @@ struct err;
  * can be taken means the owner is gone and the entry is garbage. */
 struct journal_rec {
 	char id[17];
-	pid_t owner;           /* the mayfly process */
-	pid_t init_pid;        /* pid 1 of the sandbox, as the host sees it */
-	uint64_t init_start;   /* its start time (/proc/<pid>/stat field 22): pid reuse guard */
+	pid_t owner;	     /* the mayfly process */
+	pid_t init_pid;	     /* pid 1 of the sandbox, as the host sees it */
+	uint64_t init_start; /* its start time (/proc/<pid>/stat field 22): pid reuse guard */
 	int64_t created_ms;
 	int64_t deadline_ms;
-	char *cgroup;          /* cg_paths(), or NULL */
+	char *cgroup; /* cg_paths(), or NULL */
 	char *command;
 };
 
@@ -59,8 +59,8 @@ bool sandbox_root_mode(void);
 /* The overlays of one sandbox, ready for jail_config: in root mode each lower is an
  * idmapped detached mount (SANDBOX_CACHE_UID shown as the job's host id). */
 struct ovl_set;
-int overlays_prepare(struct sandbox_overlay *const *src, size_t n, bool root_mode,
-		     uid_t host_uid, gid_t host_gid, struct ovl_set **ret, struct err *err);
+int overlays_prepare(struct sandbox_overlay *const *src, size_t n, bool root_mode, uid_t host_uid,
+		     gid_t host_gid, struct ovl_set **ret, struct err *err);
 const struct jail_overlay *overlays_jail(const struct ovl_set *s, size_t *ret_n);
 struct ovl_set *overlays_free(struct ovl_set *s);
 

@@ -112,8 +112,10 @@ int journal_read(const char *state, const char *id, struct journal_rec *rec, str
 	int r;
 
 	if (!id_is_valid(id))
-		return err_set(err, ENOENT, "no sandbox '%s' (ids are 16 hex digits; see "
-					    "'mayfly ps')", id);
+		return err_set(err, ENOENT,
+			       "no sandbox '%s' (ids are 16 hex digits; see "
+			       "'mayfly ps')",
+			       id);
 	path = xasprintf("%s/sandboxes/%s/journal.json", state, id);
 	r = read_file_at(AT_FDCWD, path, 64 * 1024, &text, &len, err);
 	if (r < 0)

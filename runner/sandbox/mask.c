@@ -23,10 +23,10 @@
 
 struct sandbox_mask {
 	const struct secret_lease *lease;
-	pid_t relay;  /* 0 until sandbox_mask_run() */
-	int w[2];     /* the pipes' write ends: the job's stdout and stderr */
-	int r[2];     /* their read ends, for the relay */
-	int out[2];   /* where the masked output goes (borrowed) */
+	pid_t relay; /* 0 until sandbox_mask_run() */
+	int w[2];    /* the pipes' write ends: the job's stdout and stderr */
+	int r[2];    /* their read ends, for the relay */
+	int out[2];  /* where the masked output goes (borrowed) */
 };
 
 static int write_out(void *userdata, const void *buf, size_t len)

@@ -42,8 +42,8 @@ struct ovl_set *overlays_free(struct ovl_set *s)
 	return NULL;
 }
 
-int overlays_prepare(struct sandbox_overlay *const *src, size_t n, bool root_mode,
-		     uid_t host_uid, gid_t host_gid, struct ovl_set **ret, struct err *err)
+int overlays_prepare(struct sandbox_overlay *const *src, size_t n, bool root_mode, uid_t host_uid,
+		     gid_t host_gid, struct ovl_set **ret, struct err *err)
 {
 	struct ovl_set *s = xcalloc(1, sizeof(*s));
 	int r = 0;

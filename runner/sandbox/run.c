@@ -61,8 +61,8 @@ static int check_rootless_owner(struct err *err)
 	if (read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map, NULL, &e2) < 0)
 		return 0;
 	for (char *line = map; line && *line;) {
-		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 &&
-		    in <= geteuid() && geteuid() - in < count && out + (geteuid() - in) == 0 &&
+		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 && in <= geteuid() &&
+		    geteuid() - in < count && out + (geteuid() - in) == 0 &&
 		    !(in == 0 && out == 0 && count == 4294967295ULL))
 			return err_set(err, EPERM,
 				       "mayfly runs as root of a user namespace that maps it to "
@@ -77,10 +77,10 @@ static int check_rootless_owner(struct err *err)
 
 struct run {
 	const struct sandbox_env *env;
-	int console[2];     /* -t: socket pair for the terminal's master */
-	int notice[2];      /* pipe: pid 1's notices (a service died) */
-	int master;         /* -t: the terminal's master */
-	bool raw;           /* -t: stdin's terminal is in raw mode, restore saved */
+	int console[2]; /* -t: socket pair for the terminal's master */
+	int notice[2];	/* pipe: pid 1's notices (a service died) */
+	int master;	/* -t: the terminal's master */
+	bool raw;	/* -t: stdin's terminal is in raw mode, restore saved */
 	struct termios saved;
 	char id[17];
 	int lock_fd;
@@ -91,9 +91,9 @@ struct run {
 	char *image_dir;
 	struct svc_plan *services;
 	struct ovl_set *ovl;
-	struct egress *egress; /* --allow-host */
-	struct egress *forward; /* a postgres-role lease's database */
-	struct grants *grants; /* --grant: the broker */
+	struct egress *egress;	 /* --allow-host */
+	struct egress *forward;	 /* a postgres-role lease's database */
+	struct grants *grants;	 /* --grant: the broker */
 	struct jail_bind *binds; /* spec->binds and ours (copies of the structs) */
 	size_t n_binds, n_spec_binds;
 	struct secrets_delivery *secrets;
@@ -154,8 +154,7 @@ static void favor_dynmods_once(const struct sandbox_env *env)
 	struct err e2 = { 0 };
 	int fd;
 
-	if ((opt && strcmp(opt, "0") == 0) || geteuid() != 0 ||
-	    cg_detect(NULL, NULL) != CG_V1)
+	if ((opt && strcmp(opt, "0") == 0) || geteuid() != 0 || cg_detect(NULL, NULL) != CG_V1)
 		return;
 	if (read_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id", 64, &boot, NULL, &e2) < 0)
 		return;
@@ -198,8 +197,10 @@ static int setup_cgroup(struct run *run, const struct sandbox_spec *spec, struct
 		return err_wrap(err, "sandbox %s: cgroup", run->id);
 	}
 	if (missing)
-		warn(run->env, "sandbox %s: limits not applied: %s (controller not available); "
-			       "see docs/cgroups.md", run->id, missing);
+		warn(run->env,
+		     "sandbox %s: limits not applied: %s (controller not available); "
+		     "see docs/cgroups.md",
+		     run->id, missing);
 	return 0;
 }
 
@@ -314,8 +315,10 @@ static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t 
 				if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
 					terminations++;
 				if (terminations >= FORCE_AFTER_SIGNALS) {
-					warn(run->env, "sandbox %s: killed after %u termination "
-						       "signals", run->id, terminations);
+					warn(run->env,
+					     "sandbox %s: killed after %u termination "
+					     "signals",
+					     run->id, terminations);
 					(void) kill(pid, SIGKILL);
 				} else
 					(void) kill(pid, sig);
@@ -329,8 +332,7 @@ static int wait_job(struct run *run, pid_t pid, double deadline, const sigset_t 
 static int plan_overlays(struct run *run, const struct sandbox_spec *spec, bool map_range,
 			 uid_t host_base, struct err *err)
 {
-	cleanup_free struct sandbox_overlay **all = xcalloc(spec->n_overlays + 1,
-							    sizeof(*all));
+	cleanup_free struct sandbox_overlay **all = xcalloc(spec->n_overlays + 1, sizeof(*all));
 	struct sandbox_overlay *svc = services_overlay(run->services);
 	size_t n = 0;
 
@@ -368,8 +370,8 @@ static void report_notices(struct run *run)
 	}
 }
 
-static int run_inner(struct run *run, const struct sandbox_spec *spec,
-		     struct sandbox_result *res, double t0, struct err *err)
+static int run_inner(struct run *run, const struct sandbox_spec *spec, struct sandbox_result *res,
+		     double t0, struct err *err)
 {
 	const struct sandbox_env *env = run->env;
 	cleanup_free char *root_mnt = path_join(env->state_dir, "root");
@@ -437,16 +439,16 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	r = forward_prepare(spec, &run->forward, err);
 	if (r < 0)
 		return r;
-	r = secrets_deliver(spec, env->state_dir, run->id, &run->envp, run->services,
-			    &run->secrets, err);
+	r = secrets_deliver(spec, env->state_dir, run->id, &run->envp, run->services, &run->secrets,
+			    err);
 	if (r < 0)
 		return r;
 	run->binds = xcalloc(spec->n_binds + 1, sizeof(*run->binds));
 	for (size_t i = 0; i < spec->n_binds; i++)
 		run->binds[i] = spec->binds[i];
 	run->n_binds = run->n_spec_binds = spec->n_binds;
-	r = grants_prepare(spec, env->state_dir, run->id, &run->grants, &run->binds,
-			   &run->n_binds, &run->envp, err);
+	r = grants_prepare(spec, env->state_dir, run->id, &run->grants, &run->binds, &run->n_binds,
+			   &run->envp, err);
 	if (r < 0)
 		return r;
 
@@ -484,8 +486,9 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 		.forward_fd = egress_jail_fd(run->forward),
 		.forward_port = spec->forward_port,
 		.cgroup_fd = -1,
-		.prestart = run->secrets ? secrets_prestart
-			    : run->services ? services_start : NULL,
+		.prestart = run->secrets    ? secrets_prestart
+			    : run->services ? services_start
+					    : NULL,
 		.prestart_data = run->secrets ? (void *) run->secrets : run->services,
 		.reaped = run->services ? services_reaped : NULL,
 		.reaped_data = run->services,
@@ -507,8 +510,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	}
 
 	sigemptyset(&sigs);
-	for (int s = 0, list[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
-				   SIGCHLD };
+	for (int s = 0,
+		 list[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
 	     s < 8; s++)
 		sigaddset(&sigs, list[s]);
 	(void) sigprocmask(SIG_BLOCK, &sigs, &old);
@@ -580,8 +583,8 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 	if (run->cg && cg_oom_killed(run->cg))
 		res->oom_killed = true;
 	{
-		cleanup_free char *mark = xasprintf("%s/sandboxes/%s/destroyed", env->state_dir,
-						    run->id);
+		cleanup_free char *mark =
+			xasprintf("%s/sandboxes/%s/destroyed", env->state_dir, run->id);
 		res->destroyed = access(mark, F_OK) == 0;
 	}
 	return 0;
@@ -590,8 +593,12 @@ static int run_inner(struct run *run, const struct sandbox_spec *spec,
 int sandbox_run(const struct sandbox_spec *spec, const struct sandbox_env *env,
 		struct sandbox_result *res, struct err *err)
 {
-	struct run run = { .env = env, .lock_fd = -1, .slot_fd = -1, .master = -1,
-			   .console = { -1, -1 }, .notice = { -1, -1 } };
+	struct run run = { .env = env,
+			   .lock_fd = -1,
+			   .slot_fd = -1,
+			   .master = -1,
+			   .console = { -1, -1 },
+			   .notice = { -1, -1 } };
 	double t0 = mono_ms();
 	struct err e2 = { 0 };
 	unsigned cleaned = 0;

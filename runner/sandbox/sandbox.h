@@ -27,28 +27,28 @@ struct sandbox_overlay {
 };
 
 struct sandbox_spec {
-	char **argv;            /* the command */
-	char **env;             /* K=V added to the defaults (PATH, HOME, ...) */
-	char *workdir;          /* NULL: /workspace */
-	char *hostname;         /* NULL: "mayfly" */
-	char *rootfs;           /* NULL: the host's system dirs; a directory or a tarball */
+	char **argv;	/* the command */
+	char **env;	/* K=V added to the defaults (PATH, HOME, ...) */
+	char *workdir;	/* NULL: /workspace */
+	char *hostname; /* NULL: "mayfly" */
+	char *rootfs;	/* NULL: the host's system dirs; a directory or a tarball */
 	struct jail_bind *binds;
 	size_t n_binds;
-	uint64_t memory_bytes;  /* 0: no limit */
-	unsigned pids;          /* 0: no limit */
-	unsigned cpu_millis;    /* 0: no limit */
-	uint64_t disk_bytes;    /* size of the writable scratch; 0: the default */
-	uint64_t ttl_ms;        /* 0: the default */
-	uid_t uid;              /* the job's user inside (SANDBOX_DEFAULT_UID unless set) */
+	uint64_t memory_bytes;	/* 0: no limit */
+	unsigned pids;		/* 0: no limit */
+	unsigned cpu_millis;	/* 0: no limit */
+	uint64_t disk_bytes;	/* size of the writable scratch; 0: the default */
+	uint64_t ttl_ms;	/* 0: the default */
+	uid_t uid;		/* the job's user inside (SANDBOX_DEFAULT_UID unless set) */
 	unsigned seccomp_flags; /* enum sc_flags */
-	bool tty;               /* -t: a terminal made inside, relayed to stdio */
-	char **services;        /* --service KIND[:VERSION]: servers started before the job */
-	char **service_env;     /* POSTGRES_USER=, POSTGRES_PASSWORD=, POSTGRES_DB= */
-	char **service_init;    /* host paths of SQL files run once before the job */
-	char **service_config;  /* "KIND:key=value" server settings over mayfly's defaults */
+	bool tty;		/* -t: a terminal made inside, relayed to stdio */
+	char **services;	/* --service KIND[:VERSION]: servers started before the job */
+	char **service_env;	/* POSTGRES_USER=, POSTGRES_PASSWORD=, POSTGRES_DB= */
+	char **service_init;	/* host paths of SQL files run once before the job */
+	char **service_config;	/* "KIND:key=value" server settings over mayfly's defaults */
 	struct sandbox_overlay *overlays;
 	size_t n_overlays;
-	char **allow_hosts;        /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
+	char **allow_hosts;	   /* --allow-host NAME|*.SUFFIX[:PORT]: egress through the
 				    * host-side proxy (docs/network.md); NULL: none */
 	bool allow_private_egress; /* exact names may resolve to private addresses */
 	/* A postgres-role lease (sandbox_secrets_lease() sets them): the database's address,
@@ -56,8 +56,8 @@ struct sandbox_spec {
 	 * (the job's URL points there). forward_port 0: none. */
 	char forward_ip[46];
 	unsigned forward_port;
-	char **grants;          /* --grant sign:NAME | http:NAME@URL (docs/broker.md) */
-	bool broker_dry_run;    /* the broker sends nothing and answers synthetically */
+	char **grants;	     /* --grant sign:NAME | http:NAME@URL (docs/broker.md) */
+	bool broker_dry_run; /* the broker sends nothing and answers synthetically */
 	/* Secrets (sandbox_secrets_lease()); both borrowed, NULL: none. */
 	const struct secret_lease *lease;
 	const struct secret_caller *secret_caller;
@@ -78,21 +78,21 @@ void sandbox_cache_owner(uid_t *ret_uid, gid_t *ret_gid);
 
 /* Exit statuses of `mayfly exec` that are mayfly's own (see docs/mayfly.1). */
 enum sandbox_exit {
-	SANDBOX_EXIT_TTL = 124,       /* the TTL fired: everything in the sandbox was killed */
-	SANDBOX_EXIT_FAILURE = 125,   /* mayfly could not make the sandbox */
-	SANDBOX_EXIT_NOEXEC = 126,    /* the command exists but cannot be executed */
-	SANDBOX_EXIT_NOTFOUND = 127,  /* the command was not found in the sandbox */
+	SANDBOX_EXIT_TTL = 124,	     /* the TTL fired: everything in the sandbox was killed */
+	SANDBOX_EXIT_FAILURE = 125,  /* mayfly could not make the sandbox */
+	SANDBOX_EXIT_NOEXEC = 126,   /* the command exists but cannot be executed */
+	SANDBOX_EXIT_NOTFOUND = 127, /* the command was not found in the sandbox */
 };
 
 struct sandbox_result {
 	char id[17];
-	int exit_code;        /* the job's status, or one of enum sandbox_exit */
+	int exit_code; /* the job's status, or one of enum sandbox_exit */
 	bool ttl_expired;
 	bool oom_killed;
-	bool destroyed;       /* by `mayfly destroy` */
-	double setup_ms;      /* mayfly start to the job's exec */
-	double run_ms;        /* exec to the job's end */
-	double teardown_ms;   /* the job's end to everything gone */
+	bool destroyed;	    /* by `mayfly destroy` */
+	double setup_ms;    /* mayfly start to the job's exec */
+	double run_ms;	    /* exec to the job's end */
+	double teardown_ms; /* the job's end to everything gone */
 };
 
 typedef void sandbox_warn_fn(void *userdata, const char *msg);
@@ -100,12 +100,12 @@ typedef void sandbox_warn_fn(void *userdata, const char *msg);
 typedef void sandbox_started_fn(void *userdata);
 
 struct sandbox_env {
-	const char *state_dir;   /* resolved; see sandbox_state_dir() */
-	sandbox_warn_fn *warn;   /* warnings (limits not applied, ...); may be NULL */
+	const char *state_dir; /* resolved; see sandbox_state_dir() */
+	sandbox_warn_fn *warn; /* warnings (limits not applied, ...); may be NULL */
 	void *userdata;
 	sandbox_started_fn *started; /* called once the job's exec succeeded; may be NULL */
 	void *started_data;
-	int stdio[3];            /* the job's stdin, stdout, stderr; borrowed */
+	int stdio[3]; /* the job's stdin, stdout, stderr; borrowed */
 };
 
 /* The state directory: override, else $MAYFLY_STATE_DIR, else /var/lib/mayfly for root,
@@ -131,10 +131,9 @@ struct sandbox_info {
 	int64_t created_ms;  /* wall clock, ms since the epoch */
 	int64_t deadline_ms; /* wall clock */
 	uint64_t memory_bytes;
-	pid_t pid;           /* the mayfly that owns it */
+	pid_t pid; /* the mayfly that owns it */
 };
-int sandbox_list(const char *state_dir, struct sandbox_info **ret, size_t *ret_n,
-		 struct err *err);
+int sandbox_list(const char *state_dir, struct sandbox_info **ret, size_t *ret_n, struct err *err);
 void sandbox_info_free(struct sandbox_info *v, size_t n);
 /* Kill sandbox `id` now (its mayfly then reports it and exits); -ENOENT if unknown. */
 int sandbox_destroy(const char *state_dir, const char *id, struct err *err);
@@ -144,12 +143,12 @@ int sandbox_gc(const char *state_dir, unsigned *ret_n, struct err *err);
 
 /* Secrets for a sandbox: what a front end asks for. */
 struct sandbox_secrets_req {
-	const char *env;                     /* --from */
-	char **names;                        /* --secret, --secret-file; NULL-terminated */
-	bool *as_file;                       /* per name: /run/secrets/NAME */
-	bool *brokered;                      /* per name: for the broker only (--grant) */
-	const char *key_file;                /* NULL: the default (secret_key_path()) */
-	uint64_t lease_ms;                   /* 0: the sandbox's TTL */
+	const char *env;      /* --from */
+	char **names;	      /* --secret, --secret-file; NULL-terminated */
+	bool *as_file;	      /* per name: /run/secrets/NAME */
+	bool *brokered;	      /* per name: for the broker only (--grant) */
+	const char *key_file; /* NULL: the default (secret_key_path()) */
+	uint64_t lease_ms;    /* 0: the sandbox's TTL */
 	const struct secret_caller *caller;
 };
 /* Before any sandbox exists: open the vault, check every name (one error naming all that

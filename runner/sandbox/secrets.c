@@ -45,7 +45,8 @@ static int audit(const char *state, const char *event, const char *id,
 }
 
 int sandbox_secrets_revoke(const char *state, const char *id, struct secret_lease *lease,
-			   const char *key_file, const struct secret_caller *caller, struct err *err)
+			   const char *key_file, const struct secret_caller *caller,
+			   struct err *err)
 {
 	CLEANUP(secret_vault_closep) struct secret_vault *v = NULL;
 	char **roles = NULL;
@@ -68,8 +69,8 @@ int sandbox_secrets_revoke(const char *state, const char *id, struct secret_leas
 				strv_push(&roles, secret_lease_handle(lease, i));
 	if (roles)
 		(void) audit_roles(state, "revoke", id && id[0] ? id : NULL, caller,
-				   secret_lease_env(lease), NULL, r < 0 ? err->msg : "ok", 0,
-				   roles, &e2);
+				   secret_lease_env(lease), NULL, r < 0 ? err->msg : "ok", 0, roles,
+				   &e2);
 	strv_free(roles);
 	return r;
 }
@@ -213,8 +214,8 @@ static void gc_drop_roles(const char *state, const char *id, const struct json *
 		else
 			(void) err_wrap(&err, "drop role '%s'", role);
 		(void) audit_roles(state, "revoke", id, caller, env, names,
-				   r2 < 0 ? err.msg : "ok: dropped by gc (its mayfly was killed)", 0,
-				   roles, &e2);
+				   r2 < 0 ? err.msg : "ok: dropped by gc (its mayfly was killed)",
+				   0, roles, &e2);
 		if (r == 0)
 			err_clear(&err);
 	}

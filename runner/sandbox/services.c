@@ -31,7 +31,7 @@
 #include "util/banned.h"
 
 #define READY_TIMEOUT_MS 30000
-#define INIT_TIMEOUT_MS  (10 * 60 * 1000)
+#define INIT_TIMEOUT_MS	 (10 * 60 * 1000)
 #define INIT_FILE_MAX	 (64u << 20)
 #define REDIS_LOG	 "/run/mayfly-redis.log"
 #define PG_LOG		 "/run/mayfly-postgres.log"
@@ -40,8 +40,8 @@
 #define INIT_DIR	 "/run/mayfly-init"
 
 struct init_file {
-	char *name;    /* as the caller gave it, for messages */
-	char *base;    /* its base name, written under INIT_DIR/<n>/ */
+	char *name; /* as the caller gave it, for messages */
+	char *base; /* its base name, written under INIT_DIR/<n>/ */
 	char *content;
 	size_t len;
 };
@@ -108,15 +108,19 @@ static int config_for(const struct sandbox_spec *spec, const char *kind, char **
 		const char *colon = strchr(c, ':');
 		if (!colon || !strchr(colon, '=')) {
 			strv_free(v);
-			return err_set(err, EINVAL, "--service-config '%s': expected "
-						    "KIND:key=value (e.g. postgres:work_mem=64MB)", c);
+			return err_set(err, EINVAL,
+				       "--service-config '%s': expected "
+				       "KIND:key=value (e.g. postgres:work_mem=64MB)",
+				       c);
 		}
 		if ((size_t) (colon - c) == strlen(kind) && strncmp(c, kind, strlen(kind)) == 0)
 			strv_push(&v, colon + 1);
 		else if (strncmp(c, "postgres:", 9) != 0 && strncmp(c, "redis:", 6) != 0) {
 			strv_free(v);
-			return err_set(err, EINVAL, "--service-config '%s': unknown kind (known: "
-						    "postgres, redis)", c);
+			return err_set(err, EINVAL,
+				       "--service-config '%s': unknown kind (known: "
+				       "postgres, redis)",
+				       c);
 		}
 	}
 	*ret = v;
@@ -141,9 +145,11 @@ static int service_env(const struct sandbox_spec *spec, struct svc_plan *p, stru
 		else if (str_startswith(kv, "POSTGRES_PASSWORD="))
 			slot = &p->pg_password;
 		else
-			return err_set(err, EINVAL, "--service-env '%.*s': unknown variable "
-						    "(known: POSTGRES_USER, POSTGRES_PASSWORD, "
-						    "POSTGRES_DB)", (int) (eq - kv), kv);
+			return err_set(err, EINVAL,
+				       "--service-env '%.*s': unknown variable "
+				       "(known: POSTGRES_USER, POSTGRES_PASSWORD, "
+				       "POSTGRES_DB)",
+				       (int) (eq - kv), kv);
 		if (*slot) {
 			if (slot == &p->pg_password)
 				explicit_bzero(*slot, strlen(*slot));
@@ -154,8 +160,7 @@ static int service_env(const struct sandbox_spec *spec, struct svc_plan *p, stru
 	return 0;
 }
 
-static int read_init_files(const struct sandbox_spec *spec, struct svc_plan *p,
-			   struct err *err)
+static int read_init_files(const struct sandbox_spec *spec, struct svc_plan *p, struct err *err)
 {
 	size_t n = strv_len(spec->service_init);
 
@@ -185,9 +190,10 @@ static int plan_postgres(const struct sandbox_spec *spec, const char *state_dir,
 	int r;
 
 	if (spec->uid == 0)
-		return err_set(err, EPERM, "PostgreSQL refuses to run as root: run the job as "
-					   "its default user (drop --user root) or as another "
-					   "uid (--user 1000)");
+		return err_set(err, EPERM,
+			       "PostgreSQL refuses to run as root: run the job as "
+			       "its default user (drop --user root) or as another "
+			       "uid (--user 1000)");
 	r = svc_find(NULL, "postgres", version, &p->pg_inst, err);
 	if (r < 0)
 		return r;
@@ -207,9 +213,9 @@ static int plan_postgres(const struct sandbox_spec *spec, const char *state_dir,
 	if (r < 0)
 		return r;
 	sandbox_cache_owner(&owner_uid, &owner_gid);
-	r = svc_pg_template(cache,
-			    &p->pg_inst,
-			    &(struct svc_pg_init){ .user = p->pg_user, .db = p->pg_db,
+	r = svc_pg_template(cache, &p->pg_inst,
+			    &(struct svc_pg_init){ .user = p->pg_user,
+						   .db = p->pg_db,
 						   .uid = geteuid() == 0 ? owner_uid : (uid_t) -1,
 						   .gid = geteuid() == 0 ? owner_gid : (gid_t) -1 },
 			    &datadir, err);
@@ -218,7 +224,8 @@ static int plan_postgres(const struct sandbox_spec *spec, const char *state_dir,
 	r = config_for(spec, "postgres", &settings, err);
 	if (r == 0)
 		r = svc_pg_argv(&p->pg_inst,
-				&(struct svc_pg_server){ .datadir = PG_DATA, .socket_dir = PG_SOCKET,
+				&(struct svc_pg_server){ .datadir = PG_DATA,
+							 .socket_dir = PG_SOCKET,
 							 .settings = settings },
 				&p->pg_argv, err);
 	strv_free(settings);
@@ -243,9 +250,9 @@ static int plan_redis(const struct sandbox_spec *spec, const char *version, stru
 	if (r == 0)
 		r = config_for(spec, "redis", &settings, err);
 	if (r == 0)
-		r = svc_redis_argv(&inst,
-				   &(struct svc_redis_server){ .dir = "/tmp", .settings = settings },
-				   &p->redis_argv, &p->redis_stdin, err);
+		r = svc_redis_argv(
+			&inst, &(struct svc_redis_server){ .dir = "/tmp", .settings = settings },
+			&p->redis_argv, &p->redis_stdin, err);
 	strv_free(settings);
 	if (r < 0)
 		return r;
@@ -263,14 +270,16 @@ int services_plan(const struct sandbox_spec *spec, const char *state_dir, struct
 	if (strv_len(spec->services) == 0) {
 		if (strv_len(spec->service_env) || strv_len(spec->service_init) ||
 		    strv_len(spec->service_config))
-			return err_set(err, EINVAL, "--service-env, --service-init and "
-						    "--service-config need a --service");
+			return err_set(err, EINVAL,
+				       "--service-env, --service-init and "
+				       "--service-config need a --service");
 		return 0;
 	}
 	if (spec->rootfs)
-		return err_set(err, EINVAL, "--service runs the host's own server binaries, "
-					    "which a --rootfs image does not have: drop --rootfs, "
-					    "or start the server from the job");
+		return err_set(err, EINVAL,
+			       "--service runs the host's own server binaries, "
+			       "which a --rootfs image does not have: drop --rootfs, "
+			       "or start the server from the job");
 	p = xcalloc(1, sizeof(*p));
 	r = service_env(spec, p, err);
 	for (size_t i = 0; r == 0 && spec->services[i]; i++) {
@@ -282,8 +291,10 @@ int services_plan(const struct sandbox_spec *spec, const char *state_dir, struct
 			*version++ = '\0';
 		pg = strcmp(kind, "postgres") == 0 || strcmp(kind, "postgresql") == 0;
 		if (!pg && strcmp(kind, "redis") != 0) {
-			r = err_set(err, EINVAL, "--service '%s': unknown kind (known: postgres, "
-						 "redis)", spec->services[i]);
+			r = err_set(err, EINVAL,
+				    "--service '%s': unknown kind (known: postgres, "
+				    "redis)",
+				    spec->services[i]);
 			break;
 		}
 		if (pg ? p->pg : p->redis) {
@@ -301,9 +312,11 @@ int services_plan(const struct sandbox_spec *spec, const char *state_dir, struct
 		services_plan_free(p);
 		return r;
 	}
-	*env_add = svc_env(&(struct svc_vars){ .postgres = p->pg, .pg_user = p->pg_user,
-						.pg_password = p->pg_password, .pg_db = p->pg_db,
-						.redis = p->redis });
+	*env_add = svc_env(&(struct svc_vars){ .postgres = p->pg,
+					       .pg_user = p->pg_user,
+					       .pg_password = p->pg_password,
+					       .pg_db = p->pg_db,
+					       .redis = p->redis });
 	*ret = p;
 	return 0;
 }
@@ -350,16 +363,17 @@ static int start_postgres(struct svc_plan *p, struct err *err)
 	if (log < 0)
 		return log;
 	r = svc_spawn(p->pg_argv,
-		      &(struct svc_spawn){ .out_fd = log, .uid = (uid_t) -1, .gid = (gid_t) -1,
-					   .cwd = PG_DATA },
+		      &(struct svc_spawn){
+			      .out_fd = log, .uid = (uid_t) -1, .gid = (gid_t) -1, .cwd = PG_DATA },
 		      &p->pg_pid, err);
 	return r < 0 ? err_wrap(err, "service postgres") : 0;
 }
 
 static int ready_postgres(struct svc_plan *p, struct err *err)
 {
-	const struct svc_target t = { .host = PG_SOCKET, .user = p->pg_user, .db = p->pg_db,
-				      .server = p->pg_pid };
+	const struct svc_target t = {
+		.host = PG_SOCKET, .user = p->pg_user, .db = p->pg_db, .server = p->pg_pid
+	};
 	int r = svc_pg_set_password(&t, p->pg_user, p->pg_password, READY_TIMEOUT_MS, err);
 
 	if (r < 0)
@@ -383,8 +397,11 @@ static int start_redis(struct svc_plan *p, struct err *err)
 	if (log < 0)
 		return log;
 	r = svc_spawn(p->redis_argv,
-		      &(struct svc_spawn){ .stdin_data = p->redis_stdin, .out_fd = log,
-					   .uid = (uid_t) -1, .gid = (gid_t) -1, .cwd = "/tmp" },
+		      &(struct svc_spawn){ .stdin_data = p->redis_stdin,
+					   .out_fd = log,
+					   .uid = (uid_t) -1,
+					   .gid = (gid_t) -1,
+					   .cwd = "/tmp" },
 		      &p->redis_pid, err);
 	return r < 0 ? err_wrap(err, "service redis") : 0;
 }
@@ -401,9 +418,9 @@ int services_start(void *userdata, struct err *err)
 	if (r == 0 && p->redis)
 		r = start_redis(p, err);
 	if (r == 0 && p->redis) {
-		r = svc_redis_ready(&(struct svc_target){ .host = "127.0.0.1",
-							  .server = p->redis_pid },
-				    READY_TIMEOUT_MS, err);
+		r = svc_redis_ready(
+			&(struct svc_target){ .host = "127.0.0.1", .server = p->redis_pid },
+			READY_TIMEOUT_MS, err);
 		if (r < 0)
 			r = err_wrap(err, "service redis (its log: %s in the sandbox)", REDIS_LOG);
 	}
@@ -429,14 +446,16 @@ void services_reaped(void *userdata, pid_t pid, int status, int notice_fd)
 	if (!kind || notice_fd < 0)
 		return;
 	if (WIFSIGNALED(status))
-		n = snprintf(line, sizeof(line), "service %s died of signal %d while the job ran "
-						 "(its log: %s in the sandbox)\n",
+		n = snprintf(line, sizeof(line),
+			     "service %s died of signal %d while the job ran "
+			     "(its log: %s in the sandbox)\n",
 			     kind, WTERMSIG(status), log);
 	else
-		n = snprintf(line, sizeof(line), "service %s exited with status %d while the job "
-						 "ran (its log: %s in the sandbox)\n",
+		n = snprintf(line, sizeof(line),
+			     "service %s exited with status %d while the job "
+			     "ran (its log: %s in the sandbox)\n",
 			     kind, WEXITSTATUS(status), log);
 	if (n > 0)
-		(void) fd_write_all(notice_fd, line, (size_t) n < sizeof(line) ? (size_t) n
-									   : sizeof(line) - 1);
+		(void) fd_write_all(notice_fd, line,
+				    (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
 }

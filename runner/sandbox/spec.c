@@ -46,7 +46,8 @@ static int check_bind(const struct jail_bind *b, struct err *err)
 	if (*b->dst != '/' || !path_is_clean(b->dst) || strcmp(b->dst, "/") == 0)
 		return err_set(err, EINVAL,
 			       "bind '%s:%s': the destination must be a clean absolute path "
-			       "other than '/' (no '.', '..' or '//')", b->src, b->dst);
+			       "other than '/' (no '.', '..' or '//')",
+			       b->src, b->dst);
 	if (reserved_dst(b->dst))
 		return err_set(err, EPERM, "bind '%s:%s': '%s' belongs to the sandbox", b->src,
 			       b->dst, reserved_dst(b->dst));
@@ -56,8 +57,10 @@ static int check_bind(const struct jail_bind *b, struct err *err)
 static int check_overlay(const struct sandbox_overlay *o, struct err *err)
 {
 	if (!o->dst || *o->dst != '/' || !path_is_clean(o->dst) || strcmp(o->dst, "/") == 0)
-		return err_set(err, EINVAL, "overlay '%s': the destination must be a clean "
-					    "absolute path other than '/'", o->dst ? o->dst : "");
+		return err_set(err, EINVAL,
+			       "overlay '%s': the destination must be a clean "
+			       "absolute path other than '/'",
+			       o->dst ? o->dst : "");
 	if (reserved_dst(o->dst))
 		return err_set(err, EPERM, "overlay '%s': that path belongs to the sandbox",
 			       o->dst);
@@ -66,8 +69,10 @@ static int check_overlay(const struct sandbox_overlay *o, struct err *err)
 	for (size_t k = 0; o->lowers[k]; k++) {
 		struct stat st;
 		if (*o->lowers[k] != '/')
-			return err_set(err, EINVAL, "overlay '%s': lower '%s' is not an absolute "
-						    "path", o->dst, o->lowers[k]);
+			return err_set(err, EINVAL,
+				       "overlay '%s': lower '%s' is not an absolute "
+				       "path",
+				       o->dst, o->lowers[k]);
 		if (stat(o->lowers[k], &st) < 0)
 			return err_set(err, errno, "overlay '%s': lower '%s'", o->dst,
 				       o->lowers[k]);
@@ -79,8 +84,10 @@ static int check_overlay(const struct sandbox_overlay *o, struct err *err)
 		const char *p = o->remove[k];
 		if (!*p || *p == '/' || !path_is_clean(p) || strcmp(p, "..") == 0 ||
 		    strncmp(p, "../", 3) == 0)
-			return err_set(err, EINVAL, "overlay '%s': '%s' to remove is not a clean "
-						    "relative path", o->dst, p);
+			return err_set(err, EINVAL,
+				       "overlay '%s': '%s' to remove is not a clean "
+				       "relative path",
+				       o->dst, p);
 	}
 	return 0;
 }
@@ -93,8 +100,9 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 	uint64_t mem_total;
 
 	if (!spec->argv || !spec->argv[0] || !*spec->argv[0])
-		return err_set(err, EINVAL, "no command given: put it after '--', e.g. "
-					    "'mayfly exec -- make test'");
+		return err_set(err, EINVAL,
+			       "no command given: put it after '--', e.g. "
+			       "'mayfly exec -- make test'");
 	if (sysinfo(&si) < 0)
 		return err_set(err, errno, "sysinfo");
 	mem_total = (uint64_t) si.totalram * si.mem_unit;
@@ -110,7 +118,8 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 		str_format_size(mem_total, b, sizeof(b));
 		return err_set(err, ERANGE,
 			       "--disk %s exceeds this host's %s of memory (the scratch space is "
-			       "a tmpfs)", a, b);
+			       "a tmpfs)",
+			       a, b);
 	}
 	if (ncpu > 0 && spec->cpu_millis > (unsigned) ncpu * 1000)
 		return err_set(err, ERANGE, "--cpus %u.%03u exceeds this host's %ld cpus",
@@ -132,11 +141,14 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 			       spec->workdir);
 	if (spec->hostname) {
 		size_t n = strlen(spec->hostname);
-		if (n == 0 || n > 63 || strspn(spec->hostname, "abcdefghijklmnopqrstuvwxyz"
-							      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-							      "0123456789-.") != n)
-			return err_set(err, EINVAL, "--hostname '%s': use 1 to 63 letters, "
-						    "digits, '-' or '.'", spec->hostname);
+		if (n == 0 || n > 63 ||
+		    strspn(spec->hostname, "abcdefghijklmnopqrstuvwxyz"
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789-.") != n)
+			return err_set(err, EINVAL,
+				       "--hostname '%s': use 1 to 63 letters, "
+				       "digits, '-' or '.'",
+				       spec->hostname);
 	}
 	if (spec->uid >= JAIL_ID_COUNT)
 		return err_set(err, ERANGE, "--user %u: must be 'root' or a uid below %u",
@@ -156,8 +168,10 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 		if (stat(spec->rootfs, &st) < 0)
 			return err_set(err, errno, "--rootfs '%s'", spec->rootfs);
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-			return err_set(err, EINVAL, "--rootfs '%s': must be a directory or a "
-						    "tarball", spec->rootfs);
+			return err_set(err, EINVAL,
+				       "--rootfs '%s': must be a directory or a "
+				       "tarball",
+				       spec->rootfs);
 	}
 	if (spec->allow_hosts) {
 		CLEANUP(net_allow_freep) struct net_allow *allow = NULL;
@@ -165,8 +179,9 @@ int sandbox_spec_check(const struct sandbox_spec *spec, struct err *err)
 		if (r < 0)
 			return r;
 	} else if (spec->allow_private_egress)
-		return err_set(err, EINVAL, "--allow-private-egress applies to --allow-host names: "
-					    "grant a host with --allow-host NAME");
+		return err_set(err, EINVAL,
+			       "--allow-private-egress applies to --allow-host names: "
+			       "grant a host with --allow-host NAME");
 	for (size_t i = 0; spec->env && spec->env[i]; i++) {
 		const char *eq = strchr(spec->env[i], '=');
 		if (!eq || eq == spec->env[i])
@@ -203,8 +218,8 @@ char **spec_build_env(const struct sandbox_spec *spec, const char *id)
 	cleanup_free char *u = xasprintf("USER=%s", user);
 	cleanup_free char *l = xasprintf("LOGNAME=%s", user);
 	cleanup_free char *sh = xasprintf("SHELL=%s", shell);
-	cleanup_free char *host = xasprintf("HOSTNAME=%s", spec->hostname ? spec->hostname :
-									      "mayfly");
+	cleanup_free char *host =
+		xasprintf("HOSTNAME=%s", spec->hostname ? spec->hostname : "mayfly");
 	cleanup_free char *sid = xasprintf("MAYFLY_SANDBOX_ID=%s", id);
 
 	strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

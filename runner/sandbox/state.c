@@ -73,8 +73,10 @@ int state_prepare(const char *state, struct err *err)
 		return err_set(err, EINVAL, "state dir '%s': must be an absolute path", state);
 	r = mkdir_p(state, 0711, err);
 	if (r == -EROFS || r == -EACCES || r == -EPERM)
-		return err_wrap(err, "state dir '%s' is not writable: choose another with "
-				     "--state-dir or MAYFLY_STATE_DIR", state);
+		return err_wrap(err,
+				"state dir '%s' is not writable: choose another with "
+				"--state-dir or MAYFLY_STATE_DIR",
+				state);
 	if (r < 0)
 		return err_wrap(err, "state dir '%s'", state);
 	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
@@ -82,22 +84,27 @@ int state_prepare(const char *state, struct err *err)
 		/* root/ (a mount point) and images/ are reached by sandboxes, cache/ by initdb
 		 * building a template as the cache's owner. */
 		bool reached = strcmp(subdirs[i], "root") == 0 ||
-			       strcmp(subdirs[i], "images") == 0 || strcmp(subdirs[i], "cache") == 0;
+			       strcmp(subdirs[i], "images") == 0 ||
+			       strcmp(subdirs[i], "cache") == 0;
 		int made = mkdir(p, reached ? 0711 : 0700);
 		if (made < 0 && errno == EEXIST && reached)
 			(void) chmod(p, 0711); /* made 0700 by an older mayfly */
 		else if (made < 0 && errno != EEXIST) {
 			r = -errno;
 			if (r == -EROFS || r == -EACCES || r == -EPERM)
-				return err_set(err, -r, "state dir '%s' is not writable: choose "
-						       "another with --state-dir or "
-						       "MAYFLY_STATE_DIR", state);
+				return err_set(err, -r,
+					       "state dir '%s' is not writable: choose "
+					       "another with --state-dir or "
+					       "MAYFLY_STATE_DIR",
+					       state);
 			return err_set(err, -r, "state dir '%s': mkdir '%s'", state, p);
 		}
 	}
 	if (access(state, W_OK) < 0)
-		return err_set(err, errno, "state dir '%s' is not writable: choose another with "
-					   "--state-dir or MAYFLY_STATE_DIR", state);
+		return err_set(err, errno,
+			       "state dir '%s' is not writable: choose another with "
+			       "--state-dir or MAYFLY_STATE_DIR",
+			       state);
 	return check_searchable(state, err);
 }
 

@@ -371,8 +371,8 @@ const void *sc_policy_bpf(const struct sc_policy *p, size_t *ret_len)
 	return p->insns;
 }
 
-int sc_policy_from_bpf(unsigned flags, const void *bpf, size_t len,
-		       struct sc_policy **ret_policy, struct err *err)
+int sc_policy_from_bpf(unsigned flags, const void *bpf, size_t len, struct sc_policy **ret_policy,
+		       struct err *err)
 {
 	struct sc_policy *p;
 

@@ -12,8 +12,8 @@ struct sc_policy; /* opaque */
 
 enum sc_flags {
 	SC_ALLOW_PTRACE = 1 << 0, /* ptrace + process_vm_readv/writev, for debugging jobs */
-	SC_ALLOW_PERF = 1 << 1,   /* perf_event_open, for profiling jobs */
-	SC_LOG = 1 << 2,          /* log denials to the kernel audit log */
+	SC_ALLOW_PERF = 1 << 1,	  /* perf_event_open, for profiling jobs */
+	SC_LOG = 1 << 2,	  /* log denials to the kernel audit log */
 };
 
 /* Build and compile the policy (flags: enum sc_flags). On success *ret_policy belongs to
@@ -26,8 +26,8 @@ struct sc_policy *sc_policy_free(struct sc_policy *p); /* NULL-safe, returns NUL
  * compiled them). sc_policy_from_bpf() checks only that the bytes are a whole program of
  * a valid length: the cache must be as trusted as the binary. */
 const void *sc_policy_bpf(const struct sc_policy *p, size_t *ret_len);
-int sc_policy_from_bpf(unsigned flags, const void *bpf, size_t len,
-		       struct sc_policy **ret_policy, struct err *err);
+int sc_policy_from_bpf(unsigned flags, const void *bpf, size_t len, struct sc_policy **ret_policy,
+		       struct err *err);
 
 /* Install the compiled filter on the calling thread. PR_SET_NO_NEW_PRIVS must already be
  * set (or the caller must hold CAP_SYS_ADMIN in its user namespace). Async-signal-safe:

@@ -161,9 +161,9 @@ int secret_policy_check(const struct secret_policy *p, const struct secret_calle
 struct secret_lease; /* opaque */
 struct secret_lease_req {
 	const char *env;
-	char *const *names;  /* NULL-terminated */
-	const bool *as_file; /* per name: /run/secrets/NAME instead of a variable; or NULL */
-	int64_t until_ms;    /* wall clock: the sandbox's end */
+	char *const *names;   /* NULL-terminated */
+	const bool *as_file;  /* per name: /run/secrets/NAME instead of a variable; or NULL */
+	int64_t until_ms;     /* wall clock: the sandbox's end */
 	const bool *brokered; /* per name: for the broker only, never delivered; or NULL */
 };
 /* Check every name exists and is not expired (one error naming all that are missing and

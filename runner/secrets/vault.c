@@ -388,8 +388,8 @@ int secret_vault_list(const struct secret_vault *v, const char *env, struct secr
 		const struct ventry *e = &v->e[i];
 		if (env && strcmp(e->env, env) != 0)
 			continue;
-		m[n++] = (struct secret_meta){ e->env, e->name, e->created_ms, e->updated_ms,
-					       e->expires_ms, e->kind };
+		m[n++] = (struct secret_meta){ e->env,	      e->name,	     e->created_ms,
+					       e->updated_ms, e->expires_ms, e->kind };
 	}
 	qsort(m, n, sizeof(*m), cmp_meta);
 	*ret = m;

@@ -25,7 +25,6 @@
 #define MAJORS_MAX   32
 #define VERSION_WAIT 5000 /* ms for `--version` */
 
-
 static const char *const redis_dirs[] = { "/usr/bin", "/usr/local/bin" };
 
 static char *path_join_root(const char *root, const char *p)

@@ -422,8 +422,7 @@ int svc_pg_ready(const struct svc_target *t, unsigned timeout_ms, struct err *er
 	return pg_session(t, "SELECT 1", timeout_ms, err);
 }
 
-int svc_pg_exec(const struct svc_target *t, const char *sql, unsigned timeout_ms,
-		struct err *err)
+int svc_pg_exec(const struct svc_target *t, const char *sql, unsigned timeout_ms, struct err *err)
 {
 	uint64_t deadline = svc_now_ms() + timeout_ms;
 	unsigned port = t->port ? t->port : SVC_PG_PORT;

@@ -187,8 +187,7 @@ int svc_pg_set_password(const struct svc_target *t, const char *role, const char
  * statements run in one implicit transaction). Errors as svc_pg_ready(), and
  * -ECONNREFUSED, -ETIMEDOUT past timeout_ms; the message names the server and user, and
  * carries the server's own error, never the password. */
-int svc_pg_exec(const struct svc_target *t, const char *sql, unsigned timeout_ms,
-		struct err *err);
+int svc_pg_exec(const struct svc_target *t, const char *sql, unsigned timeout_ms, struct err *err);
 /* PostgreSQL's stored form of password ("SCRAM-SHA-256$4096:salt$StoredKey:ServerKey")
  * with a random salt, for CREATE/ALTER ROLE ... PASSWORD: the server never sees the
  * password. -EINVAL as svc_pg_set_password(). */

@@ -59,27 +59,27 @@ static inline void killp(const pid_t *pid)
 #define cleanup_pid    CLEANUP(killp)
 
 /* DEFINE_CLEANUP(struct x *, x_free) makes x_freep for CLEANUP(x_freep). */
-#define DEFINE_CLEANUP(type, fn)                                                           \
-	static inline void fn##p(type *p)                                                  \
-	{                                                                                  \
-		if (*p)                                                                    \
-			(void) fn(*p);                                                     \
+#define DEFINE_CLEANUP(type, fn)                                                                   \
+	static inline void fn##p(type *p)                                                          \
+	{                                                                                          \
+		if (*p)                                                                            \
+			(void) fn(*p);                                                             \
 	}
 
 DEFINE_CLEANUP(DIR *, closedir)
 
-#define TAKE_PTR(p)                                                                        \
-	({                                                                                 \
-		__typeof__(p) take_ptr_tmp_ = (p);                                         \
-		(p) = NULL;                                                                \
-		take_ptr_tmp_;                                                             \
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) take_ptr_tmp_ = (p);                                                 \
+		(p) = NULL;                                                                        \
+		take_ptr_tmp_;                                                                     \
 	})
 
-#define TAKE_FD(fd)                                                                        \
-	({                                                                                 \
-		int take_fd_tmp_ = (fd);                                                   \
-		(fd) = -1;                                                                 \
-		take_fd_tmp_;                                                              \
+#define TAKE_FD(fd)                                                                                \
+	({                                                                                         \
+		int take_fd_tmp_ = (fd);                                                           \
+		(fd) = -1;                                                                         \
+		take_fd_tmp_;                                                                      \
 	})
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -7,14 +7,13 @@
 #define ERR_MSG_MAX 512
 
 struct err {
-	int code;               /* positive errno, 0 when clear */
-	char msg[ERR_MSG_MAX];  /* context chain, lowercase, no final period */
+	int code;	       /* positive errno, 0 when clear */
+	char msg[ERR_MSG_MAX]; /* context chain, lowercase, no final period */
 };
 
 /* Record errno-style code (positive or negative; 0 becomes EIO) and a message; returns
  * -code so callers write `return err_set(err, errno, "open '%s'", p);`. */
-int err_set(struct err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int err_set(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prepend "context: " to the message; returns -err->code. */
 int err_wrap(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(struct err *err);

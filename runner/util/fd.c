@@ -115,8 +115,8 @@ int write_file_at(int dirfd, const char *path, const char *content, struct err *
 	return 0;
 }
 
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
-			 mode_t mode, unsigned flags, struct err *err)
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 unsigned flags, struct err *err)
 {
 	char tmp[4096];
 	cleanup_close int fd = -1;

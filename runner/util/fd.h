@@ -23,8 +23,8 @@ enum write_flags {
 };
 /* Replace dirfd/name atomically: write name.tmp.<pid>, (fsync,) rename (, fsync dir).
  * Readers see the old or the new content, never a mix. */
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
-			 mode_t mode, unsigned flags, struct err *err);
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 unsigned flags, struct err *err);
 /* Close every fd >= lowest except those in keep[] (close_range, /proc fallback). */
 int fd_close_all(int lowest, const int *keep, size_t nkeep);
 int fd_set_cloexec(int fd, int on);

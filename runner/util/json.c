@@ -37,8 +37,8 @@ const struct json *json_get(const struct json *obj, const char *key)
 {
 	if (!obj || !cJSON_IsObject(AS_CJ(obj)))
 		return NULL;
-	return (const struct json *) (const void *) cJSON_GetObjectItemCaseSensitive(
-		AS_CJ(obj), key);
+	return (const struct json *) (const void *) cJSON_GetObjectItemCaseSensitive(AS_CJ(obj),
+										     key);
 }
 
 const char *json_str(const struct json *j)

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 struct err;
-struct json;            /* opaque parsed value (an object, array, string, ...) */
-struct json_w;          /* opaque writer */
+struct json;   /* opaque parsed value (an object, array, string, ...) */
+struct json_w; /* opaque writer */
 
 /* Parse at most max bytes of text; on success *ret belongs to the caller (json_free). */
 int json_parse(const char *text, size_t len, struct json **ret, struct err *err);
@@ -31,7 +31,7 @@ const struct json *json_member_at(const struct json *obj, size_t i, const char *
 /* Writer: json_w_new(), then obj/arr open/close and key+value calls in order; the text
  * is compact, one line. json_w_done() returns the text (caller frees) and frees w. */
 struct json_w *json_w_new(void);
-void json_w_obj_open(struct json_w *w, const char *key);   /* key NULL inside arrays */
+void json_w_obj_open(struct json_w *w, const char *key); /* key NULL inside arrays */
 void json_w_obj_close(struct json_w *w);
 void json_w_arr_open(struct json_w *w, const char *key);
 void json_w_arr_close(struct json_w *w);

@@ -76,8 +76,8 @@ static int rm_children(int fd, dev_t dev, const char *name, struct err *err)
 		if (S_ISDIR(st.st_mode)) {
 			int sub;
 			if (st.st_dev != dev) {
-				r = err_set(err, EBUSY, "remove '%s/%s': a mount point",
-					    name, de->d_name);
+				r = err_set(err, EBUSY, "remove '%s/%s': a mount point", name,
+					    de->d_name);
 				break;
 			}
 			sub = openat(dirfd(d), de->d_name,

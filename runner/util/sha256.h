@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 #define SHA256_DIGEST_SIZE 32
-#define SHA256_HEX_SIZE    65 /* 64 lowercase hex digits and a NUL */
+#define SHA256_HEX_SIZE	   65 /* 64 lowercase hex digits and a NUL */
 
 struct sha256 {
 	uint32_t h[8];
-	uint64_t nbytes;   /* message length so far */
-	uint8_t buf[64];   /* a partial block */
+	uint64_t nbytes; /* message length so far */
+	uint8_t buf[64]; /* a partial block */
 	size_t nbuf;
 };
 

@@ -124,8 +124,9 @@ int str_parse_size(const char *s, uint64_t *ret_bytes, struct err *err)
 	static const struct {
 		char c;
 		uint64_t mult;
-	} units[] = { { 'K', 1ULL << 10 }, { 'M', 1ULL << 20 }, { 'G', 1ULL << 30 },
-		      { 'T', 1ULL << 40 } };
+	} units[] = {
+		{ 'K', 1ULL << 10 }, { 'M', 1ULL << 20 }, { 'G', 1ULL << 30 }, { 'T', 1ULL << 40 }
+	};
 	size_t len = strlen(s);
 	uint64_t mult = 1, v;
 	int r;
@@ -151,8 +152,10 @@ int str_parse_size(const char *s, uint64_t *ret_bytes, struct err *err)
 	}
 	r = parse_fixed(s, len, mult, &v);
 	if (r < 0)
-		return err_set(err, -r, "size '%s': expected a number with an optional unit "
-				       "such as 512M or 2G", s);
+		return err_set(err, -r,
+			       "size '%s': expected a number with an optional unit "
+			       "such as 512M or 2G",
+			       s);
 	*ret_bytes = v;
 	return 0;
 }
@@ -207,8 +210,10 @@ int str_parse_cpus(const char *s, unsigned *ret_millicpus, struct err *err)
 	uint64_t v;
 
 	if (parse_fixed(s, strlen(s), 1000, &v) < 0 || v == 0 || v > 1000000)
-		return err_set(err, EINVAL, "cpus '%s': expected a positive number such as 1 "
-				       "or 1.5", s);
+		return err_set(err, EINVAL,
+			       "cpus '%s': expected a positive number such as 1 "
+			       "or 1.5",
+			       s);
 	*ret_millicpus = (unsigned) v;
 	return 0;
 }

@@ -17,8 +17,8 @@ static struct broker_grant *grant(void)
 	static struct broker_grant *g;
 	struct err err = { 0 };
 
-	if (!g && (broker_grant_parse("http:K@https://api.example.com/v1/;methods=GET,POST",
-				      &g, &err) < 0 ||
+	if (!g && (broker_grant_parse("http:K@https://api.example.com/v1/;methods=GET,POST", &g,
+				      &err) < 0 ||
 		   broker_grant_set_value(g, "fuzz-secret-value", 17, &err) < 0))
 		abort();
 	return g;

@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const keys[] = { "id", "owner", "init_pid", "init_start",
-					    "created_ms", "deadline_ms", "cgroup", "command" };
+	static const char *const keys[] = { "id",	  "owner",	 "init_pid", "init_start",
+					    "created_ms", "deadline_ms", "cgroup",   "command" };
 	struct json *j = NULL;
 	struct err err = { 0 };
 	int64_t v;

@@ -79,10 +79,8 @@ TEST(arc_unpack_on_a_full_disk_fails_and_leaves_nothing)
 {
 	NEED(ROOT);
 	const struct ent e[] = {
-		{ "usr/", AE_IFDIR, 0755, 0 },
-		{ "usr/a", AE_IFREG, 0644, 2 << 20 },
-		{ "usr/b", AE_IFREG, 0644, 2 << 20 },
-		{ "usr/c", AE_IFREG, 0644, 2 << 20 },
+		{ "usr/", AE_IFDIR, 0755, 0 },	      { "usr/a", AE_IFREG, 0644, 2 << 20 },
+		{ "usr/b", AE_IFREG, 0644, 2 << 20 }, { "usr/c", AE_IFREG, 0644, 2 << 20 },
 		{ "usr/d", AE_IFREG, 0644, 2 << 20 },
 	};
 	cleanup_free char *tar = make_tar("big.tar", e, ARRAY_SIZE(e));
@@ -114,12 +112,9 @@ TEST(arc_unpack_as_root_restores_no_owner_setuid_or_device)
 {
 	NEED(ROOT);
 	const struct ent e[] = {
-		{ "bin/", AE_IFDIR, 0755, 0 },
-		{ "bin/su", AE_IFREG, 04755, 10 },
-		{ "bin/wall", AE_IFREG, 02755, 10 },
-		{ "dev/", AE_IFDIR, 0755, 0 },
-		{ "dev/mem", AE_IFCHR, 0666, 0 },
-		{ "dev/fifo", AE_IFIFO, 0666, 0 },
+		{ "bin/", AE_IFDIR, 0755, 0 },	     { "bin/su", AE_IFREG, 04755, 10 },
+		{ "bin/wall", AE_IFREG, 02755, 10 }, { "dev/", AE_IFDIR, 0755, 0 },
+		{ "dev/mem", AE_IFCHR, 0666, 0 },    { "dev/fifo", AE_IFIFO, 0666, 0 },
 	};
 	cleanup_free char *tar = make_tar("root.tar", e, ARRAY_SIZE(e));
 	cleanup_free char *cache = path_join(test_tmpdir(), "cache");

@@ -54,8 +54,8 @@ static void materialize(const char *src, const char *rev, char tree[41],
 	if (ret_held)
 		CHECK_OK(checkout_materialize(cache, mirror, tree, ret_held, &err));
 	else
-		CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
-					 &err));
+		CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir,
+					      NULL, &err));
 }
 
 TEST(cache_ls_on_an_empty_state_dir)

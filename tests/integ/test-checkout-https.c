@@ -149,7 +149,8 @@ TEST(checkout_https_with_a_token)
 	CHECK_OK(checkout_mirror(cache, url, &cred, head, 0, &m2, &err));
 	CHECK_OK(checkout_resolve(mirror, "main", commit, tree, &err));
 	CHECK_STR_EQ(commit, head);
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
+				      &err));
 	CHECK_OK(mkdir(ws, 0755));
 	const struct checkout_workspace spec = {
 		.mirror = mirror, .mirror_inside = "/m", .commit = commit, .tree_dir = dir

@@ -88,7 +88,7 @@ static int child(const char *cache, const char *mirror, const char *commit, cons
 	cleanup_free char *next_dir = NULL;
 	sleep(1); /* git compares whole seconds */
 	if (repo_materialize_dir(cache, mirror, next_tree, (uid_t) -1, (gid_t) -1, &next_dir, NULL,
-			    &err) < 0) {
+				 &err) < 0) {
 		printf("# %s\n", err.msg);
 		return 20;
 	}
@@ -140,7 +140,7 @@ TEST(checkout_workspace_in_an_overlay_is_clean_and_fast)
 	CHECK_OK(checkout_resolve(mirror, mid, ignored, next[1], &err));
 	CHECK_OK(checkout_resolve(mirror, "main", ignored, next[0], &err));
 	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &tree_dir, NULL,
-				 &err));
+				      &err));
 	before = repo_listing(tree_dir);
 	for (int minimal = 1; minimal >= 0; minimal--) {
 		cleanup_free char *scratch = xasprintf("%s/s%d", test_tmpdir(), minimal);

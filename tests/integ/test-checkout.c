@@ -58,7 +58,8 @@ TEST(checkout_git_daemon_mirror_fetch_and_rebuild)
 	url2 = xasprintf("git://127.0.0.1:%d/app", port);
 	CHECK_OK(checkout_mirror(cache, url, NULL, NULL, 0, &mirror, &err));
 	CHECK_OK(checkout_resolve(mirror, "main", commit, tree, &err));
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
+				      &err));
 	size_t first = pack_bytes(mirror, true);
 	/* A new commit of 10 files: the second fetch brings a small pack. */
 	CHECK_EQ(repo_sh("cd '%s' && for i in 1 2 3 4 5 6 7 8 9 10; do echo $i >> "
@@ -157,7 +158,8 @@ static int full_disk_child(const char *cache, const char *mirror, const char *bi
 		return 14;
 	if (repo_count_entries(trees, ".") != 2) /* only "." and ".." */
 		return 15;
-	if (repo_materialize_dir(cache, mirror, small, (uid_t) -1, (gid_t) -1, &dir, NULL, &err) < 0)
+	if (repo_materialize_dir(cache, mirror, small, (uid_t) -1, (gid_t) -1, &dir, NULL, &err) <
+	    0)
 		return 16;
 	return 0;
 }

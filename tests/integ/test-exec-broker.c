@@ -203,8 +203,9 @@ TEST(no_grant_no_broker)
 	struct run_result res;
 
 	NEED(USERNS);
-	sh(NULL, "if test -e /run/mayfly; then echo there; else echo none; fi; "
-		 "echo \"${MAYFLY_BROKER_SOCKET:-unset}\"",
+	sh(NULL,
+	   "if test -e /run/mayfly; then echo there; else echo none; fi; "
+	   "echo \"${MAYFLY_BROKER_SOCKET:-unset}\"",
 	   &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "none\nunset\n");

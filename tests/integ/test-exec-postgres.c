@@ -83,11 +83,12 @@ TEST(postgres_is_ready_before_the_job_private_and_gone_after)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		run_sandbox_sh((const char *const[]){ "--service", "postgres", "--service-config",
-						      cfg, NULL },
-			       "psql -qAtc \"select count(*) from pg_tables where tablename = 't'\" "
-			       "&& sleep 1",
-			       &res);
+		run_sandbox_sh(
+			(const char *const[]){ "--service", "postgres", "--service-config", cfg,
+					       NULL },
+			"psql -qAtc \"select count(*) from pg_tables where tablename = 't'\" "
+			"&& sleep 1",
+			&res);
 		_exit(res.status == 0 && strcmp(res.out, "0\n") == 0 ? 0 : 1);
 	}
 	for (int i = 0; i < 500 && test_count_procs(NULL, marker) == 0; i++)
@@ -213,11 +214,12 @@ TEST(postgres_init_files_run_once_before_the_job)
 	snprintf(f2, sizeof(f2), "%s/02-data.sql", test_tmpdir());
 	snprintf(bad, sizeof(bad), "%s/bad.sql", test_tmpdir());
 	test_put("/", f1 + 1, "create table users (name text);\n");
-	test_put("/", f2 + 1, "insert into users values ('ada');\n"
-			      "insert into users values ('grace');\n");
+	test_put("/", f2 + 1,
+		 "insert into users values ('ada');\n"
+		 "insert into users values ('grace');\n");
 	test_put("/", bad + 1, "select 1;\n\nselect * from\n  no_such_table;\n");
-	sh((const char *const[]){ "--service", "postgres", "--service-init", f1,
-				  "--service-init", f2, NULL },
+	sh((const char *const[]){ "--service", "postgres", "--service-init", f1, "--service-init",
+				  f2, NULL },
 	   "psql -qAtc 'select name from users order by name'", &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "ada\ngrace\n");
@@ -291,8 +293,8 @@ TEST(postgres_clients_on_path_are_the_servers_own)
 
 	need_postgres();
 	/* Not Debian's Perl wrapper (/usr/bin/psql): 20 ms per call, and no clusters here. */
-	sh((const char *const[]){ "--service", "postgres", NULL }, "command -v psql; command -v pg_dump",
-	   &res);
+	sh((const char *const[]){ "--service", "postgres", NULL },
+	   "command -v psql; command -v pg_dump", &res);
 	CHECK_EQ(res.status, 0);
 	CHECK(strncmp(res.out, "/usr/lib/postgresql/", 20) == 0);
 	CHECK_STR_CONTAINS(res.out, "/bin/psql\n/usr/lib/postgresql/");

@@ -59,10 +59,10 @@ TEST(exec_repo_checks_out_odd_but_valid_names)
 			 "git add -A && git commit -qm odd",
 			 src, src, longname),
 		 0);
-	cleanup_free char *script = xasprintf(
-		"cat \"$(printf 'd/%%.0s' $(seq 200))leaf\" %s 'a b' 'ünïcødé' "
-		"\"$(printf 'raw\\377')\" ./-rf '*'; git status --porcelain; echo clean",
-		longname);
+	cleanup_free char *script =
+		xasprintf("cat \"$(printf 'd/%%.0s' $(seq 200))leaf\" %s 'a b' 'ünïcødé' "
+			  "\"$(printf 'raw\\377')\" ./-rf '*'; git status --porcelain; echo clean",
+			  longname);
 	exec_in_repo(src, script, &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "deep\nlong\nsp\nu\nx\no\ng\nclean\n");
@@ -108,8 +108,8 @@ TEST(exec_repo_refuses_a_file_over_1_gib_and_keeps_serving_the_rest)
 	CHECK_EQ(repo_count_entries(trees, ".tmp-"), 0);
 	CHECK_EQ(repo_count_entries(tmp, "checkout-"), 0);
 	/* The mirror fetched the big blob and stays good: an older commit checks out. */
-	run_sandbox_sh((const char *[]){ "--repo", src, "--ref", "small", NULL },
-		       "cat small; ls", &res);
+	run_sandbox_sh((const char *[]){ "--repo", src, "--ref", "small", NULL }, "cat small; ls",
+		       &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "small\nsmall\n");
 	run_result_free(&res);

@@ -16,7 +16,8 @@
 
 static bool have_redis(void)
 {
-	return access("/usr/bin/redis-server", X_OK) == 0 && access("/usr/bin/redis-cli", X_OK) == 0;
+	return access("/usr/bin/redis-server", X_OK) == 0 &&
+	       access("/usr/bin/redis-cli", X_OK) == 0;
 }
 
 /* Host processes in the pid namespace whose /proc/PID/ns/pid link reads ns ("pid:[N]"). */
@@ -53,13 +54,14 @@ TEST(service_redis_is_ready_before_the_job_and_private)
 		test_skip_host("redis-server is not installed (apt-get install redis-server)");
 	/* No retry loop in the job: the server must answer at once. The job also names its
 	 * pid namespace, which the server shares (pid 1 started it there). */
-	run_sandbox_sh((const char *const[]){ "--service", "redis", NULL },
-		       "echo \"$REDIS_URL\"; redis-cli -u \"$REDIS_URL\" ping; "
-		       "redis-cli -u \"$REDIS_URL\" set k one >/dev/null; "
-		       "redis-cli -u \"$REDIS_URL\" get k; "
-		       "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = redis-server ] "
-		       "&& echo redis-here; done; readlink /proc/self/ns/pid",
-		       &res);
+	run_sandbox_sh(
+		(const char *const[]){ "--service", "redis", NULL },
+		"echo \"$REDIS_URL\"; redis-cli -u \"$REDIS_URL\" ping; "
+		"redis-cli -u \"$REDIS_URL\" set k one >/dev/null; "
+		"redis-cli -u \"$REDIS_URL\" get k; "
+		"for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = redis-server ] "
+		"&& echo redis-here; done; readlink /proc/self/ns/pid",
+		&res);
 	if (res.status != 0)
 		printf("# %s\n", res.err);
 	CHECK_EQ(res.status, 0);
@@ -122,8 +124,8 @@ TEST(service_bad_kinds_are_named)
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "--service redis:99");
 	run_result_free(&res);
-	run_sandbox_sh((const char *const[]){ "--service", "redis", "--rootfs", "/", NULL },
-		       "true", &res);
+	run_sandbox_sh((const char *const[]){ "--service", "redis", "--rootfs", "/", NULL }, "true",
+		       &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "--service runs the host's own server binaries");
 	run_result_free(&res);

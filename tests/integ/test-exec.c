@@ -141,17 +141,16 @@ TEST(exec_usage_errors_are_125_and_named)
 
 TEST(exec_bind_errors_are_named)
 {
-	expect_failure((const char *const[]){ "--bind", "/nonexistent-x:/x", "--", "true",
-					      NULL },
+	expect_failure((const char *const[]){ "--bind", "/nonexistent-x:/x", "--", "true", NULL },
 		       125, "source '/nonexistent-x'");
 	expect_failure((const char *const[]){ "--bind", "/tmp", "--", "true", NULL }, 125,
 		       "expected SRC:DST[:ro]");
 	expect_failure((const char *const[]){ "--bind", "/tmp:rel", "--", "true", NULL }, 125,
 		       "clean absolute path");
-	expect_failure((const char *const[]){ "--bind", "/tmp:/proc/x", "--", "true", NULL },
-		       125, "'/proc' belongs to the sandbox");
-	expect_failure((const char *const[]){ "--bind", "/tmp:/x:rx", "--", "true", NULL },
-		       125, "mode must be 'ro' or 'rw'");
+	expect_failure((const char *const[]){ "--bind", "/tmp:/proc/x", "--", "true", NULL }, 125,
+		       "'/proc' belongs to the sandbox");
+	expect_failure((const char *const[]){ "--bind", "/tmp:/x:rx", "--", "true", NULL }, 125,
+		       "mode must be 'ro' or 'rw'");
 }
 
 TEST(exec_rootfs_errors_are_named)
@@ -160,9 +159,9 @@ TEST(exec_rootfs_errors_are_named)
 	int fd;
 
 	NEED(USERNS);
-	expect_failure((const char *const[]){ "--rootfs", "/nonexistent-rootfs", "--", "true",
-					      NULL },
-		       125, "--rootfs '/nonexistent-rootfs'");
+	expect_failure(
+		(const char *const[]){ "--rootfs", "/nonexistent-rootfs", "--", "true", NULL }, 125,
+		"--rootfs '/nonexistent-rootfs'");
 	snprintf(bad, sizeof(bad), "%s/broken.tar.gz", test_tmpdir());
 	fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
@@ -215,10 +214,11 @@ TEST(exec_binds_host_paths_ro_and_rw)
 	CHECK_EQ(chmod(dir, 0777), 0);
 	snprintf(opt_rw, sizeof(opt_rw), "%s:/data", dir);
 	snprintf(opt_ro, sizeof(opt_ro), "%s:/ro:ro", dir);
-	run_sandbox_sh((const char *const[]){ "--bind", opt_rw, "--bind", opt_ro, NULL },
-		       "echo hi > /data/f || exit 8; if (echo no > /ro/g) 2>/dev/null; then exit 9; "
-		       "fi; cat /ro/f",
-		       &res);
+	run_sandbox_sh(
+		(const char *const[]){ "--bind", opt_rw, "--bind", opt_ro, NULL },
+		"echo hi > /data/f || exit 8; if (echo no > /ro/g) 2>/dev/null; then exit 9; "
+		"fi; cat /ro/f",
+		&res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "hi\n");
 	snprintf(path, sizeof(path), "%s/f", dir);
@@ -232,8 +232,10 @@ TEST(exec_binds_host_paths_ro_and_rw)
 static void make_image(const char *root)
 {
 	char p[4200];
-	const char *links[][2] = { { "usr/bin", "bin" }, { "usr/lib", "lib" },
-				   { "usr/lib64", "lib64" }, { "usr/sbin", "sbin" } };
+	const char *links[][2] = { { "usr/bin", "bin" },
+				   { "usr/lib", "lib" },
+				   { "usr/lib64", "lib64" },
+				   { "usr/sbin", "sbin" } };
 	FILE *f;
 
 	CHECK_EQ(mkdir(root, 0755), 0);
@@ -262,8 +264,7 @@ TEST(exec_rootfs_directory_and_tarball)
 	NEED(USERNS | OVERLAY);
 	snprintf(root, sizeof(root), "%s/image", test_tmpdir());
 	make_image(root);
-	run_sandbox_sh((const char *const[]){ "--rootfs", root, "--bind", "/usr:/usr:ro",
-					      NULL },
+	run_sandbox_sh((const char *const[]){ "--rootfs", root, "--bind", "/usr:/usr:ro", NULL },
 		       script, &res);
 	if (res.status != 0)
 		printf("# %s\n", res.err);
@@ -271,8 +272,7 @@ TEST(exec_rootfs_directory_and_tarball)
 	/* The root is read-only: the write failed, the rest ran. */
 	CHECK_STR_EQ(res.out, "from-the-image\nrunner\n");
 	run_result_free(&res);
-	run_sandbox_sh((const char *const[]){ "--rootfs", root, "--bind", "/usr:/usr:ro",
-					      NULL },
+	run_sandbox_sh((const char *const[]){ "--rootfs", root, "--bind", "/usr:/usr:ro", NULL },
 		       "cat /etc/image-marker; touch /tmp/ok && id -un", &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_EQ(res.out, "from-the-image\nrunner\n");
@@ -295,8 +295,7 @@ TEST(exec_rootfs_directory_and_tarball)
 }
 
 /* Run mayfly with a state dir on a mount we control, in a private mount namespace. */
-static void state_on_mount(const char *opts, unsigned long flags, bool fill,
-			   struct run_result *res)
+static void state_on_mount(const char *opts, unsigned long flags, bool fill, struct run_result *res)
 {
 	char dir[4096];
 
@@ -320,8 +319,8 @@ static void state_on_mount(const char *opts, unsigned long flags, bool fill,
 		CHECK_EQ(mount(NULL, dir, NULL, MS_REMOUNT | flags, opts), 0);
 	char state[4200];
 	snprintf(state, sizeof(state), "%s/state", dir);
-	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", state, "exec", "--",
-				  "true", NULL },
+	run_argv((char *const[]){ (char *) mayfly_bin(), "--state-dir", state, "exec", "--", "true",
+				  NULL },
 		 NULL, 60, res);
 }
 
@@ -360,9 +359,9 @@ TEST(exec_without_user_namespaces_is_named)
 		 "echo 0 > /proc/sys/user/max_user_namespaces && exec '%s' --state-dir '%s' "
 		 "exec -- true",
 		 mayfly_bin(), test_state_dir());
-	run_argv((char *const[]){ "unshare", "--user", "--map-root-user", "sh", "-c", script,
-				  NULL },
-		 NULL, 60, &res);
+	run_argv(
+		(char *const[]){ "unshare", "--user", "--map-root-user", "sh", "-c", script, NULL },
+		NULL, 60, &res);
 	CHECK_EQ(res.status, 125);
 	CHECK_STR_CONTAINS(res.err, "user namespace");
 	CHECK_EQ(count_entries(test_state_dir()), 0);
@@ -379,9 +378,9 @@ TEST(exec_rootless_under_unshare)
 	snprintf(script, sizeof(script),
 		 "exec '%s' --state-dir '%s' exec -- sh -c 'id -u; cat /proc/self/uid_map'",
 		 mayfly_bin(), test_state_dir());
-	run_argv((char *const[]){ "unshare", "--user", "--map-root-user", "sh", "-c", script,
-				  NULL },
-		 NULL, 60, &res);
+	run_argv(
+		(char *const[]){ "unshare", "--user", "--map-root-user", "sh", "-c", script, NULL },
+		NULL, 60, &res);
 	if (geteuid() == 0) {
 		/* Our single id would be the host's root: refused, with the reason. */
 		CHECK_EQ(res.status, 125);

@@ -56,10 +56,21 @@ TEST(jail_child_is_born_in_its_cgroup_v2)
 	snprintf(root, sizeof(root), "%s/root", test_tmpdir());
 	CHECK_EQ(mkdir(root, 0755), 0);
 	struct jail_config cfg = {
-		.argv = argv, .envp = envp, .workdir = "/", .hostname = "t",
-		.disk_bytes = 1 << 20, .root_mnt = root, .uid = 1000, .gid = 1000,
-		.map_range = true, .host_base = 0x40000000u, .stdio = { 0, 1, 2 },
-		.console_fd = -1, .egress_fd = -1, .cgroup_fd = fd, .notice_fd = -1,
+		.argv = argv,
+		.envp = envp,
+		.workdir = "/",
+		.hostname = "t",
+		.disk_bytes = 1 << 20,
+		.root_mnt = root,
+		.uid = 1000,
+		.gid = 1000,
+		.map_range = true,
+		.host_base = 0x40000000u,
+		.stdio = { 0, 1, 2 },
+		.console_fd = -1,
+		.egress_fd = -1,
+		.cgroup_fd = fd,
+		.notice_fd = -1,
 	};
 	CHECK_OK(jail_spawn(&cfg, &j, &err));
 	/* Without clone3 (older kernels, tests/tools/enosys) the caller attaches. */

@@ -57,8 +57,8 @@ static pid_t start_sleeper(const char *marker, const char *secs)
 		int devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 0);
 		dup2(devnull, 1);
-		execl(mayfly_bin(), "mayfly", "--state-dir", test_state_dir(), "exec", "--",
-		      "sh", "-c", "sleep \"$0\"", secs, marker, (char *) NULL);
+		execl(mayfly_bin(), "mayfly", "--state-dir", test_state_dir(), "exec", "--", "sh",
+		      "-c", "sleep \"$0\"", secs, marker, (char *) NULL);
 		_exit(127);
 	}
 	return pid;
@@ -213,9 +213,13 @@ TEST(leak_test_1000_sandboxes_leave_nothing)
 	char *argv[] = { "/bin/true", NULL };
 	struct sandbox_spec spec = { .argv = argv, .uid = 1000, .pids = 64 };
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	struct sandbox_env env = { .state_dir = test_state_dir(), .warn = quiet,
+	struct sandbox_env env = { .state_dir = test_state_dir(),
+				   .warn = quiet,
 				   .stdio = { devnull, devnull, devnull } };
-	int fds, mounts, runs = getenv("MAYFLY_LEAK_RUNS") ? (int) strtol(getenv("MAYFLY_LEAK_RUNS"), NULL, 10) : 1000;
+	int fds, mounts,
+		runs = getenv("MAYFLY_LEAK_RUNS")
+			       ? (int) strtol(getenv("MAYFLY_LEAK_RUNS"), NULL, 10)
+			       : 1000;
 	char root[4200];
 
 	NEED(USERNS);

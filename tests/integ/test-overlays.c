@@ -37,8 +37,8 @@ static void make_lowers(char *top, char *bottom, size_t size)
 	gid_t gid;
 	sandbox_cache_owner(&uid, &gid);
 	char cmd[1600];
-	snprintf(cmd, sizeof(cmd), "chown -hR %u:%u '%s' '%s'", (unsigned) uid, (unsigned) gid,
-		 top, bottom);
+	snprintf(cmd, sizeof(cmd), "chown -hR %u:%u '%s' '%s'", (unsigned) uid, (unsigned) gid, top,
+		 bottom);
 	CHECK_EQ(system(cmd), 0);
 }
 
@@ -133,8 +133,9 @@ TEST(overlay_outside_the_scratch_dirs_gets_its_mount_point)
 	NEED(USERNS);
 	make_lowers(top, bottom, sizeof(top));
 	struct sandbox_overlay o = overlay("/opt/cache/data", bottom, NULL);
-	CHECK_EQ(run_with(&o, "cat /opt/cache/data/a.txt && echo x > /opt/cache/data/y && "
-			      "cat /opt/cache/data/y && touch /opt/z 2>/dev/null || echo ro",
+	CHECK_EQ(run_with(&o,
+			  "cat /opt/cache/data/a.txt && echo x > /opt/cache/data/y && "
+			  "cat /opt/cache/data/y && touch /opt/z 2>/dev/null || echo ro",
 			  &out, &err),
 		 0);
 	CHECK_STR_EQ(out, "bottom\nx\nro\n");
@@ -180,8 +181,9 @@ TEST(overlay_of_files_not_owned_by_the_cache_owner_shows_nobody)
 	snprintf(dir, sizeof(dir), "%s/rootowned", test_tmpdir());
 	test_put(dir, "f", "r\n");
 	struct sandbox_overlay o = overlay("/workspace", dir, NULL);
-	CHECK_EQ(run_with(&o, "stat -c %u /workspace/f; echo y > /workspace/f 2>/dev/null || "
-			      "echo refused",
+	CHECK_EQ(run_with(&o,
+			  "stat -c %u /workspace/f; echo y > /workspace/f 2>/dev/null || "
+			  "echo refused",
 			  &out, &err),
 		 0);
 	CHECK_STR_EQ(out, "65534\nrefused\n");
@@ -211,7 +213,7 @@ TEST(overlay_bad_specs_are_refused_before_anything_starts)
 	make_lowers(top, bottom, sizeof(top));
 	snprintf(file, sizeof(file), "%s/a.txt", top);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *lower = !cases[i].lower ? top
+		const char *lower = !cases[i].lower			  ? top
 				    : strcmp(cases[i].lower, "FILE") == 0 ? file
 									  : cases[i].lower;
 		struct sandbox_overlay o = overlay(cases[i].dst, lower, NULL);

@@ -56,7 +56,8 @@ TEST(secrets_only_leased_names_enter)
 
 	NEED(USERNS);
 	vault();
-	run_sandbox_sh(leased_opts,
+	run_sandbox_sh(
+		leased_opts,
 		"set -e; test \"$DB_URL\" = '" LEASED "' && echo env-ok;"
 		"test -z \"$API_TOKEN\" && test -z \"$OTHER_SECRET\" && echo others-absent;"
 		"test \"$(cat /run/secrets/API_TOKEN)\" = '" LEASED_F "' && echo file-ok;"
@@ -94,15 +95,15 @@ TEST(secrets_output_masked_in_every_encoding)
 	NEED(USERNS);
 	vault();
 	run_sandbox_sh(leased_opts,
-		"v=\"$DB_URL\"; f=$(cat /run/secrets/API_TOKEN);"
-		"echo \"raw=$v\"; echo \"file=$f\" >&2;"
-		"printf %s \"$v\" | base64; printf 'xy%s' \"$v\" | base64;"
-		"printf %s \"$v\" | od -An -tx1 | tr -d ' \\n'; echo;"
-		"printf %s \"$v\" | od -An -tx1 | tr -d ' \\n' | tr a-f A-F; echo;"
-		"printf '{\"k\":\"%s\"}\\n' \"$v\";"
-		/* Split across writes, with time between them. */
-		"printf 'split=%s' \"${v%%-value}\"; sleep 0.3; printf -- '-value end\\n'",
-		&res);
+		       "v=\"$DB_URL\"; f=$(cat /run/secrets/API_TOKEN);"
+		       "echo \"raw=$v\"; echo \"file=$f\" >&2;"
+		       "printf %s \"$v\" | base64; printf 'xy%s' \"$v\" | base64;"
+		       "printf %s \"$v\" | od -An -tx1 | tr -d ' \\n'; echo;"
+		       "printf %s \"$v\" | od -An -tx1 | tr -d ' \\n' | tr a-f A-F; echo;"
+		       "printf '{\"k\":\"%s\"}\\n' \"$v\";"
+		       /* Split across writes, with time between them. */
+		       "printf 'split=%s' \"${v%%-value}\"; sleep 0.3; printf -- '-value end\\n'",
+		       &res);
 	CHECK_EQ(res.status, 0);
 	CHECK_STR_CONTAINS(res.out, "raw=***\n");
 	CHECK_STR_CONTAINS(res.err, "file=***\n");

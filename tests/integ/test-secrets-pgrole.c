@@ -265,7 +265,8 @@ TEST(pgrole_read_not_write_then_dropped)
 	run_result_free(&res);
 
 	const char *opts[] = { "--from", "production", "--secret", "DB_URL", NULL };
-	run_sandbox_sh(opts,
+	run_sandbox_sh(
+		opts,
 		"echo \"URL=$DB_URL\" | " ROT13 "; echo \"plain=$DB_URL\"; "
 		"echo \"pw=$(echo \"$DB_URL\" | sed 's/.*:\\(.*\\)@.*/\\1/')\"; "
 		"echo \"read=$(psql \"$DB_URL\" -Atqc 'SELECT x FROM t')\"; "
@@ -365,9 +366,9 @@ TEST(pgrole_ttl_ends_the_login)
 	set_entry("DB_URL", ADMIN_PW);
 	const char *opts[] = { "--from", "production", "--secret", "DB_URL", "--ttl", "2s", NULL };
 	run_sandbox_sh(opts,
-		"echo \"URL=$DB_URL\" | " ROT13 "; psql \"$DB_URL\" -Atqc 'SELECT 1' && "
-		"echo logged-in; sleep 600",
-		&res);
+		       "echo \"URL=$DB_URL\" | " ROT13 "; psql \"$DB_URL\" -Atqc 'SELECT 1' && "
+		       "echo logged-in; sleep 600",
+		       &res);
 	CHECK_EQ(res.status, 124);
 	CHECK_STR_CONTAINS(res.out, "logged-in");
 	job_url(res.out, url, sizeof(url), role, sizeof(role));

@@ -109,6 +109,7 @@ void need(unsigned needs)
 		if (fd >= 0)
 			close(fd);
 		if (!strstr(buf, "memory"))
-			test_skip_host("needs cgroup v2 with the memory controller (this host has v1)");
+			test_skip_host(
+				"needs cgroup v2 with the memory controller (this host has v1)");
 	}
 }

@@ -40,8 +40,7 @@ static void append(char **buf, size_t *len, const char *data, size_t n)
 	(*buf)[*len] = '\0';
 }
 
-void run_argv(char *const *argv, char *const *extra_env, unsigned timeout_s,
-	      struct run_result *res)
+void run_argv(char *const *argv, char *const *extra_env, unsigned timeout_s, struct run_result *res)
 {
 	int out[2], err[2];
 	size_t olen = 0, elen = 0;
@@ -70,7 +69,8 @@ void run_argv(char *const *argv, char *const *extra_env, unsigned timeout_s,
 	}
 	close(out[1]);
 	close(err[1]);
-	struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = err[0], .events = POLLIN } };
+	struct pollfd p[2] = { { .fd = out[0], .events = POLLIN },
+			       { .fd = err[0], .events = POLLIN } };
 	int open_fds = 2;
 	while (open_fds > 0) {
 		double left = deadline - now_ms();
@@ -267,7 +267,8 @@ int test_count_procs(const char *comm, const char *marker)
 				buf[i] = ' ';
 		buf[len] = '\0';
 		if (comm)
-			n += strcspn(buf, "\n") == strlen(comm) && strncmp(buf, comm, strlen(comm)) == 0;
+			n += strcspn(buf, "\n") == strlen(comm) &&
+			     strncmp(buf, comm, strlen(comm)) == 0;
 		else
 			n += strstr(buf, marker) && !strstr(buf, "mayfly");
 	}

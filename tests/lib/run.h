@@ -6,10 +6,10 @@
 #include <sys/types.h>
 
 struct run_result {
-	int status;  /* exit status, or 128+N when killed by signal N */
-	char *out;   /* all of stdout, NUL-terminated (caller frees via run_result_free) */
-	char *err;   /* all of stderr */
-	double ms;   /* wall time */
+	int status; /* exit status, or 128+N when killed by signal N */
+	char *out;  /* all of stdout, NUL-terminated (caller frees via run_result_free) */
+	char *err;  /* all of stderr */
+	double ms;  /* wall time */
 };
 
 /* Run argv (argv[0] searched in PATH) with stdin from /dev/null, capturing stdout and

@@ -114,7 +114,8 @@ static unsigned timeout_seconds(void)
 int main(int argc, char **argv)
 {
 	const char *filter = getenv("MAYFLY_TEST_FILTER");
-	bool strict = getenv("MAYFLY_TEST_STRICT") && strcmp(getenv("MAYFLY_TEST_STRICT"), "1") == 0;
+	bool strict =
+		getenv("MAYFLY_TEST_STRICT") && strcmp(getenv("MAYFLY_TEST_STRICT"), "1") == 0;
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	size_t nrun = 0;
 	int failed = 0;
@@ -138,7 +139,8 @@ int main(int argc, char **argv)
 		nrun++;
 		(void) snprintf(tmpdir, sizeof(tmpdir), "%s/mayfly-test-XXXXXX", base);
 		if (!mkdtemp(tmpdir)) {
-			printf("not ok %zu - %s # mkdtemp: %s\n", nrun, tests[i].name, strerror(errno));
+			printf("not ok %zu - %s # mkdtemp: %s\n", nrun, tests[i].name,
+			       strerror(errno));
 			failed++;
 			continue;
 		}
@@ -176,15 +178,15 @@ int main(int argc, char **argv)
 				reason[n > 0 ? n : 0] = '\0';
 			}
 			if (strict && reason[0] != '!') {
-				printf("not ok %zu - %s # skipped under MAYFLY_TEST_STRICT: %s\n", nrun,
-				       tests[i].name, reason + 1);
+				printf("not ok %zu - %s # skipped under MAYFLY_TEST_STRICT: %s\n",
+				       nrun, tests[i].name, reason + 1);
 				failed++;
 			} else
 				printf("ok %zu - %s # SKIP %s\n", nrun, tests[i].name, reason + 1);
 		} else {
 			if (WIFSIGNALED(status))
-				printf("not ok %zu - %s # killed by signal %d%s\n", nrun, tests[i].name,
-				       WTERMSIG(status),
+				printf("not ok %zu - %s # killed by signal %d%s\n", nrun,
+				       tests[i].name, WTERMSIG(status),
 				       WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
 			else
 				printf("not ok %zu - %s # exit %d\n", nrun, tests[i].name,

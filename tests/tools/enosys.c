@@ -28,7 +28,8 @@ int main(int argc, char **argv)
 	for (char *save = NULL, *n = strtok_r(names, " ", &save); n;
 	     n = strtok_r(NULL, " ", &save)) {
 		int nr = seccomp_syscall_resolve_name(n);
-		if (nr == __NR_SCMP_ERROR || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) < 0) {
+		if (nr == __NR_SCMP_ERROR ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) < 0) {
 			fprintf(stderr, "enosys: unknown syscall '%s'\n", n);
 			return 125;
 		}

@@ -23,9 +23,9 @@
 
 struct ent {
 	const char *name;
-	char type;          /* f file, d dir, l symlink, h hardlink, c char device, p FIFO */
+	char type; /* f file, d dir, l symlink, h hardlink, c char device, p FIFO */
 	unsigned mode;
-	const char *data;   /* file content or link target */
+	const char *data; /* file content or link target */
 };
 
 enum { PLAIN, GZIP, BZIP2, XZ, ZSTD };
@@ -285,7 +285,7 @@ TEST(arc_unpack_every_compression)
 		int filter;
 		const char *name;
 	} rows[] = {
-		{ PLAIN, "i.tar" }, { GZIP, "i.tar.gz" }, { BZIP2, "i.tar.bz2" },
+		{ PLAIN, "i.tar" }, { GZIP, "i.tar.gz" },  { BZIP2, "i.tar.bz2" },
 		{ XZ, "i.tar.xz" }, { ZSTD, "i.tar.zst" },
 	};
 	const struct ent e[] = { { "etc/os-release", 'f', 0644, "ID=test\n" } };
@@ -484,8 +484,8 @@ TEST(arc_unpack_skips_devices_and_fifos)
 TEST(arc_unpack_clears_setuid_setgid_sticky_on_files)
 {
 	const struct ent e[] = {
-		{ "suid", 'f', 04755, "x" },   { "sgid", 'f', 02755, "x" },
-		{ "sticky", 'f', 01644, "x" }, { "tmp/", 'd', 01777, NULL },
+		{ "suid", 'f', 04755, "x" },	{ "sgid", 'f', 02755, "x" },
+		{ "sticky", 'f', 01644, "x" },	{ "tmp/", 'd', 01777, NULL },
 		{ "sgdir/", 'd', 02775, NULL }, { "suid-link", 'h', 04755, "suid" },
 	};
 	cleanup_free char *tar = make_tar("suid.tar", e, ARRAY_SIZE(e), PLAIN);
@@ -572,10 +572,12 @@ TEST(arc_is_archive_by_magic)
 		size_t len;
 		int want;
 	} rows[] = {
-		{ "\x1f\x8b\x08\x00", 4, 1 },             /* gzip */
-		{ "\xfd" "7zXZ\0\0\x04", 8, 1 },          /* xz */
-		{ "\x28\xb5\x2f\xfd\x04\x00", 6, 1 },     /* zstd */
-		{ "BZh91AY&SY", 10, 1 },                  /* bzip2 */
+		{ "\x1f\x8b\x08\x00", 4, 1 }, /* gzip */
+		{ "\xfd"
+		  "7zXZ\0\0\x04",
+		  8, 1 },			      /* xz */
+		{ "\x28\xb5\x2f\xfd\x04\x00", 6, 1 }, /* zstd */
+		{ "BZh91AY&SY", 10, 1 },	      /* bzip2 */
 		{ "#!/bin/sh\necho hi\n", 18, 0 },
 		{ "\x1f", 1, 0 },
 		{ "", 0, 0 },

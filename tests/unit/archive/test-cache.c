@@ -62,8 +62,8 @@ static char *memo_path(const char *cache, const char *tar)
 }
 
 /* A memo for tar claiming hex, its fields shifted by the given amounts. */
-static void write_memo(const char *cache, const char *tar, const char *hex, long dsize,
-		       long dmtime, long dctime)
+static void write_memo(const char *cache, const char *tar, const char *hex, long dsize, long dmtime,
+		       long dctime)
 {
 	cleanup_free char *p = memo_path(cache, tar);
 	cleanup_free char *text = NULL;

@@ -325,11 +325,13 @@ TEST(arc_extract_keeps_pax_utf8_names_in_the_c_locale)
 	struct tarbuf t = { 0 };
 	struct err err = { 0 };
 
-	tb_pax_path(&t, "donn\xc3\xa9" "es/\xe4\xb8\xad.txt");
+	tb_pax_path(&t, "donn\xc3\xa9"
+			"es/\xe4\xb8\xad.txt");
 	tb_add(&t, "ignored", '0', 0644, NULL, "hi");
 	tb_end(&t);
 	CHECK_EQ(arc_extract_mem(t.p, t.len, fd, &arc_default_limits, &err), 1);
-	CHECK(exists_in("root", "donn\xc3\xa9" "es/\xe4\xb8\xad.txt"));
+	CHECK(exists_in("root", "donn\xc3\xa9"
+				"es/\xe4\xb8\xad.txt"));
 	free(t.p);
 }
 
@@ -371,6 +373,6 @@ TEST(arc_rm_tree_removes_read_only_trees)
 	CHECK_OK(chmod(top, 0500));
 	CHECK_OK(arc_rm_tree(AT_FDCWD, top, &err));
 	CHECK(access(top, F_OK) < 0);
-	CHECK_OK(access("/etc/passwd", F_OK)); /* the symlink was removed, not followed */
+	CHECK_OK(access("/etc/passwd", F_OK));	    /* the symlink was removed, not followed */
 	CHECK_OK(arc_rm_tree(AT_FDCWD, top, &err)); /* missing is fine */
 }

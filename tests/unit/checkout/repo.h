@@ -292,29 +292,39 @@ static inline pid_t repo_git_daemon(const char *base, int *ret_port)
 /* The commits of a chain that makes every kind of change git knows, one shell step each
  * (run in the work tree, then `git add -A && git commit`): a delta layer on the tree
  * before must give what `git checkout` gives at each. An initialiser list. */
-#define REPO_EVERY_CHANGE                                                                          \
-	/* 0: the start */                                                                         \
-	"mkdir -p a/b c d/e gone/deep tofile && echo 1 > a/b/f && echo 2 > a/g && "                \
-	"echo 3 > c/h && echo 4 > d/e/i && echo 5 > gone/deep/j && echo 6 > keep && "              \
-	"printf '*.bat text eol=crlf\\n*.txt ident\\n' > .gitattributes && "                      \
-	"printf '*.bat -text\\n' > a/.gitattributes && printf 'x\\ny\\n' > w.bat && "             \
-	"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "                          \
-	"echo x > modef && ln -s keep ln && echo 7 > tofile/x && echo 8 > todir",                  \
-	/* 1: change, add in a new dir, delete a file whose dir stays, delete a dir */             \
-	"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "                      \
-	"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "         \
-	"n/m/new && rm a/g && rm -r gone",                                                         \
-	/* 2: directory <-> file, mode only, symlink retargeted */                                 \
-	"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "                  \
-	"echo in > todir/y && chmod 755 modef && ln -sfn c ln",                                    \
-	/* 3: back again, a file becomes a symlink, a dir emptied but for one file */              \
-	"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k",            \
-	/* 4: a whole subtree replaced by a symlink, a symlink by a dir */                         \
-	"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z",                              \
-	/* 5, 6: submodules: new, replacing a directory; then another commit, and back */          \
-	"mkdir sub && git update-index --add --cacheinfo 160000,"                                  \
-	"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "              \
-	"git update-index --add --cacheinfo 160000,"                                               \
-	"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",              \
-	"git update-index --cacheinfo 160000,3333333333333333333333333333333333333333,sub "        \
-	"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h"
+#define REPO_EVERY_CHANGE                                                                                                                                          \
+	/* 0: the start */                                                                                                                                         \
+	"mkdir -p a/b c d/e gone/deep tofile && echo 1 > a/b/f && echo 2 > a/g && "                                                                                \
+	"echo 3 > c/h && echo 4 > d/e/i && echo 5 > gone/deep/j && echo 6 > keep && "                                                                              \
+	"printf '*.bat text eol=crlf\\n*.txt ident\\n' > .gitattributes && "                                                                                       \
+	"printf '*.bat -text\\n' > a/.gitattributes && printf 'x\\ny\\n' > w.bat && "                                                                              \
+	"printf 'p\\nq\\n' > a/b/n.bat && printf '$Id$\\n' > i.txt && "                                                                                            \
+	"echo x > modef && ln -s keep ln && echo 7 > tofile/x && echo 8 > todir", /* 1: change,                                                                    \
+										     add in a new                                                                  \
+										     dir, delete a                                                                 \
+										     file whose                                                                    \
+										     dir stays,                                                                    \
+										     delete a dir                                                                  \
+										   */                                                                              \
+		"printf 'x2\\ny\\n' > w.bat && printf 'p2\\nq\\n' > a/b/n.bat && "                                                                                 \
+		"printf '$Id$\\nmore\\n' > i.txt && echo 1b > a/b/f && mkdir -p n/m && echo 9 > "                                                                  \
+		"n/m/new && rm a/g && rm -r gone", /* 2: directory <-> file, mode only, symlink                                                                    \
+						      retargeted */                                                                                                \
+		"rm -r tofile && echo now-a-file > tofile && rm todir && mkdir todir && "                                                                          \
+		"echo in > todir/y && chmod 755 modef && ln -sfn c ln", /* 3: back again, a file                                                                   \
+									   becomes a symlink, a                                                                    \
+									   dir emptied but for one                                                                 \
+									   file */                                                                                 \
+		"chmod 644 modef && rm keep && ln -s a/b/f keep && rm d/e/i && echo k > d/e/k", /* 4: a whole subtree replaced by a symlink, a symlink by a dir */ \
+		"rm -r n && ln -s a n && rm ln && mkdir ln && echo z > ln/z", /* 5, 6: submodules:                                                                 \
+										 new, replacing a                                                                  \
+										 directory; then                                                                   \
+										 another commit,                                                                   \
+										 and back */                                                                       \
+		"mkdir sub && git update-index --add --cacheinfo 160000,"                                                                                          \
+		"1111111111111111111111111111111111111111,sub && git rm -rq c && mkdir c && "                                                                      \
+		"git update-index --add --cacheinfo 160000,"                                                                                                       \
+		"2222222222222222222222222222222222222222,c && echo 5 > s5a && echo 5 > s5b",                                                                      \
+		"git update-index --cacheinfo "                                                                                                                    \
+		"160000,3333333333333333333333333333333333333333,sub "                                                                                             \
+		"&& git rm -q --cached c && rmdir c && mkdir c && echo back > c/h"

@@ -45,7 +45,8 @@ static double materialize_ms(const char *cache, const char *mirror, const char *
 	struct err err = { 0 };
 	double t0 = repo_now_ms();
 
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, ret_dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, ret_dir, NULL,
+				      &err));
 	return repo_now_ms() - t0;
 }
 
@@ -266,10 +267,10 @@ TEST(checkout_incremental_tree_rewrites_files_whose_attributes_changed)
 	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
 	resolve(src, mirror, "main~1", tree_a);
 	resolve(src, mirror, "main", tree_b);
-	CHECK_OK(
-		repo_materialize_dir(cache, mirror, tree_a, (uid_t) -1, (gid_t) -1, &dir_a, NULL, &err));
-	CHECK_OK(
-		repo_materialize_dir(cache, mirror, tree_b, (uid_t) -1, (gid_t) -1, &dir_b, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree_a, (uid_t) -1, (gid_t) -1, &dir_a, NULL,
+				      &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree_b, (uid_t) -1, (gid_t) -1, &dir_b, NULL,
+				      &err));
 	/* x.txt has the same blob in both, but checks out differently now. */
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
 	cleanup_free char *ours = repo_listing(dir_b), *theirs = repo_listing(clone);
@@ -370,7 +371,8 @@ TEST(checkout_prune_waits_for_nobody)
 	repo_generate(src, 50, 0, 0);
 	CHECK_OK(checkout_mirror(cache, src, NULL, NULL, 0, &mirror, &err));
 	resolve(src, mirror, "main", tree);
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &fd, &err));
+	CHECK_OK(
+		repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &fd, &err));
 	double t0 = repo_now_ms();
 	CHECK_EQ(checkout_cache_prune(cache, 0, NULL, &err), 0);
 	CHECK(repo_now_ms() - t0 < 1000);

@@ -68,8 +68,8 @@ TEST(checkout_materialize_equals_git_clone)
 
 	(void) umask(022); /* what git clone is given: it honours the umask, we need not */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(
-		repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &lock_fd, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, &lock_fd,
+				      &err));
 	CHECK(lock_fd >= 0);
 	close(lock_fd);
 	CHECK_EQ(repo_sh("git clone -q '%s' '%s'", src, clone), 0);
@@ -87,7 +87,8 @@ TEST(checkout_materialize_equals_git_clone)
 	/* A second call finds it: same path, nothing rebuilt. */
 	struct stat a, b;
 	CHECK_OK(stat(dir, &a));
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &again, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &again, NULL,
+				      &err));
 	CHECK_STR_EQ(again, dir);
 	CHECK_OK(stat(again, &b));
 	CHECK_EQ(a.st_ino, b.st_ino);
@@ -102,7 +103,8 @@ TEST(checkout_materialize_sets_git_modes_whatever_the_umask)
 
 	resolve_main(cache, src, &mirror, tree);
 	(void) umask(077);
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
+				      &err));
 	listing = repo_listing(dir);
 	CHECK_STR_CONTAINS(listing, "f 0755 ");
 	CHECK_STR_CONTAINS(listing, "d 0755 dir\n");
@@ -229,7 +231,7 @@ TEST(checkout_materialize_refuses_hostile_trees)
 	const struct raw_entry out[] = { { "120000", "a", &link }, { "40000", "b", &inner } };
 	raw_tree(repo, out, 2, &t);
 	CHECK_OK(repo_materialize_dir(cache, bare, git_oid_tostr(hex, sizeof(hex), &t), (uid_t) -1,
-				 (gid_t) -1, &dir, NULL, &err));
+				      (gid_t) -1, &dir, NULL, &err));
 	CHECK_EQ(repo_count_entries(outside, "pwned"), 0);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
@@ -278,8 +280,8 @@ TEST(checkout_materialize_racing_builders_make_one_tree)
 		if (pids[i] == 0) {
 			cleanup_free char *dir = NULL;
 			struct err e = { 0 };
-			if (repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir, NULL,
-					    &e) < 0) {
+			if (repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &dir,
+						 NULL, &e) < 0) {
 				printf("# child %zu: %s\n", i, e.msg);
 				_exit(1);
 			}
@@ -306,13 +308,14 @@ TEST(checkout_materialize_refuses_bad_tree_ids)
 	cleanup_free char *src = path_join(rich, ".git");
 	struct err err = { 0 };
 
-	CHECK_EQ(repo_materialize_dir(cache, src, "../../etc", (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
+	CHECK_EQ(repo_materialize_dir(cache, src, "../../etc", (uid_t) -1, (gid_t) -1, &dir, NULL,
+				      &err),
 		 -EINVAL);
-	CHECK_EQ(repo_materialize_dir(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01", (uid_t) -1,
-				 (gid_t) -1, &dir, NULL, &err),
+	CHECK_EQ(repo_materialize_dir(cache, src, "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+				      (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
 		 -EINVAL);
-	CHECK_EQ(repo_materialize_dir(cache, src, "0123456789012345678901234567890123456789", (uid_t) -1,
-				 (gid_t) -1, &dir, NULL, &err),
+	CHECK_EQ(repo_materialize_dir(cache, src, "0123456789012345678901234567890123456789",
+				      (uid_t) -1, (gid_t) -1, &dir, NULL, &err),
 		 -ENOENT);
 	printf("# %s\n", err.msg);
 	CHECK(dir == NULL);
@@ -344,7 +347,8 @@ TEST(checkout_materialize_owned_gives_every_entry_to_the_owner)
 
 	/* Ourselves: (uid_t) -1 is the caller, rootless or not. */
 	resolve_main(cache, src, &mirror, tree);
-	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine, NULL, &err));
+	CHECK_OK(repo_materialize_dir(cache, mirror, tree, (uid_t) -1, (gid_t) -1, &mine, NULL,
+				      &err));
 	CHECK(check_owned(mine, geteuid(), getegid()) > 20);
 	/* Asked for another owner, a cached tree refuses rather than serve the wrong one. */
 	int r = repo_materialize_dir(cache, mirror, tree, cache_id, cache_id, &dir, NULL, &err);

@@ -187,7 +187,7 @@ static void idx_setup(struct idx *x, const char *edits)
 				 &err));
 	CHECK_OK(checkout_resolve(x->mirror, x->snap.commit, x->commit, x->tree, &err));
 	CHECK_OK(repo_materialize_dir(x->cache, x->mirror, x->tree, (uid_t) -1, (gid_t) -1,
-					 &x->tree_dir, NULL, &err));
+				      &x->tree_dir, NULL, &err));
 	CHECK_OK(mkdir(x->ws, 0755));
 	const struct checkout_workspace spec = { .mirror = x->mirror,
 						 .mirror_inside = x->mirror,

@@ -48,8 +48,8 @@ static void ws_setup(struct ws *w, const char *branch)
 		 0);
 	CHECK_OK(checkout_mirror(w->cache, w->src, NULL, NULL, 0, &w->mirror, &err));
 	CHECK_OK(checkout_resolve(w->mirror, "main", w->commit, w->tree, &err));
-	CHECK_OK(repo_materialize_dir(w->cache, w->mirror, w->tree, (uid_t) -1, (gid_t) -1, &w->tree_dir,
-				 NULL, &err));
+	CHECK_OK(repo_materialize_dir(w->cache, w->mirror, w->tree, (uid_t) -1, (gid_t) -1,
+				      &w->tree_dir, NULL, &err));
 	CHECK_OK(mkdir(w->dir, 0755));
 	const struct checkout_workspace spec = { .mirror = w->mirror,
 						 .mirror_inside = w->mirror,

@@ -17,9 +17,9 @@ TEST(path_is_clean_table)
 		const char *p;
 		bool clean;
 	} rows[] = {
-		{ "/", true },          { "/a/b", true },    { "a/b", true },     { "", false },
-		{ "/a//b", false },     { "/a/./b", false }, { "/a/../b", false }, { "..", false },
-		{ "/a/", false },       { "/..", false },    { "/.a/b..", true },
+		{ "/", true },	    { "/a/b", true },	 { "a/b", true },      { "", false },
+		{ "/a//b", false }, { "/a/./b", false }, { "/a/../b", false }, { "..", false },
+		{ "/a/", false },   { "/..", false },	 { "/.a/b..", true },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		if (path_is_clean(rows[i].p) != rows[i].clean)

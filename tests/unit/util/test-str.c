@@ -10,11 +10,13 @@ TEST(str_parse_size_table)
 		int r;
 		uint64_t out;
 	} rows[] = {
-		{ "512", 0, 512 },           { "64K", 0, 64 << 10 },    { "2M", 0, 2 << 20 },
-		{ "2G", 0, 2ULL << 30 },     { "1.5G", 0, 3ULL << 29 }, { "1T", 0, 1ULL << 40 },
-		{ "2GiB", 0, 2ULL << 30 },   { "2gb", 0, 2ULL << 30 },  { "", -EINVAL, 0 },
-		{ "G", -EINVAL, 0 },         { "2X", -EINVAL, 0 },      { "-1G", -EINVAL, 0 },
-		{ "1 G", -EINVAL, 0 },       { "99999999999999999999", -ERANGE, 0 },
+		{ "512", 0, 512 },	     { "64K", 0, 64 << 10 },
+		{ "2M", 0, 2 << 20 },	     { "2G", 0, 2ULL << 30 },
+		{ "1.5G", 0, 3ULL << 29 },   { "1T", 0, 1ULL << 40 },
+		{ "2GiB", 0, 2ULL << 30 },   { "2gb", 0, 2ULL << 30 },
+		{ "", -EINVAL, 0 },	     { "G", -EINVAL, 0 },
+		{ "2X", -EINVAL, 0 },	     { "-1G", -EINVAL, 0 },
+		{ "1 G", -EINVAL, 0 },	     { "99999999999999999999", -ERANGE, 0 },
 		{ "16777216T", -ERANGE, 0 },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -37,10 +39,10 @@ TEST(str_parse_duration_table)
 		int r;
 		uint64_t ms;
 	} rows[] = {
-		{ "90", 0, 90000 },     { "90s", 0, 90000 },  { "10m", 0, 600000 },
+		{ "90", 0, 90000 },	 { "90s", 0, 90000 },	 { "10m", 0, 600000 },
 		{ "1h30m", 0, 5400000 }, { "2d", 0, 172800000 }, { "500ms", 0, 500 },
-		{ "1.5s", 0, 1500 },    { "0", -EINVAL, 0 },  { "", -EINVAL, 0 },
-		{ "m", -EINVAL, 0 },    { "5y", -EINVAL, 0 }, { "-5s", -EINVAL, 0 },
+		{ "1.5s", 0, 1500 },	 { "0", -EINVAL, 0 },	 { "", -EINVAL, 0 },
+		{ "m", -EINVAL, 0 },	 { "5y", -EINVAL, 0 },	 { "-5s", -EINVAL, 0 },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct err err = { 0 };
