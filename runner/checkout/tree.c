@@ -305,8 +305,9 @@ static int write_dir(struct writer *w, int dfd, const git_tree *tree, const git_
 				r = write_blob(w, dfd, name, e, mode, err);
 			break;
 		case GIT_FILEMODE_COMMIT:
-			/* TODO(checkout): submodules, when asked; an empty directory, as
-			 * `git clone` without --recurse-submodules leaves it. */
+			/* An empty directory, as `git clone` without --recurse-submodules
+			 * leaves it; --submodules mounts the submodule's own checkout over it
+			 * (submodule-tree.c). */
 			r = make_dir(w, dfd, name, NULL, err);
 			break;
 		default:
