@@ -80,11 +80,12 @@ $(BUILD)/libmayfly.a: $(LIB_OBJS)
 $(BUILD)/mayfly: $(BUILD)/runner/cli/main.o $(BUILD)/libmayfly.a
 	$(CC) $(LDFLAGS_HARD) -Wl,--as-needed $^ $(MAYFLY_LIBS) -o $@
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a
+$(BUILD)/tests/unit/%: tests/unit/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(wildcard tests/unit/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib $(LDFLAGS_HARD) $< $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(LIBS) -o $@
 
-$(BUILD)/tests/integ/%: tests/integ/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(wildcard tests/integ/probes/*.h)
+$(BUILD)/tests/integ/%: tests/integ/%.c $(TESTLIB_OBJS) $(BUILD)/libmayfly.a \
+		$(wildcard tests/integ/*.h tests/integ/probes/*.h tests/unit/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib $(LDFLAGS_HARD) $< $(TESTLIB_OBJS) $(BUILD)/libmayfly.a $(LIBS) -o $@
 
