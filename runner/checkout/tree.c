@@ -85,6 +85,18 @@ static void pop_name(struct writer *w, size_t old)
 	w->path[old] = '\0';
 }
 
+/* Step into the entry name (mode: its file mode), judged before anything is made of it. */
+static int enter_entry(struct writer *w, const char *name, git_filemode_t mode, struct err *err)
+{
+	const char *why;
+	int r = push_name(w, name, strlen(name), err);
+
+	if (r < 0)
+		return r;
+	why = checkout_check_name(name, strlen(name), mode == GIT_FILEMODE_LINK);
+	return why ? path_err(w, EINVAL, why, err) : 0;
+}
+
 /* An error of a syscall that made name: a duplicate in a crafted tree says so. */
 static int create_err(struct writer *w, int e, const char *op, struct err *err)
 {
@@ -282,17 +294,14 @@ static int write_dir(struct writer *w, int dfd, const git_tree *tree, const git_
 
 	for (size_t i = 0; i < n; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
-		const char *name = git_tree_entry_name(e), *why;
+		const char *name = git_tree_entry_name(e);
 		git_filemode_t mode = git_tree_entry_filemode(e);
 		const git_tree_entry *be = base ? git_tree_entry_byname(base, name) : NULL;
 		size_t old = w->plen;
-		int r = push_name(w, name, strlen(name), err);
+		int r = enter_entry(w, name, mode, err);
 
 		if (r < 0)
 			return r;
-		why = checkout_check_name(name, strlen(name), mode == GIT_FILEMODE_LINK);
-		if (why)
-			return path_err(w, EINVAL, why, err);
 		switch (mode) {
 		case GIT_FILEMODE_TREE:
 			r = write_subtree(w, dfd, name, e, be, bfd, err);
@@ -405,7 +414,7 @@ static int delta_dir(struct writer *w, int dfd, const git_tree *tree, const git_
 
 	for (size_t i = 0; i < n; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
-		const char *name = git_tree_entry_name(e), *why;
+		const char *name = git_tree_entry_name(e);
 		git_filemode_t mode = git_tree_entry_filemode(e);
 		const git_tree_entry *be = git_tree_entry_byname(base, name);
 		git_filemode_t bmode = be ? git_tree_entry_filemode(be) : 0;
@@ -414,12 +423,9 @@ static int delta_dir(struct writer *w, int dfd, const git_tree *tree, const git_
 
 		if (same_entry(e, be))
 			continue;
-		r = push_name(w, name, strlen(name), err);
+		r = enter_entry(w, name, mode, err);
 		if (r < 0)
 			return r;
-		why = checkout_check_name(name, strlen(name), mode == GIT_FILEMODE_LINK);
-		if (why)
-			return path_err(w, EINVAL, why, err);
 		switch (mode) {
 		case GIT_FILEMODE_TREE:
 			if (bmode == GIT_FILEMODE_TREE)
